@@ -1,0 +1,3 @@
+[
+  inputs: ["{mix,.formatter}.exs", "mix/*.exs", "{config,lib,test,bench,demo}/**/*.{ex,exs}"]
+]

@@ -1,0 +1,69 @@
+defmodule CloudStreams.Synthetic do
+  @moduledoc """
+  A byte stream produced inside the NIF with no network: `chunks` chunks of `chunk_size`
+  bytes, optionally slow, failing or panicking. It exercises the pull-stream core in tests, in
+  `make bench` and in `make demo`.
+
+  Chunk `i` is filled with the byte `pattern_byte(i)`, so a consumer can check order and
+  content cheaply.
+
+      iex> CloudStreams.Synthetic.stream(chunks: 2, chunk_size: 3) |> Enum.to_list()
+      [<<0, 0, 0>>, <<1, 1, 1>>]
+  """
+
+  alias CloudStreams.{Native, Options, PullStream}
+
+  @schema [
+    chunks: {:non_neg_integer, :required},
+    chunk_size: {:pos_integer, 1_048_576},
+    delay: {:non_neg_integer, 0},
+    fail_after: {{:or_nil, :non_neg_integer}, nil},
+    panic_after: {{:or_nil, :non_neg_integer}, nil},
+    prefetch: {:pos_integer, 8 * 1_048_576},
+    timeout: {:timeout, 30_000}
+  ]
+
+  @doc """
+  A lazy stream of synthetic chunks.
+
+  Options:
+
+    * `:chunks` (required) - how many chunks.
+    * `:chunk_size` - bytes per chunk (default 1 MiB).
+    * `:delay` - milliseconds to wait before producing each chunk (default 0).
+    * `:fail_after` - fail with a `:network` error after this many chunks.
+    * `:panic_after` - panic inside the native task after this many chunks; the stream raises
+      an `:internal` error and the VM lives.
+    * `:prefetch` - bytes buffered ahead of the consumer (default 8 MiB; one chunk always fits).
+    * `:timeout` - longest wait for one chunk, in milliseconds (default 30 s).
+
+  Raises `ArgumentError` naming a bad option; the stream raises `CloudStreams.Error`.
+
+      iex> CloudStreams.Synthetic.stream(chunks: 3, chunk_size: 1000) |> Enum.map(&byte_size/1)
+      [1000, 1000, 1000]
+  """
+  @spec stream(keyword()) :: Enumerable.t()
+  def stream(opts) do
+    opts = Options.validate!(opts, @schema, "CloudStreams.Synthetic.stream/1")
+
+    native_opts = %{
+      chunks: opts.chunks,
+      chunk_size: opts.chunk_size,
+      delay_ms: opts.delay,
+      fail_after: opts.fail_after,
+      panic_after: opts.panic_after,
+      prefetch: opts.prefetch
+    }
+
+    PullStream.new(fn -> Native.synthetic_stream(native_opts) end, timeout: opts.timeout)
+  end
+
+  @doc """
+  The byte chunk `index` is filled with.
+
+      iex> CloudStreams.Synthetic.pattern_byte(300)
+      49
+  """
+  @spec pattern_byte(non_neg_integer()) :: byte()
+  def pattern_byte(index) when is_integer(index) and index >= 0, do: rem(index, 251)
+end

@@ -1,0 +1,67 @@
+//! Process-wide counters, read by the `stats` NIF so tests can prove that nothing leaks.
+
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+
+static LIVE_TASKS: AtomicI64 = AtomicI64::new(0);
+static OPEN_STREAMS: AtomicI64 = AtomicI64::new(0);
+static BUFFERED_BYTES: AtomicI64 = AtomicI64::new(0);
+static BUFFERED_ITEMS: AtomicI64 = AtomicI64::new(0);
+
+/// A snapshot of the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Stream tasks that are running or waiting (dropped ones are not counted).
+    pub live_tasks: i64,
+    /// Pull-stream handles not yet closed or garbage collected.
+    pub open_streams: i64,
+    /// Bytes held in stream buffers, not yet pulled.
+    pub buffered_bytes: i64,
+    /// Items (chunks, pages) held in stream buffers, not yet pulled.
+    pub buffered_items: i64,
+}
+
+pub fn snapshot() -> Stats {
+    Stats {
+        live_tasks: LIVE_TASKS.load(Relaxed),
+        open_streams: OPEN_STREAMS.load(Relaxed),
+        buffered_bytes: BUFFERED_BYTES.load(Relaxed),
+        buffered_items: BUFFERED_ITEMS.load(Relaxed),
+    }
+}
+
+pub(crate) fn buffered(bytes: usize, items: usize, sign: i64) {
+    BUFFERED_BYTES.fetch_add(sign * bytes as i64, Relaxed);
+    BUFFERED_ITEMS.fetch_add(sign * items as i64, Relaxed);
+}
+
+/// Counts a live task for as long as it exists; held inside the task's future.
+pub(crate) struct LiveTask(());
+
+impl LiveTask {
+    pub(crate) fn new() -> Self {
+        LIVE_TASKS.fetch_add(1, Relaxed);
+        LiveTask(())
+    }
+}
+
+impl Drop for LiveTask {
+    fn drop(&mut self) {
+        LIVE_TASKS.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Counts an open stream handle for as long as it exists.
+pub(crate) struct OpenStream(());
+
+impl OpenStream {
+    pub(crate) fn new() -> Self {
+        OPEN_STREAMS.fetch_add(1, Relaxed);
+        OpenStream(())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        OPEN_STREAMS.fetch_sub(1, Relaxed);
+    }
+}

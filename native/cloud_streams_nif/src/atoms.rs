@@ -1,0 +1,13 @@
+rustler::atoms! {
+    ok,
+    nil,
+    item,
+    done,
+    error,
+    pending,
+    kind,
+    message,
+    retryable,
+    status,
+    path,
+}

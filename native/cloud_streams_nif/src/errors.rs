@@ -1,0 +1,25 @@
+//! Every core error becomes the same map, `%{kind:, message:, retryable:, status:, path:}`;
+//! the Elixir error modules build their structs from it.
+
+use crate::atoms;
+use cloud_streams_core::Error;
+use rustler::{Atom, Encoder, Env, Term};
+
+pub fn encode<'a>(env: Env<'a>, error: &Error) -> Term<'a> {
+    let kind = Atom::from_str(env, error.kind.as_str()).expect("kind names are valid atoms");
+    let status = match error.status {
+        Some(code) => code.encode(env),
+        None => atoms::nil().encode(env),
+    };
+    let path = match &error.path {
+        Some(path) => path.encode(env),
+        None => atoms::nil().encode(env),
+    };
+    rustler::term_map!(env, {
+        atoms::kind() => kind,
+        atoms::message() => error.message.as_str(),
+        atoms::retryable() => error.retryable,
+        atoms::status() => status,
+        atoms::path() => path,
+    })
+}

@@ -1,0 +1,15 @@
+//! The rustler glue of cloud_streams: resources, term conversion and errors. The work itself
+//! lives in `cloud_streams_core`.
+//!
+//! - [`stream`]: the pull-stream resource and its NIFs (pull, disarm, close, stats).
+//! - [`chunk`]: VM binaries filled on tokio threads.
+//! - [`errors`]: core errors to terms, in one place.
+//! - [`synthetic`]: the synthetic byte source, for tests, benchmarks and the tour.
+
+mod atoms;
+mod chunk;
+mod errors;
+mod stream;
+mod synthetic;
+
+rustler::init!("Elixir.CloudStreams.Native");
