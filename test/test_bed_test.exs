@@ -1,0 +1,84 @@
+defmodule CloudStreams.TestBedTest do
+  # The servers started by scripts/with_servers.sh answer where the environment says.
+  use ExUnit.Case, async: true
+
+  setup_all do
+    {:ok, _} = Application.ensure_all_started(:inets)
+    :ok
+  end
+
+  defp env!(name) do
+    System.get_env(name) ||
+      flunk("#{name} is not set: run the tests through `make test` (scripts/with_servers.sh)")
+  end
+
+  defp request(method, url, headers, body \\ "") do
+    headers = for {k, v} <- headers, do: {to_charlist(k), to_charlist(v)}
+
+    request =
+      case method do
+        :post -> {to_charlist(url), headers, ~c"application/x-amz-json-1.0", body}
+        _ -> {to_charlist(url), headers}
+      end
+
+    {:ok, {{_, status, _}, _headers, body}} =
+      :httpc.request(method, request, [timeout: 5_000], body_format: :binary)
+
+    {status, body}
+  end
+
+  test "DynamoDB Local answers ListTables" do
+    {status, body} =
+      request(
+        :post,
+        env!("CLOUD_STREAMS_DYNAMODB_ENDPOINT"),
+        [
+          {"x-amz-target", "DynamoDB_20120810.ListTables"},
+          {"authorization",
+           "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, " <>
+             "SignedHeaders=host, Signature=0"}
+        ],
+        "{}"
+      )
+
+    assert status == 200
+    assert body =~ ~s("TableNames")
+  end
+
+  test "the S3 emulator serves the test bucket" do
+    bucket = env!("CLOUD_STREAMS_S3_BUCKET")
+    {status, body} = request(:get, "#{env!("CLOUD_STREAMS_S3_ENDPOINT")}/#{bucket}", [])
+
+    assert status == 200
+    assert body =~ "<Name>#{bucket}</Name>"
+  end
+
+  test "Azurite has the test container" do
+    account = env!("CLOUD_STREAMS_AZURE_ACCOUNT")
+    container = env!("CLOUD_STREAMS_AZURE_CONTAINER")
+    date = :httpd_util.rfc1123_date() |> to_string()
+    version = "2021-08-06"
+
+    # Shared Key authorization, as Azure documents it, for a GET of the container's properties.
+    string_to_sign =
+      Enum.join(["GET" | List.duplicate("", 11)], "\n") <>
+        "\nx-ms-date:#{date}\nx-ms-version:#{version}\n" <>
+        "/#{account}/#{account}/#{container}\nrestype:container"
+
+    key = Base.decode64!(env!("CLOUD_STREAMS_AZURE_KEY"))
+    signature = :crypto.mac(:hmac, :sha256, key, string_to_sign) |> Base.encode64()
+
+    {status, _body} =
+      request(
+        :get,
+        "#{env!("CLOUD_STREAMS_AZURE_ENDPOINT")}/#{container}?restype=container",
+        [
+          {"x-ms-date", date},
+          {"x-ms-version", version},
+          {"authorization", "SharedKey #{account}:#{signature}"}
+        ]
+      )
+
+    assert status == 200
+  end
+end
