@@ -10,23 +10,32 @@ use crate::pull::{Sink, Weighed};
 pub const DEFAULT_CHUNK_SIZE: usize = 1024 * 1024;
 
 /// A byte buffer the consumer side allocates; `Vec<u8>` in Rust, a VM binary in the NIF.
+/// Append-only, so neither side pays for zeroing memory it is about to overwrite.
 pub trait ChunkBuf: Weighed + Send + Sized + 'static {
-    /// A buffer of exactly `len` bytes (contents unspecified).
-    fn with_len(len: usize) -> Self;
-    fn as_mut_slice(&mut self) -> &mut [u8];
-    /// Shrinks the buffer to its first `len` bytes.
-    fn truncate(&mut self, len: usize);
+    /// An empty buffer that can hold `capacity` bytes.
+    fn with_capacity(capacity: usize) -> Self;
+    /// Appends `data`; the caller never goes past the capacity.
+    fn extend_from_slice(&mut self, data: &[u8]);
+    /// Appends `count` copies of `byte`.
+    fn extend_with(&mut self, byte: u8, count: usize);
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl ChunkBuf for Vec<u8> {
-    fn with_len(len: usize) -> Self {
-        vec![0; len]
+    fn with_capacity(capacity: usize) -> Self {
+        Vec::with_capacity(capacity)
     }
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        self
+    fn extend_from_slice(&mut self, data: &[u8]) {
+        Vec::extend_from_slice(self, data)
     }
-    fn truncate(&mut self, len: usize) {
-        Vec::truncate(self, len)
+    fn extend_with(&mut self, byte: u8, count: usize) {
+        self.resize(self.len() + count, byte)
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
     }
 }
 
@@ -34,7 +43,6 @@ impl ChunkBuf for Vec<u8> {
 pub struct Coalescer<B: ChunkBuf> {
     chunk_size: usize,
     current: Option<B>,
-    filled: usize,
 }
 
 impl<B: ChunkBuf> Coalescer<B> {
@@ -43,7 +51,6 @@ impl<B: ChunkBuf> Coalescer<B> {
         Coalescer {
             chunk_size,
             current: None,
-            filled: 0,
         }
     }
 
@@ -51,15 +58,12 @@ impl<B: ChunkBuf> Coalescer<B> {
     pub async fn write(&mut self, mut data: &[u8], sink: &Sink<B>) -> Result<(), Error> {
         while !data.is_empty() {
             let size = self.chunk_size;
-            let buf = self.current.get_or_insert_with(|| B::with_len(size));
-            let n = data.len().min(size - self.filled);
-            buf.as_mut_slice()[self.filled..self.filled + n].copy_from_slice(&data[..n]);
-            self.filled += n;
+            let buf = self.current.get_or_insert_with(|| B::with_capacity(size));
+            let n = data.len().min(size - buf.len());
+            buf.extend_from_slice(&data[..n]);
             data = &data[n..];
-            if self.filled == size {
-                self.filled = 0;
-                sink.send(self.current.take().expect("filled above"))
-                    .await?;
+            if buf.len() == size {
+                sink.send(self.current.take().expect("filled above")).await?;
             }
         }
         Ok(())
@@ -67,11 +71,9 @@ impl<B: ChunkBuf> Coalescer<B> {
 
     /// Sends the last, partial chunk, if any.
     pub async fn flush(&mut self, sink: &Sink<B>) -> Result<(), Error> {
-        if let Some(mut buf) = self.current.take() {
-            buf.truncate(self.filled);
-            self.filled = 0;
-            sink.send(buf).await?;
+        match self.current.take() {
+            Some(buf) if !buf.is_empty() => sink.send(buf).await,
+            _ => Ok(()),
         }
-        Ok(())
     }
 }

@@ -40,8 +40,8 @@ impl Synthetic {
             if !self.delay.is_zero() {
                 tokio::time::sleep(self.delay).await;
             }
-            let mut chunk = B::with_len(self.chunk_size);
-            chunk.as_mut_slice().fill(pattern_byte(index));
+            let mut chunk = B::with_capacity(self.chunk_size);
+            chunk.extend_with(pattern_byte(index), self.chunk_size);
             sink.send(chunk).await?;
         }
         Ok(())

@@ -7,32 +7,47 @@ use rustler::{Binary, Encoder, Env, OwnedBinary, Term};
 
 use crate::stream::EncodeItem;
 
-pub struct BeamChunk(OwnedBinary);
+/// A VM binary allocated at full capacity and filled from the front.
+pub struct BeamChunk {
+    binary: OwnedBinary,
+    len: usize,
+}
 
 impl Weighed for BeamChunk {
+    /// The memory held, which is what the prefetch bound limits.
     fn weight(&self) -> usize {
-        self.0.len()
+        self.binary.len()
     }
 }
 
 impl ChunkBuf for BeamChunk {
-    fn with_len(len: usize) -> Self {
-        BeamChunk(OwnedBinary::new(len))
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        self.0.as_mut_slice()
-    }
-
-    fn truncate(&mut self, len: usize) {
-        if len < self.0.len() {
-            self.0.realloc_or_copy(len);
+    fn with_capacity(capacity: usize) -> Self {
+        BeamChunk {
+            binary: OwnedBinary::new(capacity),
+            len: 0,
         }
+    }
+
+    fn extend_from_slice(&mut self, data: &[u8]) {
+        self.binary.as_mut_slice()[self.len..self.len + data.len()].copy_from_slice(data);
+        self.len += data.len();
+    }
+
+    fn extend_with(&mut self, byte: u8, count: usize) {
+        self.binary.as_mut_slice()[self.len..self.len + count].fill(byte);
+        self.len += count;
+    }
+
+    fn len(&self) -> usize {
+        self.len
     }
 }
 
 impl EncodeItem for BeamChunk {
-    fn encode<'a>(self, env: Env<'a>) -> Term<'a> {
-        Binary::from_owned(self.0, env).encode(env)
+    fn encode<'a>(mut self, env: Env<'a>) -> Term<'a> {
+        if self.len < self.binary.len() {
+            self.binary.realloc_or_copy(self.len);
+        }
+        Binary::from_owned(self.binary, env).encode(env)
     }
 }
