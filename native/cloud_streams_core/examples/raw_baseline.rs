@@ -14,7 +14,12 @@ const PREFETCH: usize = 8 * 1024 * 1024;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["synthetic", chunks, chunk_size] => synthetic(
             chunks.parse().expect("CHUNKS"),
             chunk_size.parse().expect("CHUNK_SIZE"),

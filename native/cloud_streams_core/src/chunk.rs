@@ -63,7 +63,8 @@ impl<B: ChunkBuf> Coalescer<B> {
             buf.extend_from_slice(&data[..n]);
             data = &data[n..];
             if buf.len() == size {
-                sink.send(self.current.take().expect("filled above")).await?;
+                sink.send(self.current.take().expect("filled above"))
+                    .await?;
             }
         }
         Ok(())
