@@ -9,7 +9,7 @@
 //! Dropping or closing the [`PullStream`] aborts the task and frees the buffer.
 
 use crate::error::Error;
-use crate::stats::{self, LiveTask, OpenStream};
+use crate::stats::{self, Counted};
 use futures_util::FutureExt;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -225,7 +225,7 @@ pub struct PullStream<T: Weighed> {
     shared: Arc<Shared<T>>,
     task: AbortHandle,
     /// Released on close, so "open" counts streams neither closed nor collected.
-    open: Mutex<Option<OpenStream>>,
+    open: Mutex<Option<Counted>>,
 }
 
 /// Starts `producer` on the shared runtime, feeding a new stream bounded by `bound`.
@@ -254,7 +254,7 @@ where
     };
     let work = producer(sink.clone());
     // Counted from now, not from the first poll, so a stream dropped at once is still seen.
-    let live = LiveTask::new();
+    let live = Counted::live_task();
     let task = crate::runtime::spawn(async move {
         let _live = live;
         let outcome = match AssertUnwindSafe(work).catch_unwind().await {
@@ -266,7 +266,7 @@ where
     PullStream {
         shared,
         task: task.abort_handle(),
-        open: Mutex::new(Some(OpenStream::new())),
+        open: Mutex::new(Some(Counted::open_stream())),
     }
 }
 

@@ -34,34 +34,28 @@ pub(crate) fn buffered(bytes: usize, items: usize, sign: i64) {
     BUFFERED_ITEMS.fetch_add(sign * items as i64, Relaxed);
 }
 
-/// Counts a live task for as long as it exists; held inside the task's future.
-pub(crate) struct LiveTask(());
+/// Adds one to a counter for as long as it lives.
+pub(crate) struct Counted(&'static AtomicI64);
 
-impl LiveTask {
-    pub(crate) fn new() -> Self {
-        LIVE_TASKS.fetch_add(1, Relaxed);
-        LiveTask(())
+impl Counted {
+    /// A live task; held inside the task's future.
+    pub(crate) fn live_task() -> Self {
+        Counted::new(&LIVE_TASKS)
+    }
+
+    /// An open stream handle; released on close or drop.
+    pub(crate) fn open_stream() -> Self {
+        Counted::new(&OPEN_STREAMS)
+    }
+
+    fn new(counter: &'static AtomicI64) -> Self {
+        counter.fetch_add(1, Relaxed);
+        Counted(counter)
     }
 }
 
-impl Drop for LiveTask {
+impl Drop for Counted {
     fn drop(&mut self) {
-        LIVE_TASKS.fetch_sub(1, Relaxed);
-    }
-}
-
-/// Counts an open stream handle for as long as it exists.
-pub(crate) struct OpenStream(());
-
-impl OpenStream {
-    pub(crate) fn new() -> Self {
-        OPEN_STREAMS.fetch_add(1, Relaxed);
-        OpenStream(())
-    }
-}
-
-impl Drop for OpenStream {
-    fn drop(&mut self) {
-        OPEN_STREAMS.fetch_sub(1, Relaxed);
+        self.0.fetch_sub(1, Relaxed);
     }
 }
