@@ -24,6 +24,25 @@ defmodule CloudStreams.Native do
   def stream_close(_stream), do: :erlang.nif_error(:nif_not_loaded)
   def stats, do: :erlang.nif_error(:nif_not_loaded)
 
+  # Object stores (native/cloud_streams_nif/src/store/mod.rs); operations answer {tag, result}
+  def store_new(_config), do: :erlang.nif_error(:nif_not_loaded)
+  def store_get(_store, _path, _opts, _tag), do: :erlang.nif_error(:nif_not_loaded)
+  def store_head(_store, _path, _tag), do: :erlang.nif_error(:nif_not_loaded)
+  def store_put(_store, _path, _data, _opts, _tag), do: :erlang.nif_error(:nif_not_loaded)
+  def store_delete(_store, _path, _tag), do: :erlang.nif_error(:nif_not_loaded)
+  def store_delete_many(_store, _paths, _tag), do: :erlang.nif_error(:nif_not_loaded)
+  def store_copy(_store, _from, _to, _if_not_exists, _tag), do: :erlang.nif_error(:nif_not_loaded)
+
+  def store_rename(_store, _from, _to, _if_not_exists, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def store_list(_store, _prefix, _offset, _tag), do: :erlang.nif_error(:nif_not_loaded)
+  def store_list_with_delimiter(_store, _prefix, _tag), do: :erlang.nif_error(:nif_not_loaded)
+  def store_get_ranges(_store, _path, _ranges, _tag), do: :erlang.nif_error(:nif_not_loaded)
+
+  def store_signed_url(_store, _method, _path, _expires_in, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
   # The synthetic source (native/cloud_streams_nif/src/synthetic.rs)
   def synthetic_stream(_opts), do: :erlang.nif_error(:nif_not_loaded)
   def synthetic_nif_panic, do: :erlang.nif_error(:nif_not_loaded)

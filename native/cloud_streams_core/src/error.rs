@@ -14,6 +14,8 @@ pub enum ErrorKind {
     Timeout,
     Network,
     Throttled,
+    /// The server failed (HTTP 5xx).
+    ServerError,
     InvalidArgument,
     NotSupported,
     /// The consumer closed the stream; producers see this and stop.
@@ -34,6 +36,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Network => "network",
             ErrorKind::Throttled => "throttled",
+            ErrorKind::ServerError => "server_error",
             ErrorKind::InvalidArgument => "invalid_argument",
             ErrorKind::NotSupported => "not_supported",
             ErrorKind::Cancelled => "cancelled",
@@ -45,7 +48,7 @@ impl ErrorKind {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            ErrorKind::Timeout | ErrorKind::Network | ErrorKind::Throttled
+            ErrorKind::Timeout | ErrorKind::Network | ErrorKind::Throttled | ErrorKind::ServerError
         )
     }
 }
@@ -70,6 +73,10 @@ impl Error {
             status: None,
             path: None,
         }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidArgument, message)
     }
 
     pub fn cancelled() -> Self {

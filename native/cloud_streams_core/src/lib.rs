@@ -19,3 +19,4 @@ pub mod stats;
 pub mod synthetic;
 
 pub use error::{Error, ErrorKind};
+pub mod store;

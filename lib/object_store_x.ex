@@ -1,0 +1,556 @@
+defmodule ObjectStoreX do
+  @moduledoc """
+  Object stores (memory, local disk, S3 and S3-compatible stores, Google Cloud Storage,
+  Azure Blob Storage, plain HTTP) over the Rust `object_store` crate.
+
+  Every operation runs on the native runtime and answers by message: no scheduler ever waits
+  on the network, and thousands of processes can call at once. Errors are
+  `{:error, %ObjectStoreX.Error{}}` with a `kind` to branch on; bad arguments raise
+  `ArgumentError` naming the option. Streaming (download, upload, listing) is in
+  `ObjectStoreX.Stream`.
+
+      iex> {:ok, store} = ObjectStoreX.new(:memory)
+      iex> :ok = ObjectStoreX.put(store, "greeting.txt", "hello world")
+      iex> {:ok, data, meta} = ObjectStoreX.get(store, "greeting.txt", range: {0, 4})
+      iex> {data, meta.size}
+      {"hello", 11}
+
+  ## Paths
+
+  Paths are strings such as `"data/2025/file.bin"`: `/`-separated, with no empty, `.` or
+  `..` segment. Unicode and spaces are fine.
+
+  ## Ranges
+
+  `range:` (and each range of `get_ranges/3`) takes `{first, last}` or `first..last`, both
+  including `last` (as HTTP `Range` does: `{0, 999}` is the first 1000 bytes),
+  `{:offset, n}` (from byte `n` to the end) or `{:suffix, n}` (the last `n` bytes). A range
+  that runs past the end returns what exists; one that starts past the end is an
+  `:invalid_argument` error.
+  """
+
+  alias CloudStreams.{Call, Native, Options}
+  alias ObjectStoreX.{Config, Error, Meta, Store}
+
+  @typedoc "A store backend, or a URL such as `\"s3://bucket/prefix\"` or `\"file:///data\"`."
+  @type backend :: Store.backend() | String.t()
+  @type path :: String.t()
+  @type range ::
+          {non_neg_integer(), non_neg_integer()}
+          | Range.t()
+          | {:offset, non_neg_integer()}
+          | {:suffix, pos_integer()}
+  @type error :: {:error, Error.t()}
+
+  @doc """
+  Configures a store. No request is made: credentials and buckets are checked by the first
+  operation.
+
+  ## Backends and their options
+
+    * `:memory` - an in-memory store (tests, caches).
+    * `:local` - a directory: `root:` (required), `create_root:` (create it when missing).
+    * `:s3` - `bucket:`, `region:`, `access_key_id:`, `secret_access_key:`,
+      `session_token:`, `endpoint:` (S3-compatible stores and emulators), `allow_http:`,
+      `virtual_hosted_style:`, `conditional_put:` (`:etag` or `:disabled`),
+      `copy_if_not_exists:` (`:multipart`, the default, `{:header, name, value}` or
+      `{:header_with_status, name, value, status}`), `skip_signature:`,
+      `unsigned_payload:`, `checksum:` (`:sha256`), `disable_tagging:`, `request_payer:`.
+    * `:gcs` - `bucket:`, `service_account_path:`, `service_account_key:`,
+      `application_credentials:`, `bearer_token:`, `base_url:`, `skip_signature:`.
+    * `:azure` - `account:`, `container:`, `access_key:`, `sas_token:`, `bearer_token:`,
+      `endpoint:`, `use_emulator:` (Azurite; with `endpoint:` it uses Azurite's development
+      account at that address), `allow_http:`, `use_fabric_endpoint:`, `use_azure_cli:`,
+      `skip_signature:`, `disable_tagging:`.
+    * `:http` - `url:` (required), `allow_http:`.
+
+  Options of every backend:
+
+    * `:prefix` - every path is relative to this prefix.
+    * `:from_env` - start from the standard environment variables (`AWS_*`, `GOOGLE_*`,
+      `AZURE_*`), as object_store's `from_env` builders do; explicit options win.
+    * `:client` - `timeout:` (whole request, ms or `:infinity`; default 30 s),
+      `connect_timeout:`, `read_timeout:` (longest wait for the next bytes), `pool_idle_timeout:`
+      (all ms), `pool_max_idle_per_host:`, `allow_http:`, `allow_invalid_certificates:`,
+      `http1_only:`, `http2_only:`, `user_agent:`, `proxy_url:`.
+    * `:retry` - `max_retries:` (default 10), `retry_timeout:` (ms, default 180 s),
+      `init_backoff:`, `max_backoff:` (ms).
+    * `:config` - a map of any other object_store configuration key to its value.
+
+  A URL picks the backend and bucket: `s3://bucket/prefix`, `gs://bucket`, `az://container`,
+  `file:///absolute/dir`, `memory://`, `https://host/base`; `opts` add the rest.
+
+      iex> {:ok, store} = ObjectStoreX.new(:s3, bucket: "b", region: "eu-west-1", access_key_id: "AK", secret_access_key: "s3cr3t")
+      iex> inspect(store)
+      "#ObjectStoreX.Store<s3://b>"
+      iex> ObjectStoreX.new(:s3, bukket: "b")
+      ** (ArgumentError) unknown option :bukket for ObjectStoreX.new/2 (:s3); known options: :prefix, :client, :retry, :from_env, :config, :bucket, :region, :access_key_id, :secret_access_key, :session_token, :endpoint, :virtual_hosted_style, :skip_signature, :unsigned_payload, :checksum, :disable_tagging, :request_payer, :conditional_put, :copy_if_not_exists, :allow_http, :url
+  """
+  @spec new(backend(), keyword()) :: {:ok, Store.t()} | error()
+  def new(backend, opts \\ [])
+
+  def new(url, opts) when is_binary(url) do
+    {backend, url_opts} = parse_url!(url)
+    new(backend, Keyword.merge(url_opts, opts))
+  end
+
+  def new(backend, opts) do
+    {native, name, prefix} = Config.build!(backend, opts)
+
+    case Native.store_new(native) do
+      {:ok, resource} ->
+        {:ok, %Store{backend: backend, name: name, prefix: prefix, resource: resource}}
+
+      {:error, native_error} ->
+        {:error, Error.from_native(native_error)}
+    end
+  end
+
+  @doc "Like `new/2`, but raises `ObjectStoreX.Error`."
+  @spec new!(backend(), keyword()) :: Store.t()
+  def new!(backend, opts \\ []), do: bang(new(backend, opts))
+
+  defp parse_url!(url) do
+    uri = URI.parse(url)
+    path = String.trim(uri.path || "", "/")
+    prefix = if path == "", do: [], else: [prefix: path]
+
+    case uri.scheme do
+      "memory" -> {:memory, prefix}
+      "file" -> {:local, root: "/" <> path}
+      s when s in ["s3", "s3a"] -> {:s3, [url: url] ++ prefix}
+      s when s in ["gs", "gcs"] -> {:gcs, [url: url] ++ prefix}
+      s when s in ["az", "azure", "abfs", "abfss", "adl"] -> {:azure, [url: url] ++ prefix}
+      s when s in ["http", "https"] -> {:http, url: url, allow_http: s == "http"}
+      _ -> raise ArgumentError, "unsupported store URL #{inspect(url)} for ObjectStoreX.new/2"
+    end
+  end
+
+  @put_schema [
+    mode: {:any, :overwrite},
+    content_type: {{:or_nil, :string}, nil},
+    content_disposition: {{:or_nil, :string}, nil},
+    content_encoding: {{:or_nil, :string}, nil},
+    content_language: {{:or_nil, :string}, nil},
+    cache_control: {{:or_nil, :string}, nil},
+    metadata: {{:or_nil, :any}, nil},
+    tags: {{:or_nil, :any}, nil}
+  ]
+
+  @doc """
+  Writes `data` (a binary or iodata) as one object.
+
+  Options:
+
+    * `:mode` - `:overwrite` (default), `:create` (fails with `:already_exists` if the
+      object exists) or `{:update, %{etag: etag, version: version}}` (fails with
+      `:precondition_failed` unless the object is still at that etag or version).
+    * `:content_type`, `:content_disposition`, `:content_encoding`, `:content_language`,
+      `:cache_control` - content attributes.
+    * `:metadata` - a map of user metadata.
+    * `:tags` - a map of object tags (stores that support them).
+
+  Large data is handed to the native side without a copy.
+
+      iex> {:ok, store} = ObjectStoreX.new(:memory)
+      iex> ObjectStoreX.put(store, "a.json", ~s({"a": 1}), content_type: "application/json")
+      :ok
+      iex> {:error, %ObjectStoreX.Error{kind: :already_exists}} = ObjectStoreX.put(store, "a.json", "x", mode: :create)
+  """
+  @spec put(Store.t(), path(), iodata(), keyword()) :: :ok | error()
+  def put(%Store{} = store, path, data, opts \\ []) do
+    check_path!(path, "put/4")
+    opts = Options.validate!(opts, @put_schema, "ObjectStoreX.put/4")
+    data = iodata!(data, "put/4")
+
+    native_opts = %{
+      mode: put_mode!(opts.mode),
+      attributes: attributes!(opts),
+      tags: string_pairs!(opts.tags, :tags)
+    }
+
+    store.resource
+    |> call(&Native.store_put(&1, path, data, native_opts, &2))
+    |> ok_only()
+  end
+
+  @doc "Like `put/4`, but raises `ObjectStoreX.Error`."
+  @spec put!(Store.t(), path(), iodata(), keyword()) :: :ok
+  def put!(store, path, data, opts \\ []), do: bang(put(store, path, data, opts))
+
+  @get_schema [
+    range: {:any, nil},
+    if_match: {{:or_nil, :string}, nil},
+    if_none_match: {{:or_nil, :string}, nil},
+    if_modified_since: {:any, nil},
+    if_unmodified_since: {:any, nil},
+    version: {{:or_nil, :string}, nil}
+  ]
+
+  @doc """
+  Reads an object, or part of it, into memory: `{:ok, data, %ObjectStoreX.Meta{}}`, whatever
+  the options. For large objects use `ObjectStoreX.Stream.download/3`.
+
+  Options:
+
+    * `:range` - see "Ranges" above.
+    * `:if_match`, `:if_none_match` - an etag (or `"*"`); a mismatch is
+      `:precondition_failed`, a match of `if_none_match` is `:not_modified`.
+    * `:if_modified_since`, `:if_unmodified_since` - a `DateTime`.
+    * `:version` - a version id, on stores with versioning.
+
+      iex> {:ok, store} = ObjectStoreX.new(:memory)
+      iex> :ok = ObjectStoreX.put(store, "f.bin", "0123456789")
+      iex> {:ok, "789", _meta} = ObjectStoreX.get(store, "f.bin", range: {:suffix, 3})
+      iex> {:ok, "23", _meta} = ObjectStoreX.get(store, "f.bin", range: 2..3)
+  """
+  @spec get(Store.t(), path(), keyword()) :: {:ok, binary(), Meta.t()} | error()
+  def get(%Store{} = store, path, opts \\ []) do
+    check_path!(path, "get/3")
+    opts = Options.validate!(opts, @get_schema, "ObjectStoreX.get/3")
+
+    native_opts = %{
+      range: opts.range && range!(opts.range),
+      if_match: opts.if_match,
+      if_none_match: opts.if_none_match,
+      if_modified_since: datetime!(opts.if_modified_since, :if_modified_since),
+      if_unmodified_since: datetime!(opts.if_unmodified_since, :if_unmodified_since),
+      version: opts.version
+    }
+
+    case call(store.resource, &Native.store_get(&1, path, native_opts, &2)) do
+      {:ok, {data, meta}} -> {:ok, data, meta}
+      error -> error
+    end
+  end
+
+  @doc "Like `get/3`, but returns the data alone and raises `ObjectStoreX.Error`."
+  @spec get!(Store.t(), path(), keyword()) :: binary()
+  def get!(store, path, opts \\ []) do
+    case get(store, path, opts) do
+      {:ok, data, _meta} -> data
+      {:error, error} -> raise error
+    end
+  end
+
+  @doc """
+  The metadata of an object, without its data.
+
+      iex> {:ok, store} = ObjectStoreX.new(:memory)
+      iex> :ok = ObjectStoreX.put(store, "f.bin", "abc")
+      iex> {:ok, %ObjectStoreX.Meta{size: 3, last_modified: %DateTime{}}} = ObjectStoreX.head(store, "f.bin")
+  """
+  @spec head(Store.t(), path()) :: {:ok, Meta.t()} | error()
+  def head(%Store{} = store, path) do
+    check_path!(path, "head/2")
+    call(store.resource, &Native.store_head(&1, path, &2))
+  end
+
+  @doc "Like `head/2`, but raises `ObjectStoreX.Error`."
+  @spec head!(Store.t(), path()) :: Meta.t()
+  def head!(store, path), do: bang(head(store, path))
+
+  @doc """
+  Reads several ranges of one object, coalescing nearby ranges into few requests. Returns
+  the parts in the order asked. Ranges are as in `get/3`.
+
+      iex> {:ok, store} = ObjectStoreX.new(:memory)
+      iex> :ok = ObjectStoreX.put(store, "f.bin", "0123456789")
+      iex> ObjectStoreX.get_ranges(store, "f.bin", [{0, 1}, {8, 100}])
+      {:ok, ["01", "89"]}
+  """
+  @spec get_ranges(Store.t(), path(), [range()]) :: {:ok, [binary()]} | error()
+  def get_ranges(%Store{} = store, path, ranges) do
+    check_path!(path, "get_ranges/3")
+
+    unless is_list(ranges) do
+      raise ArgumentError,
+            "ObjectStoreX.get_ranges/3 expects a list of ranges, got: #{inspect(ranges)}"
+    end
+
+    ranges = Enum.map(ranges, &range!/1)
+    call(store.resource, &Native.store_get_ranges(&1, path, ranges, &2))
+  end
+
+  @doc "Like `get_ranges/3`, but raises `ObjectStoreX.Error`."
+  @spec get_ranges!(Store.t(), path(), [range()]) :: [binary()]
+  def get_ranges!(store, path, ranges), do: bang(get_ranges(store, path, ranges))
+
+  @doc """
+  Deletes an object. Deleting an object that does not exist succeeds, on every store.
+
+      iex> {:ok, store} = ObjectStoreX.new(:memory)
+      iex> ObjectStoreX.delete(store, "never-written")
+      :ok
+  """
+  @spec delete(Store.t(), path()) :: :ok | error()
+  def delete(%Store{} = store, path) do
+    check_path!(path, "delete/2")
+    store.resource |> call(&Native.store_delete(&1, path, &2)) |> ok_only()
+  end
+
+  @doc "Like `delete/2`, but raises `ObjectStoreX.Error`."
+  @spec delete!(Store.t(), path()) :: :ok
+  def delete!(store, path), do: bang(delete(store, path))
+
+  @doc """
+  Deletes many objects with the store's bulk delete (1,000 keys per request on S3).
+
+  Returns `{:ok, deleted_count, failed}` where `failed` lists `{path, %ObjectStoreX.Error{}}`.
+  Objects that did not exist count as deleted. An invalid path fails alone.
+
+      iex> {:ok, store} = ObjectStoreX.new(:memory)
+      iex> :ok = ObjectStoreX.put(store, "a", "1")
+      iex> {:ok, 2, [{"../x", %ObjectStoreX.Error{kind: :invalid_argument}}]} =
+      ...>   ObjectStoreX.delete_many(store, ["a", "b", "../x"])
+  """
+  @spec delete_many(Store.t(), [path()]) ::
+          {:ok, non_neg_integer(), [{path(), Error.t()}]} | error()
+  def delete_many(%Store{} = store, paths) do
+    unless is_list(paths) and Enum.all?(paths, &is_binary/1) do
+      raise ArgumentError,
+            "ObjectStoreX.delete_many/2 expects a list of path strings, got: #{inspect(paths)}"
+    end
+
+    case call(store.resource, &Native.store_delete_many(&1, paths, &2)) do
+      {:ok, {deleted, failed}} ->
+        {:ok, deleted,
+         Enum.map(failed, fn {path, native} -> {path, Error.from_native(native)} end)}
+
+      error ->
+        error
+    end
+  end
+
+  @doc """
+  Copies an object within the store, replacing the target if it exists.
+
+      iex> {:ok, store} = ObjectStoreX.new(:memory)
+      iex> :ok = ObjectStoreX.put(store, "a", "1")
+      iex> ObjectStoreX.copy(store, "a", "b")
+      :ok
+  """
+  @spec copy(Store.t(), path(), path()) :: :ok | error()
+  def copy(%Store{} = store, from, to), do: transfer(store, from, to, :copy, false)
+
+  @doc "Like `copy/3`, but fails with `:already_exists` if the target exists."
+  @spec copy_if_not_exists(Store.t(), path(), path()) :: :ok | error()
+  def copy_if_not_exists(%Store{} = store, from, to), do: transfer(store, from, to, :copy, true)
+
+  @doc """
+  Moves an object within the store, replacing the target if it exists.
+
+      iex> {:ok, store} = ObjectStoreX.new(:memory)
+      iex> :ok = ObjectStoreX.put(store, "a", "1")
+      iex> :ok = ObjectStoreX.rename(store, "a", "b")
+      iex> {:error, %ObjectStoreX.Error{kind: :not_found}} = ObjectStoreX.head(store, "a")
+  """
+  @spec rename(Store.t(), path(), path()) :: :ok | error()
+  def rename(%Store{} = store, from, to), do: transfer(store, from, to, :rename, false)
+
+  @doc "Like `rename/3`, but fails with `:already_exists` if the target exists."
+  @spec rename_if_not_exists(Store.t(), path(), path()) :: :ok | error()
+  def rename_if_not_exists(%Store{} = store, from, to),
+    do: transfer(store, from, to, :rename, true)
+
+  @doc "Like `copy/3`, but raises `ObjectStoreX.Error`."
+  @spec copy!(Store.t(), path(), path()) :: :ok
+  def copy!(store, from, to), do: bang(copy(store, from, to))
+
+  @doc "Like `rename/3`, but raises `ObjectStoreX.Error`."
+  @spec rename!(Store.t(), path(), path()) :: :ok
+  def rename!(store, from, to), do: bang(rename(store, from, to))
+
+  defp transfer(store, from, to, operation, if_not_exists?) do
+    function = "#{operation}/3"
+    check_path!(from, function)
+    check_path!(to, function)
+
+    start =
+      case operation do
+        :copy -> &Native.store_copy(&1, from, to, if_not_exists?, &2)
+        :rename -> &Native.store_rename(&1, from, to, if_not_exists?, &2)
+      end
+
+    store.resource |> call(start) |> ok_only()
+  end
+
+  @list_schema [prefix: {{:or_nil, :string}, nil}, offset: {{:or_nil, :string}, nil}]
+
+  @doc """
+  Every object under `:prefix` (recursively), in one list. `:offset` starts after that path.
+  For large listings use `ObjectStoreX.Stream.list_stream/2`, which fetches page by page.
+
+      iex> {:ok, store} = ObjectStoreX.new(:memory)
+      iex> for p <- ["a/1", "a/2", "b/1"], do: :ok = ObjectStoreX.put(store, p, "x")
+      iex> {:ok, metas} = ObjectStoreX.list(store, prefix: "a")
+      iex> Enum.map(metas, & &1.location) |> Enum.sort()
+      ["a/1", "a/2"]
+  """
+  @spec list(Store.t(), keyword()) :: {:ok, [Meta.t()]} | error()
+  def list(%Store{} = store, opts \\ []) do
+    opts = Options.validate!(opts, @list_schema, "ObjectStoreX.list/2")
+    call(store.resource, &Native.store_list(&1, opts.prefix, opts.offset, &2))
+  end
+
+  @doc "Like `list/2`, but raises `ObjectStoreX.Error`."
+  @spec list!(Store.t(), keyword()) :: [Meta.t()]
+  def list!(store, opts \\ []), do: bang(list(store, opts))
+
+  @doc """
+  One level of the hierarchy under `:prefix`: the objects directly in it and the
+  "directories" (common prefixes) below it.
+
+      iex> {:ok, store} = ObjectStoreX.new(:memory)
+      iex> for p <- ["a/1", "a/b/2", "c"], do: :ok = ObjectStoreX.put(store, p, "x")
+      iex> {:ok, %{objects: [%{location: "a/1"}], common_prefixes: ["a/b"]}} =
+      ...>   ObjectStoreX.list_with_delimiter(store, prefix: "a")
+  """
+  @spec list_with_delimiter(Store.t(), keyword()) ::
+          {:ok, %{objects: [Meta.t()], common_prefixes: [String.t()]}} | error()
+  def list_with_delimiter(%Store{} = store, opts \\ []) do
+    opts =
+      Options.validate!(
+        opts,
+        [prefix: {{:or_nil, :string}, nil}],
+        "ObjectStoreX.list_with_delimiter/2"
+      )
+
+    call(store.resource, &Native.store_list_with_delimiter(&1, opts.prefix, &2))
+  end
+
+  @signed_url_schema [
+    method: {{:in, [:get, :put, :head, :delete]}, :get},
+    expires_in: {:pos_integer, 3600}
+  ]
+
+  @doc """
+  A presigned URL that lets anyone holding it `:method` the object (default `:get`) for
+  `:expires_in` seconds (default 3600). S3, GCS and Azure only; other stores return
+  `:not_supported`.
+
+      iex> {:ok, store} = ObjectStoreX.new(:s3, bucket: "b", region: "us-east-1", access_key_id: "AK", secret_access_key: "SK")
+      iex> {:ok, url} = ObjectStoreX.signed_url(store, "report.pdf", expires_in: 600)
+      iex> url =~ "X-Amz-Expires=600"
+      true
+  """
+  @spec signed_url(Store.t(), path(), keyword()) :: {:ok, String.t()} | error()
+  def signed_url(%Store{} = store, path, opts \\ []) do
+    check_path!(path, "signed_url/3")
+    opts = Options.validate!(opts, @signed_url_schema, "ObjectStoreX.signed_url/3")
+    method = opts.method |> Atom.to_string() |> String.upcase()
+    call(store.resource, &Native.store_signed_url(&1, method, path, opts.expires_in, &2))
+  end
+
+  @doc "Like `signed_url/3`, but raises `ObjectStoreX.Error`."
+  @spec signed_url!(Store.t(), path(), keyword()) :: String.t()
+  def signed_url!(store, path, opts \\ []), do: bang(signed_url(store, path, opts))
+
+  # --- helpers -------------------------------------------------------------------------------
+
+  defp call(resource, start) do
+    case Call.await(&start.(resource, &1)) do
+      {:ok, value} -> {:ok, value}
+      {:error, native} -> {:error, Error.from_native(native)}
+    end
+  end
+
+  defp ok_only({:ok, _}), do: :ok
+  defp ok_only(error), do: error
+
+  defp bang({:ok, value}), do: value
+  defp bang(:ok), do: :ok
+  defp bang({:error, %Error{} = error}), do: raise(error)
+
+  defp check_path!(path, _function) when is_binary(path), do: :ok
+
+  defp check_path!(path, function) do
+    raise ArgumentError,
+          "ObjectStoreX.#{function} expects the path as a string, got: #{inspect(path)}"
+  end
+
+  defp iodata!(data, function) do
+    IO.iodata_to_binary(data)
+  rescue
+    ArgumentError ->
+      reraise ArgumentError,
+              "ObjectStoreX.#{function} expects the data as a binary or iodata, got: #{inspect(data, limit: 5)}",
+              __STACKTRACE__
+  end
+
+  @doc false
+  # Normalises the range forms of the moduledoc to what the NIF takes (end exclusive).
+  def range!({first, last} = range) when is_integer(first) and is_integer(last) do
+    if first >= 0 and last >= first do
+      {:bounded, first, last + 1}
+    else
+      raise ArgumentError,
+            "invalid range #{inspect(range)}: expected {first, last} with 0 <= first <= last"
+    end
+  end
+
+  def range!(%Range{first: first, last: last, step: 1}), do: range!({first, last})
+  def range!({:offset, n}) when is_integer(n) and n >= 0, do: {:offset, n}
+  def range!({:suffix, n}) when is_integer(n) and n > 0, do: {:suffix, n}
+
+  def range!(other) do
+    raise ArgumentError,
+          "invalid range #{inspect(other)}: expected {first, last}, first..last, " <>
+            "{:offset, n} or {:suffix, n} with non-negative integers"
+  end
+
+  defp datetime!(nil, _option), do: nil
+  defp datetime!(%DateTime{} = at, _option), do: DateTime.to_unix(at, :microsecond)
+
+  defp datetime!(other, option) do
+    raise ArgumentError,
+          "invalid value for option #{inspect(option)}: expected a DateTime, got: #{inspect(other)}"
+  end
+
+  defp put_mode!(:overwrite), do: :overwrite
+  defp put_mode!(:create), do: :create
+
+  defp put_mode!({:update, %{} = version}) do
+    {:update, Map.get(version, :etag), Map.get(version, :version)}
+  end
+
+  defp put_mode!(%Meta{etag: etag, version: version}), do: {:update, etag, version}
+
+  defp put_mode!(other) do
+    raise ArgumentError,
+          "invalid value for option :mode of ObjectStoreX.put/4: expected :overwrite, :create " <>
+            "or {:update, %{etag: etag, version: version}}, got: #{inspect(other)}"
+  end
+
+  @attributes [
+    :content_type,
+    :content_disposition,
+    :content_encoding,
+    :content_language,
+    :cache_control
+  ]
+
+  defp attributes!(opts) do
+    content = for key <- @attributes, value = opts[key], do: {Atom.to_string(key), value}
+    metadata = for {k, v} <- string_pairs!(opts.metadata, :metadata), do: {"metadata:" <> k, v}
+    content ++ metadata
+  end
+
+  defp string_pairs!(nil, _option), do: []
+
+  defp string_pairs!(map, option) when is_map(map) do
+    Enum.map(map, fn
+      {k, v} when (is_binary(k) or is_atom(k)) and (is_binary(v) or is_number(v) or is_atom(v)) ->
+        {to_string(k), to_string(v)}
+
+      pair ->
+        raise ArgumentError,
+              "invalid entry #{inspect(pair)} in option #{inspect(option)} of ObjectStoreX.put/4"
+    end)
+  end
+
+  defp string_pairs!(other, option) do
+    raise ArgumentError,
+          "invalid value for option #{inspect(option)} of ObjectStoreX.put/4: expected a map, got: #{inspect(other)}"
+  end
+end

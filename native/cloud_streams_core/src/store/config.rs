@@ -1,0 +1,232 @@
+//! Building a store from a backend, object_store configuration keys, client and retry
+//! settings, an optional URL and an optional prefix.
+//!
+//! The Elixir side names options the Elixir way and translates them to object_store's own
+//! configuration keys (`aws_bucket`, `azure_storage_account_name`, ...), so every key
+//! object_store knows is reachable and each is parsed by object_store itself.
+
+use crate::error::Error;
+use crate::store::error::from_object_store;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::http::HttpBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::signer::Signer;
+use object_store::{BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, RetryConfig};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Local,
+    S3,
+    Gcs,
+    Azure,
+    Http,
+}
+
+impl Backend {
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "memory" => Backend::Memory,
+            "local" => Backend::Local,
+            "s3" => Backend::S3,
+            "gcs" => Backend::Gcs,
+            "azure" => Backend::Azure,
+            "http" => Backend::Http,
+            _ => return None,
+        })
+    }
+}
+
+/// Retry policy for transient failures (object_store's `RetryConfig`).
+#[derive(Debug, Clone)]
+pub struct Retry {
+    pub max_retries: usize,
+    pub retry_timeout: Duration,
+    pub init_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub backend: Backend,
+    /// object_store configuration keys of the backend's builder, with their values.
+    pub options: Vec<(String, String)>,
+    /// object_store `ClientConfigKey` names (`timeout`, `connect_timeout`, ...).
+    pub client: Vec<(String, String)>,
+    pub retry: Option<Retry>,
+    /// Start from the backend's `from_env` builder (AWS_*, GOOGLE_*, AZURE_* variables).
+    pub from_env: bool,
+    /// A store URL (`s3://bucket`, `az://container`, `https://host/...`).
+    pub url: Option<String>,
+    /// The local store's root directory.
+    pub root: Option<String>,
+    /// Every path is taken relative to this prefix.
+    pub prefix: Option<String>,
+}
+
+/// A built store, shared by every operation and stream on it.
+pub struct Store {
+    pub inner: Arc<dyn ObjectStore>,
+    /// Presigned URLs: S3, GCS and Azure only.
+    pub signer: Option<Arc<dyn Signer>>,
+    pub backend: Backend,
+    /// The local store's root, for direct large reads (DESIGN §4).
+    pub local_root: Option<PathBuf>,
+    /// The prefix every path is relative to (already applied by `inner`, not by `signer`).
+    pub prefix: Option<Path>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({:?})", self.backend)
+    }
+}
+
+fn client_options(config: &StoreConfig) -> Result<ClientOptions, Error> {
+    config
+        .client
+        .iter()
+        .try_fold(ClientOptions::new(), |options, (key, value)| {
+            if key == "timeout" && value == "infinity" {
+                return Ok(options.with_timeout_disabled());
+            }
+            let key = ClientConfigKey::from_str(key).map_err(|e| from_object_store(e, None))?;
+            Ok(options.with_config(key, value))
+        })
+}
+
+fn retry_config(config: &StoreConfig) -> RetryConfig {
+    match &config.retry {
+        None => RetryConfig::default(),
+        Some(retry) => RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: retry.init_backoff,
+                max_backoff: retry.max_backoff,
+                base: 2.0,
+            },
+            max_retries: retry.max_retries,
+            retry_timeout: retry.retry_timeout,
+        },
+    }
+}
+
+/// Applies object_store configuration keys to a builder, each parsed by object_store.
+macro_rules! configure {
+    ($builder:expr, $key_type:ty, $config:expr) => {{
+        let mut builder = $builder;
+        for (key, value) in &$config.options {
+            let key = <$key_type>::from_str(key).map_err(|e| from_object_store(e, None))?;
+            builder = builder.with_config(key, value);
+        }
+        if let Some(url) = &$config.url {
+            builder = builder.with_url(url);
+        }
+        builder
+            .with_client_options(client_options($config)?)
+            .with_retry(retry_config($config))
+    }};
+}
+
+pub fn build(config: &StoreConfig) -> Result<Store, Error> {
+    let map = |e| from_object_store(e, None);
+    let (inner, signer, local_root): (Arc<dyn ObjectStore>, Option<Arc<dyn Signer>>, _) =
+        match config.backend {
+            Backend::Memory => (Arc::new(InMemory::new()), None, None),
+            Backend::Local => {
+                let root = config.root.as_deref().ok_or_else(|| {
+                    Error::invalid_argument("a local store needs a root directory")
+                })?;
+                let root = std::fs::canonicalize(root).map_err(|e| {
+                    Error::invalid_argument(format!("local store root {root:?}: {e}"))
+                })?;
+                if !root.is_dir() {
+                    return Err(Error::invalid_argument(format!(
+                        "local store root {root:?} is not a directory"
+                    )));
+                }
+                let store = LocalFileSystem::new_with_prefix(&root)
+                    .map_err(map)?
+                    .with_automatic_cleanup(true);
+                (Arc::new(store), None, Some(root))
+            }
+            Backend::S3 => {
+                let start = if config.from_env {
+                    AmazonS3Builder::from_env()
+                } else {
+                    AmazonS3Builder::new()
+                };
+                let store = Arc::new(
+                    configure!(start, object_store::aws::AmazonS3ConfigKey, config)
+                        .build()
+                        .map_err(map)?,
+                );
+                (store.clone(), Some(store as Arc<dyn Signer>), None)
+            }
+            Backend::Gcs => {
+                let start = if config.from_env {
+                    GoogleCloudStorageBuilder::from_env()
+                } else {
+                    GoogleCloudStorageBuilder::new()
+                };
+                let store = Arc::new(
+                    configure!(start, object_store::gcp::GoogleConfigKey, config)
+                        .build()
+                        .map_err(map)?,
+                );
+                (store.clone(), Some(store as Arc<dyn Signer>), None)
+            }
+            Backend::Azure => {
+                let start = if config.from_env {
+                    MicrosoftAzureBuilder::from_env()
+                } else {
+                    MicrosoftAzureBuilder::new()
+                };
+                let store = Arc::new(
+                    configure!(start, object_store::azure::AzureConfigKey, config)
+                        .build()
+                        .map_err(map)?,
+                );
+                (store.clone(), Some(store as Arc<dyn Signer>), None)
+            }
+            Backend::Http => {
+                let url = config
+                    .url
+                    .as_deref()
+                    .ok_or_else(|| Error::invalid_argument("an http store needs a url"))?;
+                let store = HttpBuilder::new()
+                    .with_url(url)
+                    .with_client_options(client_options(config)?)
+                    .with_retry(retry_config(config))
+                    .build()
+                    .map_err(map)?;
+                (Arc::new(store), None, None)
+            }
+        };
+    let prefix = match config.prefix.as_deref().filter(|p| !p.is_empty()) {
+        None => None,
+        Some(prefix) => Some(
+            Path::parse(prefix)
+                .map_err(|e| Error::invalid_argument(format!("invalid prefix {prefix:?}: {e}")))?,
+        ),
+    };
+    let inner: Arc<dyn ObjectStore> = match &prefix {
+        None => inner,
+        Some(prefix) => Arc::new(PrefixStore::new(inner, prefix.clone())),
+    };
+    Ok(Store {
+        inner,
+        signer,
+        backend: config.backend,
+        local_root,
+        prefix,
+    })
+}

@@ -1,0 +1,8 @@
+//! Object stores over the `object_store` crate: configuration ([`config`]), single-shot
+//! operations ([`ops`]) and the mapping of its errors to ours ([`error`]).
+
+pub mod config;
+pub mod error;
+pub mod ops;
+
+pub use config::{Backend, Store, StoreConfig};

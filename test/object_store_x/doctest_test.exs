@@ -1,0 +1,8 @@
+defmodule ObjectStoreX.DoctestTest do
+  use ExUnit.Case, async: true
+
+  doctest ObjectStoreX
+  doctest ObjectStoreX.Error
+  doctest ObjectStoreX.Meta
+  doctest ObjectStoreX.Store
+end
