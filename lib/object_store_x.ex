@@ -57,7 +57,9 @@ defmodule ObjectStoreX do
       `{:header_with_status, name, value, status}`), `skip_signature:`,
       `unsigned_payload:`, `checksum:` (`:sha256`), `disable_tagging:`, `request_payer:`.
     * `:gcs` - `bucket:`, `service_account_path:`, `service_account_key:`,
-      `application_credentials:`, `bearer_token:`, `base_url:`, `skip_signature:`.
+      `application_credentials:`, `bearer_token:`, `base_url:`, `skip_signature:`,
+      `allow_http:`. (No GCS emulator is reachable where this library is tested: GCS is
+      covered for configuration, signing errors and transport failures only.)
     * `:azure` - `account:`, `container:`, `access_key:`, `sas_token:`, `bearer_token:`,
       `endpoint:`, `use_emulator:` (Azurite; with `endpoint:` it uses Azurite's development
       account at that address), `allow_http:`, `use_fabric_endpoint:`, `use_azure_cli:`,

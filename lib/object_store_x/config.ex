@@ -116,7 +116,7 @@ defmodule ObjectStoreX.Config do
       Enum.map(@gcs_keys, fn
         {:skip_signature, _} -> {:skip_signature, {:boolean, nil}}
         {key, _} -> {key, {{:or_nil, :string}, nil}}
-      end) ++ [url: {{:or_nil, :string}, nil}]
+      end) ++ [allow_http: {:boolean, false}, url: {{:or_nil, :string}, nil}]
   end
 
   def schema(:azure) do
@@ -180,10 +180,13 @@ defmodule ObjectStoreX.Config do
   defp root!(_backend, _opts), do: nil
 
   defp name(:local, opts), do: opts.root
-  defp name(:azure, opts), do: opts.container
+  defp name(:azure, opts), do: opts.container || url_host(opts.url)
   defp name(:http, opts), do: opts.url
   defp name(:memory, _opts), do: nil
-  defp name(_backend, opts), do: opts.bucket || opts.url
+  defp name(_backend, opts), do: opts.bucket || url_host(opts.url)
+
+  defp url_host(nil), do: nil
+  defp url_host(url), do: URI.parse(url).host
 
   defp options!(:s3, opts, function) do
     translate(opts, @s3_keys, function) ++ raw_config(opts.config, function)
