@@ -188,14 +188,6 @@ defmodule ObjectStoreX.Config do
   defp url_host(nil), do: nil
   defp url_host(url), do: URI.parse(url).host
 
-  defp options!(:s3, opts, function) do
-    translate(opts, @s3_keys, function) ++ raw_config(opts.config, function)
-  end
-
-  defp options!(:gcs, opts, function) do
-    translate(opts, @gcs_keys, function) ++ raw_config(opts.config, function)
-  end
-
   # object_store's emulator mode reads Azurite's address from the environment only; with an
   # explicit endpoint, use Azurite's development account at that endpoint, over plain HTTP.
   defp emulator(%{use_emulator: true, endpoint: endpoint} = opts, :azure)
@@ -210,6 +202,14 @@ defmodule ObjectStoreX.Config do
   end
 
   defp emulator(opts, _backend), do: opts
+
+  defp options!(:s3, opts, function) do
+    translate(opts, @s3_keys, function) ++ raw_config(opts.config, function)
+  end
+
+  defp options!(:gcs, opts, function) do
+    translate(opts, @gcs_keys, function) ++ raw_config(opts.config, function)
+  end
 
   defp options!(:azure, opts, function) do
     emulator = if opts.use_emulator, do: [{"azure_storage_use_emulator", "true"}], else: []
