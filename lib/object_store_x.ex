@@ -30,7 +30,7 @@ defmodule ObjectStoreX do
   """
 
   alias CloudStreams.{Call, Native, Options}
-  alias ObjectStoreX.{Config, Error, Meta, Store}
+  alias ObjectStoreX.{Config, Error, Meta, PutOptions, Store}
 
   @typedoc "A store backend, or a URL such as `\"s3://bucket/prefix\"` or `\"file:///data\"`."
   @type backend :: Store.backend() | String.t()
@@ -128,17 +128,6 @@ defmodule ObjectStoreX do
     end
   end
 
-  @put_schema [
-    mode: {:any, :overwrite},
-    content_type: {{:or_nil, :string}, nil},
-    content_disposition: {{:or_nil, :string}, nil},
-    content_encoding: {{:or_nil, :string}, nil},
-    content_language: {{:or_nil, :string}, nil},
-    cache_control: {{:or_nil, :string}, nil},
-    metadata: {{:or_nil, :any}, nil},
-    tags: {{:or_nil, :any}, nil}
-  ]
-
   @doc """
   Writes `data` (a binary or iodata) as one object.
 
@@ -162,14 +151,8 @@ defmodule ObjectStoreX do
   @spec put(Store.t(), path(), iodata(), keyword()) :: :ok | error()
   def put(%Store{} = store, path, data, opts \\ []) do
     check_path!(path, "put/4")
-    opts = Options.validate!(opts, @put_schema, "ObjectStoreX.put/4")
+    native_opts = PutOptions.to_native!(opts, "ObjectStoreX.put/4")
     data = iodata!(data, "put/4")
-
-    native_opts = %{
-      mode: put_mode!(opts.mode),
-      attributes: attributes!(opts),
-      tags: string_pairs!(opts.tags, :tags)
-    }
 
     store.resource
     |> call(&Native.store_put(&1, path, data, native_opts, &2))
@@ -450,7 +433,8 @@ defmodule ObjectStoreX do
 
   # --- helpers -------------------------------------------------------------------------------
 
-  defp call(resource, start) do
+  @doc false
+  def call(resource, start) do
     case Call.await(&start.(resource, &1)) do
       {:ok, value} -> {:ok, value}
       {:error, native} -> {:error, Error.from_native(native)}
@@ -464,9 +448,10 @@ defmodule ObjectStoreX do
   defp bang(:ok), do: :ok
   defp bang({:error, %Error{} = error}), do: raise(error)
 
-  defp check_path!(path, _function) when is_binary(path), do: :ok
+  @doc false
+  def check_path!(path, _function) when is_binary(path), do: :ok
 
-  defp check_path!(path, function) do
+  def check_path!(path, function) do
     raise ArgumentError,
           "ObjectStoreX.#{function} expects the path as a string, got: #{inspect(path)}"
   end
@@ -507,52 +492,5 @@ defmodule ObjectStoreX do
   defp datetime!(other, option) do
     raise ArgumentError,
           "invalid value for option #{inspect(option)}: expected a DateTime, got: #{inspect(other)}"
-  end
-
-  defp put_mode!(:overwrite), do: :overwrite
-  defp put_mode!(:create), do: :create
-
-  defp put_mode!({:update, %{} = version}) do
-    {:update, Map.get(version, :etag), Map.get(version, :version)}
-  end
-
-  defp put_mode!(%Meta{etag: etag, version: version}), do: {:update, etag, version}
-
-  defp put_mode!(other) do
-    raise ArgumentError,
-          "invalid value for option :mode of ObjectStoreX.put/4: expected :overwrite, :create " <>
-            "or {:update, %{etag: etag, version: version}}, got: #{inspect(other)}"
-  end
-
-  @attributes [
-    :content_type,
-    :content_disposition,
-    :content_encoding,
-    :content_language,
-    :cache_control
-  ]
-
-  defp attributes!(opts) do
-    content = for key <- @attributes, value = opts[key], do: {Atom.to_string(key), value}
-    metadata = for {k, v} <- string_pairs!(opts.metadata, :metadata), do: {"metadata:" <> k, v}
-    content ++ metadata
-  end
-
-  defp string_pairs!(nil, _option), do: []
-
-  defp string_pairs!(map, option) when is_map(map) do
-    Enum.map(map, fn
-      {k, v} when (is_binary(k) or is_atom(k)) and (is_binary(v) or is_number(v) or is_atom(v)) ->
-        {to_string(k), to_string(v)}
-
-      pair ->
-        raise ArgumentError,
-              "invalid entry #{inspect(pair)} in option #{inspect(option)} of ObjectStoreX.put/4"
-    end)
-  end
-
-  defp string_pairs!(other, option) do
-    raise ArgumentError,
-          "invalid value for option #{inspect(option)} of ObjectStoreX.put/4: expected a map, got: #{inspect(other)}"
   end
 end

@@ -43,6 +43,20 @@ defmodule CloudStreams.Native do
   def store_signed_url(_store, _method, _path, _expires_in, _tag),
     do: :erlang.nif_error(:nif_not_loaded)
 
+  # Object-store streams (native/cloud_streams_nif/src/store/streams.rs)
+  def store_download_stream(_store, _path, _range, _chunk_size, _prefetch),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def store_list_stream(_store, _prefix, _offset, _page_size, _prefetch_pages),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def store_upload_start(_store, _path, _part_size, _max_concurrency, _opts),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def store_upload_write(_upload, _data, _tag), do: :erlang.nif_error(:nif_not_loaded)
+  def store_upload_finish(_upload, _tag), do: :erlang.nif_error(:nif_not_loaded)
+  def store_upload_abort(_upload, _tag), do: :erlang.nif_error(:nif_not_loaded)
+
   # The synthetic source (native/cloud_streams_nif/src/synthetic.rs)
   def synthetic_stream(_opts), do: :erlang.nif_error(:nif_not_loaded)
   def synthetic_nif_panic, do: :erlang.nif_error(:nif_not_loaded)

@@ -41,21 +41,25 @@ defmodule CloudStreams.PullStream do
       the stream raises a `:timeout` error and stops.
     * `:error` - a function turning the NIF's error map into the exception to raise
       (default `CloudStreams.Error.from_native/1`).
+    * `:pages` - when true, each native item is a list (a page of a listing or scan) whose
+      elements the stream emits one by one (default false).
   """
   @spec new((() -> handle()), keyword()) :: Enumerable.t()
   def new(open, opts \\ []) when is_function(open, 0) do
     timeout = Keyword.get(opts, :timeout, @default_timeout)
     to_exception = Keyword.get(opts, :error, &CloudStreams.Error.from_native/1)
+    pages? = Keyword.get(opts, :pages, false)
 
-    Stream.resource(open, &next(&1, timeout, to_exception), &Native.stream_close/1)
+    Stream.resource(open, &next(&1, timeout, to_exception, pages?), &Native.stream_close/1)
   end
 
   @doc false
-  # One step of Stream.resource: the next item, the end, or an exception.
-  def next(handle, timeout, to_exception) do
+  # One step of Stream.resource: the next item (or page of items), the end, or an exception.
+  def next(handle, timeout, to_exception, pages?) do
     tag = make_ref()
 
     case pull(handle, tag, timeout) do
+      {:item, page} when pages? -> {page, handle}
       {:item, item} -> {[item], handle}
       :done -> {:halt, handle}
       {:error, native} -> raise to_exception.(native)

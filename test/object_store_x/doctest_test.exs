@@ -5,4 +5,5 @@ defmodule ObjectStoreX.DoctestTest do
   doctest ObjectStoreX.Error
   doctest ObjectStoreX.Meta
   doctest ObjectStoreX.Store
+  doctest ObjectStoreX.Stream
 end

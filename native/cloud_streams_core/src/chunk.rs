@@ -22,6 +22,9 @@ pub trait ChunkBuf: Weighed + Send + Sized + 'static {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Reads from `reader` until the buffer holds `capacity` bytes or the reader ends.
+    fn read_from(&mut self, reader: &mut dyn std::io::Read, capacity: usize)
+        -> std::io::Result<()>;
 }
 
 impl ChunkBuf for Vec<u8> {
@@ -36,6 +39,17 @@ impl ChunkBuf for Vec<u8> {
     }
     fn len(&self) -> usize {
         Vec::len(self)
+    }
+    fn read_from(
+        &mut self,
+        reader: &mut dyn std::io::Read,
+        capacity: usize,
+    ) -> std::io::Result<()> {
+        let wanted = capacity.saturating_sub(self.len()) as u64;
+        use std::io::Read;
+        Read::take(&mut *reader, wanted)
+            .read_to_end(self)
+            .map(|_| ())
     }
 }
 

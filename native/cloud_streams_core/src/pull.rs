@@ -34,7 +34,8 @@ impl Weighed for Vec<u8> {
 pub enum Bound {
     /// At most this many bytes (downloads). One item is always allowed, however large.
     Bytes(usize),
-    /// At most this many items (pages of listings and scans).
+    /// At most this many items (pages of listings and scans). `Items(0)` buffers nothing
+    /// ahead: a producer using `Sink::reserve` fetches only while a consumer waits.
     Items(usize),
 }
 
@@ -84,6 +85,16 @@ impl<T: Weighed> State<T> {
         self.queue.is_empty()
             || match bound {
                 Bound::Bytes(max) => self.bytes + item.weight() <= max,
+                Bound::Items(max) => self.queue.len() < max,
+            }
+    }
+
+    /// Whether an item produced now would be taken without waiting: a consumer is waiting,
+    /// or the buffer is below its bound. With `Items(0)` only a waiting consumer counts.
+    fn has_demand(&self, bound: Bound) -> bool {
+        self.waiter.is_some()
+            || match bound {
+                Bound::Bytes(max) => self.bytes < max,
                 Bound::Items(max) => self.queue.len() < max,
             }
     }
@@ -198,6 +209,27 @@ impl<T: Weighed> Sink<T> {
         }
     }
 
+    /// Waits until an item produced now would be taken without waiting (see
+    /// [`Bound::Items`]). Producers whose every item costs a request (list pages, scan pages)
+    /// call it before fetching, so nothing is fetched that no consumer asked for.
+    pub async fn reserve(&self) -> Result<(), Error> {
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let st = self.shared.lock();
+                if st.closed {
+                    return Err(Error::cancelled());
+                }
+                if st.has_demand(self.shared.bound) {
+                    return Ok(());
+                }
+            }
+            room.await;
+        }
+    }
+
     /// Records how the producer ended. Later items are never accepted.
     fn finish(&self, outcome: Result<(), Error>) {
         let waiter = {
@@ -288,6 +320,9 @@ impl<T: Weighed> PullStream<T> {
             return Pulled::Ready(Event::Error(Error::cancelled()));
         }
         st.waiter = Some(arm());
+        drop(st);
+        // A producer may be waiting for demand (`Sink::reserve`).
+        self.shared.room.notify_waiters();
         Pulled::Pending
     }
 

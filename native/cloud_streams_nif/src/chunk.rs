@@ -41,6 +41,23 @@ impl ChunkBuf for BeamChunk {
     fn len(&self) -> usize {
         self.len
     }
+
+    fn read_from(
+        &mut self,
+        reader: &mut dyn std::io::Read,
+        capacity: usize,
+    ) -> std::io::Result<()> {
+        let end = capacity.min(self.binary.len());
+        while self.len < end {
+            match reader.read(&mut self.binary.as_mut_slice()[self.len..end]) {
+                Ok(0) => break,
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl EncodeItem for BeamChunk {

@@ -17,7 +17,6 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::signer::Signer;
 use object_store::{BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, RetryConfig};
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,13 +75,26 @@ pub struct StoreConfig {
 /// A built store, shared by every operation and stream on it.
 pub struct Store {
     pub inner: Arc<dyn ObjectStore>,
+    /// The same store with no whole-request timeout, for downloads paced by their consumer
+    /// (DESIGN §4): a stream's own `timeout` bounds each wait instead.
+    pub streaming: Arc<dyn ObjectStore>,
     /// Presigned URLs: S3, GCS and Azure only.
     pub signer: Option<Arc<dyn Signer>>,
     pub backend: Backend,
-    /// The local store's root, for direct large reads (DESIGN §4).
-    pub local_root: Option<PathBuf>,
+    /// The local store, for direct reads of a few MiB at a time (DESIGN §4).
+    pub local: Option<Arc<LocalFileSystem>>,
     /// The prefix every path is relative to (already applied by `inner`, not by `signer`).
     pub prefix: Option<Path>,
+}
+
+impl Store {
+    /// `path` with the store's prefix in front: the path inside the bucket or root.
+    pub fn full_path(&self, path: &Path) -> Path {
+        match &self.prefix {
+            Some(prefix) => prefix.parts().chain(path.parts()).collect(),
+            None => path.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -119,8 +131,13 @@ fn retry_config(config: &StoreConfig) -> RetryConfig {
     }
 }
 
-/// Applies object_store configuration keys to a builder, each parsed by object_store.
-macro_rules! configure {
+fn streaming_client_options(config: &StoreConfig) -> Result<ClientOptions, Error> {
+    Ok(client_options(config)?.with_timeout_disabled())
+}
+
+/// Applies object_store configuration keys to a builder, each parsed by object_store, and
+/// builds it twice: for operations, and for streams (no whole-request timeout).
+macro_rules! build_twice {
     ($builder:expr, $key_type:ty, $config:expr) => {{
         let mut builder = $builder;
         for (key, value) in &$config.options {
@@ -130,87 +147,102 @@ macro_rules! configure {
         if let Some(url) = &$config.url {
             builder = builder.with_url(url);
         }
-        builder
+        let builder = builder.with_retry(retry_config($config));
+        let streaming = builder
+            .clone()
+            .with_client_options(streaming_client_options($config)?)
+            .build()
+            .map_err(|e| from_object_store(e, None))?;
+        let inner = builder
             .with_client_options(client_options($config)?)
-            .with_retry(retry_config($config))
+            .build()
+            .map_err(|e| from_object_store(e, None))?;
+        (Arc::new(inner), Arc::new(streaming))
     }};
 }
 
 pub fn build(config: &StoreConfig) -> Result<Store, Error> {
     let map = |e| from_object_store(e, None);
-    let (inner, signer, local_root): (Arc<dyn ObjectStore>, Option<Arc<dyn Signer>>, _) =
-        match config.backend {
-            Backend::Memory => (Arc::new(InMemory::new()), None, None),
-            Backend::Local => {
-                let root = config.root.as_deref().ok_or_else(|| {
-                    Error::invalid_argument("a local store needs a root directory")
-                })?;
-                let root = std::fs::canonicalize(root).map_err(|e| {
-                    Error::invalid_argument(format!("local store root {root:?}: {e}"))
-                })?;
-                if !root.is_dir() {
-                    return Err(Error::invalid_argument(format!(
-                        "local store root {root:?} is not a directory"
-                    )));
-                }
-                let store = LocalFileSystem::new_with_prefix(&root)
+    let mut local = None;
+    let mut signer: Option<Arc<dyn Signer>> = None;
+    let (inner, streaming): (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) = match config.backend {
+        Backend::Memory => {
+            let store = Arc::new(InMemory::new());
+            (store.clone(), store)
+        }
+        Backend::Local => {
+            let root = config
+                .root
+                .as_deref()
+                .ok_or_else(|| Error::invalid_argument("a local store needs a root directory"))?;
+            let root = std::fs::canonicalize(root)
+                .map_err(|e| Error::invalid_argument(format!("local store root {root:?}: {e}")))?;
+            if !root.is_dir() {
+                return Err(Error::invalid_argument(format!(
+                    "local store root {root:?} is not a directory"
+                )));
+            }
+            let store = Arc::new(
+                LocalFileSystem::new_with_prefix(&root)
                     .map_err(map)?
-                    .with_automatic_cleanup(true);
-                (Arc::new(store), None, Some(root))
-            }
-            Backend::S3 => {
-                let start = if config.from_env {
-                    AmazonS3Builder::from_env()
-                } else {
-                    AmazonS3Builder::new()
-                };
-                let store = Arc::new(
-                    configure!(start, object_store::aws::AmazonS3ConfigKey, config)
-                        .build()
-                        .map_err(map)?,
-                );
-                (store.clone(), Some(store as Arc<dyn Signer>), None)
-            }
-            Backend::Gcs => {
-                let start = if config.from_env {
-                    GoogleCloudStorageBuilder::from_env()
-                } else {
-                    GoogleCloudStorageBuilder::new()
-                };
-                let store = Arc::new(
-                    configure!(start, object_store::gcp::GoogleConfigKey, config)
-                        .build()
-                        .map_err(map)?,
-                );
-                (store.clone(), Some(store as Arc<dyn Signer>), None)
-            }
-            Backend::Azure => {
-                let start = if config.from_env {
-                    MicrosoftAzureBuilder::from_env()
-                } else {
-                    MicrosoftAzureBuilder::new()
-                };
-                let store = Arc::new(
-                    configure!(start, object_store::azure::AzureConfigKey, config)
-                        .build()
-                        .map_err(map)?,
-                );
-                (store.clone(), Some(store as Arc<dyn Signer>), None)
-            }
-            Backend::Http => {
-                let url = config
-                    .url
-                    .as_deref()
-                    .ok_or_else(|| Error::invalid_argument("an http store needs a url"))?;
-                let store = HttpBuilder::new()
-                    .with_url(url)
-                    .with_client_options(client_options(config)?)
-                    .with_retry(retry_config(config))
-                    .build()
-                    .map_err(map)?;
-                (Arc::new(store), None, None)
-            }
-        };
+                    .with_automatic_cleanup(true),
+            );
+            local = Some(store.clone());
+            (store.clone(), store)
+        }
+        Backend::S3 => {
+            let start = if config.from_env {
+                AmazonS3Builder::from_env()
+            } else {
+                AmazonS3Builder::new()
+            };
+            let (inner, streaming) =
+                build_twice!(start, object_store::aws::AmazonS3ConfigKey, config);
+            signer = Some(inner.clone());
+            (inner, streaming)
+        }
+        Backend::Gcs => {
+            let start = if config.from_env {
+                GoogleCloudStorageBuilder::from_env()
+            } else {
+                GoogleCloudStorageBuilder::new()
+            };
+            let (inner, streaming) =
+                build_twice!(start, object_store::gcp::GoogleConfigKey, config);
+            signer = Some(inner.clone());
+            (inner, streaming)
+        }
+        Backend::Azure => {
+            let start = if config.from_env {
+                MicrosoftAzureBuilder::from_env()
+            } else {
+                MicrosoftAzureBuilder::new()
+            };
+            let (inner, streaming) =
+                build_twice!(start, object_store::azure::AzureConfigKey, config);
+            signer = Some(inner.clone());
+            (inner, streaming)
+        }
+        Backend::Http => {
+            let url = config
+                .url
+                .as_deref()
+                .ok_or_else(|| Error::invalid_argument("an http store needs a url"))?;
+            let builder = HttpBuilder::new()
+                .with_url(url)
+                .with_retry(retry_config(config));
+            let streaming = builder
+                .clone()
+                .with_client_options(streaming_client_options(config)?)
+                .build()
+                .map_err(map)?;
+            let inner = builder
+                .with_client_options(client_options(config)?)
+                .build()
+                .map_err(map)?;
+            (Arc::new(inner), Arc::new(streaming))
+        }
+    };
     let prefix = match config.prefix.as_deref().filter(|p| !p.is_empty()) {
         None => None,
         Some(prefix) => Some(
@@ -218,15 +250,18 @@ pub fn build(config: &StoreConfig) -> Result<Store, Error> {
                 .map_err(|e| Error::invalid_argument(format!("invalid prefix {prefix:?}: {e}")))?,
         ),
     };
-    let inner: Arc<dyn ObjectStore> = match &prefix {
-        None => inner,
-        Some(prefix) => Arc::new(PrefixStore::new(inner, prefix.clone())),
+    let with_prefix = |store: Arc<dyn ObjectStore>| -> Arc<dyn ObjectStore> {
+        match &prefix {
+            None => store,
+            Some(prefix) => Arc::new(PrefixStore::new(store, prefix.clone())),
+        }
     };
     Ok(Store {
-        inner,
+        inner: with_prefix(inner),
+        streaming: with_prefix(streaming),
         signer,
         backend: config.backend,
-        local_root,
+        local,
         prefix,
     })
 }

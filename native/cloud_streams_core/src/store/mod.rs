@@ -6,3 +6,6 @@ pub mod error;
 pub mod ops;
 
 pub use config::{Backend, Store, StoreConfig};
+pub mod download;
+pub mod list;
+pub mod upload;

@@ -75,7 +75,7 @@ pub fn parse_prefix(prefix: Option<&str>) -> Result<Option<Path>, Error> {
     }
 }
 
-fn mapper(path: &str) -> impl Fn(object_store::Error) -> Error + '_ {
+pub(crate) fn mapper(path: &str) -> impl Fn(object_store::Error) -> Error + '_ {
     move |e| from_object_store(e, Some(path))
 }
 
@@ -267,11 +267,7 @@ pub async fn signed_url(
             format!("{:?} stores cannot sign URLs", store.backend),
         )
     })?;
-    let relative = parse_path(path)?;
-    let location = match &store.prefix {
-        Some(prefix) => prefix.parts().chain(relative.parts()).collect(),
-        None => relative,
-    };
+    let location = store.full_path(&parse_path(path)?);
     let method = http::Method::from_bytes(method.as_bytes())
         .map_err(|_| Error::invalid_argument(format!("invalid HTTP method {method:?}")))?;
     signer

@@ -1,6 +1,7 @@
 //! The object-store NIFs (driven by `test/object_store_x/*_test.exs`). `store_new/1` builds a
 //! store resource; every operation answers by message through `crate::reply`.
 
+mod streams;
 mod terms;
 
 use crate::{binary, errors, reply};

@@ -94,6 +94,11 @@ pub fn decode_range(term: Term<'_>) -> Result<ByteRange, Error> {
     }
 }
 
+/// A range that may be `nil`: `Option<Term>` decodes `nil` as `Some(nil)`.
+pub fn optional_range(term: Option<Term<'_>>) -> Result<Option<ByteRange>, Error> {
+    term.filter(|t| !t.is_atom()).map(decode_range).transpose()
+}
+
 #[derive(NifMap)]
 pub struct GetOpts<'a> {
     range: Option<Term<'a>>,
@@ -113,11 +118,8 @@ fn from_micros(micros: i64) -> Result<DateTime<Utc>, Error> {
 
 impl GetOpts<'_> {
     pub fn into_options(self) -> Result<GetOptions, Error> {
-        // `Option<Term>` decodes `nil` as `Some(nil)`: an atom here means no range.
-        let range = self
-            .range
-            .filter(|t| !t.is_atom())
-            .map(|t| decode_range(t)?.to_get_range())
+        let range = optional_range(self.range)?
+            .map(ByteRange::to_get_range)
             .transpose()?;
         Ok(GetOptions::new()
             .with_range(range)

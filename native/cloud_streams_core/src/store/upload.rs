@@ -1,0 +1,288 @@
+//! Streaming uploads: an actor task per upload receives the caller's chunks, cuts them into
+//! equal parts of `part_size` (R2 requires equal parts), keeps up to `max_concurrency` parts in
+//! flight, and acknowledges each write only once its data is accepted, so the caller is
+//! paced and memory stays near `part_size * (max_concurrency + 1)`.
+//!
+//! A total below one part becomes a single put. The multipart upload is aborted on every
+//! failure path: a failed part, a failed completion, an explicit abort (the caller's input
+//! raised), and the handle being dropped before `finish` (the caller died).
+
+use crate::error::Error;
+use crate::store::error::from_object_store;
+use crate::store::ops::parse_path;
+use crate::store::Store;
+use bytes::Bytes;
+use futures_util::stream::FuturesUnordered;
+use futures_util::StreamExt;
+use object_store::path::Path;
+use object_store::{
+    MultipartUpload, PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
+};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// How an upload ended, for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    pub bytes: u64,
+    pub parts: usize,
+    pub e_tag: Option<String>,
+    pub version: Option<String>,
+}
+
+/// Answers one command, on the actor's thread.
+pub type Reply<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
+
+enum Command {
+    Write(Bytes, Reply<u64>),
+    Finish(Reply<Uploaded>),
+    Abort(Reply<()>),
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    pub part_size: usize,
+    pub max_concurrency: usize,
+    pub options: PutMultipartOptions,
+}
+
+/// The caller's end of an upload. Dropping it before `finish` aborts the upload.
+pub struct UploadHandle {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl UploadHandle {
+    /// Appends data; `reply` gets the total accepted so far once there is room for it.
+    pub fn write(&self, data: Bytes, reply: Reply<u64>) {
+        self.send(Command::Write(data, reply));
+    }
+
+    /// Uploads what remains and completes the upload.
+    pub fn finish(&self, reply: Reply<Uploaded>) {
+        self.send(Command::Finish(reply));
+    }
+
+    /// Aborts the multipart upload, if one was started.
+    pub fn abort(&self, reply: Reply<()>) {
+        self.send(Command::Abort(reply));
+    }
+
+    fn send(&self, command: Command) {
+        if let Err(mpsc::error::SendError(command)) = self.commands.send(command) {
+            let closed = || Error::new(crate::ErrorKind::Cancelled, "the upload has ended");
+            match command {
+                Command::Write(_, reply) => reply(Err(closed())),
+                Command::Finish(reply) => reply(Err(closed())),
+                Command::Abort(reply) => reply(Ok(())),
+            }
+        }
+    }
+}
+
+pub fn start(store: Arc<Store>, path: &str, config: UploadConfig) -> Result<UploadHandle, Error> {
+    let location = parse_path(path)?;
+    if config.part_size == 0 || config.max_concurrency == 0 {
+        return Err(Error::invalid_argument(
+            "part_size and max_concurrency must be positive",
+        ));
+    }
+    let (commands, receiver) = mpsc::unbounded_channel();
+    let actor = Actor {
+        store,
+        location,
+        path: path.to_string(),
+        config,
+        pending: VecDeque::new(),
+        pending_bytes: 0,
+        total: 0,
+        upload: None,
+        parts: 0,
+        in_flight: FuturesUnordered::new(),
+        failed: None,
+    };
+    crate::runtime::spawn(actor.run(receiver));
+    Ok(UploadHandle { commands })
+}
+
+struct Actor {
+    store: Arc<Store>,
+    location: Path,
+    path: String,
+    config: UploadConfig,
+    /// Data not yet cut into a part.
+    pending: VecDeque<Bytes>,
+    pending_bytes: usize,
+    total: u64,
+    upload: Option<Box<dyn MultipartUpload>>,
+    parts: usize,
+    in_flight: FuturesUnordered<UploadPart>,
+    failed: Option<Error>,
+}
+
+impl Actor {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    // The handle was dropped before finishing: nobody will complete this upload.
+                    None => return self.abort().await,
+                    Some(Command::Write(data, reply)) => {
+                        let result = self.write(data).await;
+                        reply(result);
+                    }
+                    Some(Command::Finish(reply)) => {
+                        let result = self.finish().await;
+                        return reply(result);
+                    }
+                    Some(Command::Abort(reply)) => {
+                        self.abort().await;
+                        return reply(Ok(()));
+                    }
+                },
+                Some(result) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    if let Err(e) = result {
+                        self.fail(e).await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn map(&self, error: object_store::Error) -> Error {
+        from_object_store(error, Some(&self.path))
+    }
+
+    async fn fail(&mut self, error: object_store::Error) {
+        let error = self.map(error);
+        self.abort().await;
+        self.failed.get_or_insert(error);
+    }
+
+    async fn write(&mut self, data: Bytes) -> Result<u64, Error> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        self.total += data.len() as u64;
+        self.pending_bytes += data.len();
+        self.pending.push_back(data);
+        while self.pending_bytes >= self.config.part_size && self.failed.is_none() {
+            let part = self.cut(self.config.part_size);
+            self.dispatch(part).await;
+        }
+        match &self.failed {
+            Some(error) => Err(error.clone()),
+            None => Ok(self.total),
+        }
+    }
+
+    /// Takes the first `size` pending bytes as one part, without copying.
+    fn cut(&mut self, size: usize) -> PutPayload {
+        let mut part = Vec::new();
+        let mut needed = size;
+        while needed > 0 {
+            let Some(mut front) = self.pending.pop_front() else {
+                break;
+            };
+            if front.len() > needed {
+                self.pending.push_front(front.split_off(needed));
+            }
+            needed -= front.len();
+            part.push(front);
+        }
+        self.pending_bytes -= size - needed;
+        part.into_iter().collect()
+    }
+
+    /// Sends a part once a slot is free, starting the multipart upload on the first part.
+    async fn dispatch(&mut self, part: PutPayload) {
+        if self.upload.is_none() {
+            let started = self
+                .store
+                .inner
+                .put_multipart_opts(&self.location, self.config.options.clone())
+                .await;
+            match started {
+                Ok(upload) => self.upload = Some(upload),
+                Err(e) => {
+                    self.failed = Some(self.map(e));
+                    return;
+                }
+            }
+        }
+        while self.in_flight.len() >= self.config.max_concurrency {
+            if let Some(Err(e)) = self.in_flight.next().await {
+                return self.fail(e).await;
+            }
+        }
+        let upload = self.upload.as_mut().expect("started above");
+        self.in_flight.push(upload.put_part(part));
+        self.parts += 1;
+    }
+
+    async fn finish(&mut self) -> Result<Uploaded, Error> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        if self.upload.is_none() {
+            // Less than one part in all: a single put.
+            let payload = self.cut(self.pending_bytes);
+            let put = PutOptions {
+                tags: self.config.options.tags.clone(),
+                attributes: self.config.options.attributes.clone(),
+                ..Default::default()
+            };
+            let result = self
+                .store
+                .inner
+                .put_opts(&self.location, payload, put)
+                .await
+                .map_err(|e| self.map(e))?;
+            return Ok(self.uploaded(result));
+        }
+        if self.pending_bytes > 0 {
+            let last = self.cut(self.pending_bytes);
+            self.dispatch(last).await;
+        }
+        while let Some(result) = self.in_flight.next().await {
+            if let Err(e) = result {
+                self.fail(e).await;
+            }
+        }
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        let upload = self.upload.as_mut().expect("started");
+        match upload.complete().await {
+            Ok(result) => {
+                self.upload = None;
+                Ok(self.uploaded(result))
+            }
+            Err(e) => {
+                let error = self.map(e);
+                self.abort().await;
+                Err(error)
+            }
+        }
+    }
+
+    fn uploaded(&self, result: PutResult) -> Uploaded {
+        Uploaded {
+            bytes: self.total,
+            parts: self.parts.max(1),
+            e_tag: result.e_tag,
+            version: result.version,
+        }
+    }
+
+    /// Stops the parts in flight and aborts the multipart upload, if any. Best effort: an
+    /// abort that fails leaves nothing more to do than report the original error.
+    async fn abort(&mut self) {
+        self.in_flight.clear();
+        self.pending.clear();
+        self.pending_bytes = 0;
+        if let Some(mut upload) = self.upload.take() {
+            let _ = upload.abort().await;
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Streaming NIFs over a store: downloads and listings as pull streams, uploads as an actor
+//! answering each write (driven by `test/object_store_x/stream_*_test.exs`).
+
+use super::{terms, StoreResource};
+use crate::chunk::BeamChunk;
+use crate::reply::Replier;
+use crate::stream::{EncodeItem, StreamResource};
+use crate::{atoms, errors};
+use cloud_streams_core::pull::{self, Bound};
+use cloud_streams_core::store::download::{self, Download};
+use cloud_streams_core::store::list::{self, Listing, Page};
+use cloud_streams_core::store::upload::{self, UploadConfig, UploadHandle};
+use object_store::PutMultipartOptions;
+use rustler::{Atom, Encoder, Env, NifResult, Resource, ResourceArc, Term};
+
+impl EncodeItem for Page {
+    fn encode<'a>(self, env: Env<'a>) -> Term<'a> {
+        terms::metas(env, &self.0)
+    }
+}
+
+#[rustler::nif]
+fn store_download_stream<'a>(
+    resource: ResourceArc<StoreResource>,
+    path: String,
+    range: Option<Term<'a>>,
+    chunk_size: usize,
+    prefetch: usize,
+) -> Result<ResourceArc<StreamResource>, rustler::Error> {
+    // Ranges are validated by ObjectStoreX.Stream; anything else is a caller bug.
+    let range = terms::optional_range(range).map_err(|_| rustler::Error::BadArg)?;
+    let store = resource.0.clone();
+    let request = Download {
+        path,
+        range,
+        chunk_size,
+    };
+    Ok(StreamResource::new(pull::spawn::<BeamChunk, _, _>(
+        Bound::Bytes(prefetch),
+        |sink| download::run(store, request, sink),
+    )))
+}
+
+#[rustler::nif]
+fn store_list_stream(
+    resource: ResourceArc<StoreResource>,
+    prefix: Option<String>,
+    offset: Option<String>,
+    page_size: usize,
+    prefetch_pages: usize,
+) -> ResourceArc<StreamResource> {
+    let store = resource.0.clone();
+    let listing = Listing {
+        prefix,
+        offset,
+        page_size,
+    };
+    StreamResource::new(pull::spawn(Bound::Items(prefetch_pages), |sink| {
+        list::run(store, listing, sink)
+    }))
+}
+
+pub struct UploadResource(UploadHandle);
+
+#[rustler::resource_impl]
+impl Resource for UploadResource {}
+
+#[rustler::nif]
+fn store_upload_start<'a>(
+    env: Env<'a>,
+    resource: ResourceArc<StoreResource>,
+    path: String,
+    part_size: usize,
+    max_concurrency: usize,
+    opts: terms::PutOpts<'a>,
+) -> Term<'a> {
+    let result = opts.into_options().and_then(|put| {
+        let options = PutMultipartOptions {
+            tags: put.tags,
+            attributes: put.attributes,
+            ..Default::default()
+        };
+        upload::start(
+            resource.0.clone(),
+            &path,
+            UploadConfig {
+                part_size,
+                max_concurrency,
+                options,
+            },
+        )
+    });
+    match result {
+        Ok(handle) => (atoms::ok(), ResourceArc::new(UploadResource(handle))).encode(env),
+        Err(e) => (atoms::error(), errors::encode(env, &e)).encode(env),
+    }
+}
+
+/// Answers `{tag, {:ok, bytes_accepted_so_far}}` once the data is accepted.
+#[rustler::nif]
+fn store_upload_write<'a>(
+    env: Env<'a>,
+    upload: ResourceArc<UploadResource>,
+    data: Term<'a>,
+    tag: Term<'a>,
+) -> NifResult<Atom> {
+    let bytes = crate::binary::to_bytes(env, data)?;
+    let reply = Replier::new(env, tag).into_callback(|env, total: u64| total.encode(env));
+    upload.0.write(bytes, reply);
+    Ok(atoms::ok())
+}
+
+/// Answers `{tag, {:ok, %{bytes:, parts:, etag:, version:}}}` once the upload is complete.
+#[rustler::nif]
+fn store_upload_finish<'a>(
+    env: Env<'a>,
+    upload: ResourceArc<UploadResource>,
+    tag: Term<'a>,
+) -> Atom {
+    let reply = Replier::new(env, tag).into_callback(|env, done: upload::Uploaded| {
+        rustler::term_map!(env, {
+            Atom::from_str(env, "bytes").unwrap() => done.bytes,
+            Atom::from_str(env, "parts").unwrap() => done.parts,
+            Atom::from_str(env, "etag").unwrap() => done.e_tag,
+            Atom::from_str(env, "version").unwrap() => done.version,
+        })
+    });
+    upload.0.finish(reply);
+    atoms::ok()
+}
+
+/// Answers `{tag, {:ok, :ok}}` once the multipart upload (if any) is aborted.
+#[rustler::nif]
+fn store_upload_abort<'a>(
+    env: Env<'a>,
+    upload: ResourceArc<UploadResource>,
+    tag: Term<'a>,
+) -> Atom {
+    let reply = Replier::new(env, tag).into_callback(|env, ()| atoms::ok().encode(env));
+    upload.0.abort(reply);
+    atoms::ok()
+}
