@@ -19,7 +19,8 @@ defmodule CloudStreams.TestBed do
         secret_access_key: env!("AWS_SECRET_ACCESS_KEY"),
         allow_http: true,
         prefix: prefix
-      ] ++ opts
+      ]
+      |> Keyword.merge(opts)
     )
   end
 
@@ -32,7 +33,8 @@ defmodule CloudStreams.TestBed do
         endpoint: env!("CLOUD_STREAMS_AZURE_ENDPOINT"),
         use_emulator: true,
         prefix: prefix
-      ] ++ opts
+      ]
+      |> Keyword.merge(opts)
     )
   end
 end

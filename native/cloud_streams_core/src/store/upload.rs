@@ -22,6 +22,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
+const ABORT_ATTEMPTS: u32 = 4;
+
 /// How an upload ended, for the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uploaded {
@@ -275,14 +277,21 @@ impl Actor {
         }
     }
 
-    /// Stops the parts in flight and aborts the multipart upload, if any. Best effort: an
-    /// abort that fails leaves nothing more to do than report the original error.
+    /// Stops the parts in flight and aborts the multipart upload, if any. The abort is what
+    /// keeps orphaned parts from piling up (and being billed), so it is tried a few times on
+    /// its own, whatever the store's retry budget: a pooled connection the failure just broke
+    /// can fail the first attempt.
     async fn abort(&mut self) {
         self.in_flight.clear();
         self.pending.clear();
         self.pending_bytes = 0;
         if let Some(mut upload) = self.upload.take() {
-            let _ = upload.abort().await;
+            for attempt in 0..ABORT_ATTEMPTS {
+                if upload.abort().await.is_ok() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+            }
         }
     }
 }
