@@ -57,6 +57,12 @@ defmodule CloudStreams.Native do
   def store_upload_finish(_upload, _tag), do: :erlang.nif_error(:nif_not_loaded)
   def store_upload_abort(_upload, _tag), do: :erlang.nif_error(:nif_not_loaded)
 
+  def store_download_file(_store, _path, _dest, _part, _concurrency, _resume, _progress, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  # Spawned tasks (native/cloud_streams_nif/src/task.rs)
+  def task_release(_task), do: :erlang.nif_error(:nif_not_loaded)
+
   # The synthetic source (native/cloud_streams_nif/src/synthetic.rs)
   def synthetic_stream(_opts), do: :erlang.nif_error(:nif_not_loaded)
   def synthetic_nif_panic, do: :erlang.nif_error(:nif_not_loaded)

@@ -222,6 +222,99 @@ defmodule ObjectStoreX.StreamConformance do
         end
       end
 
+      describe "download_file" do
+        setup do
+          dir =
+            Path.join(System.tmp_dir!(), "cloud_streams_dl_#{System.unique_integer([:positive])}")
+
+          File.mkdir_p!(dir)
+          on_exit(fn -> File.rm_rf!(dir) end)
+          {:ok, dir: dir}
+        end
+
+        test "fetches the object in parallel parts, reporting progress", %{store: store, dir: dir} do
+          body = data(5 * @mib + 3)
+          :ok = ObjectStoreX.put(store, "whole.bin", body)
+          target = Path.join(dir, "whole.bin")
+          parent = self()
+
+          assert :ok =
+                   OS.download_file(store, "whole.bin", target,
+                     part_size: @mib,
+                     max_concurrency: 3,
+                     on_progress: &send(parent, {:progress, &1, &2})
+                   )
+
+          assert File.read!(target) == body
+          assert File.ls!(dir) == ["whole.bin"]
+          assert_received {:progress, 5_242_883, 5_242_883}
+          assert length(for {:progress, _, _} <- drain_mailbox(), do: 1) == 5
+        end
+
+        test "an empty object makes an empty file; a missing one an error", %{
+          store: store,
+          dir: dir
+        } do
+          :ok = ObjectStoreX.put(store, "empty", "")
+          assert :ok = OS.download_file(store, "empty", Path.join(dir, "empty"))
+          assert File.read!(Path.join(dir, "empty")) == ""
+
+          assert {:error, %Error{kind: :not_found}} =
+                   OS.download_file(store, "missing", Path.join(dir, "missing"))
+        end
+
+        test "resumes after its caller died, and starts afresh when the object changed",
+             %{store: store, dir: dir} do
+          body = data(8 * @mib)
+          :ok = ObjectStoreX.put(store, "resume.bin", body)
+          target = Path.join(dir, "resume.bin")
+          opts = [part_size: @mib, max_concurrency: 1]
+
+          # The caller dies after two parts: its download stops and leaves its state behind.
+          die_after_two_parts = fn done, _total ->
+            if done >= 2 * @mib, do: Process.exit(self(), :kill)
+          end
+
+          {pid, ref} =
+            spawn_monitor(fn ->
+              OS.download_file(
+                store,
+                "resume.bin",
+                target,
+                [on_progress: die_after_two_parts] ++ opts
+              )
+            end)
+
+          assert_receive {:DOWN, ^ref, :process, ^pid, :killed}, 10_000
+          assert_native_idle()
+          refute File.exists?(target)
+          assert File.exists?(target <> ".partial.state")
+
+          parent = self()
+
+          assert :ok =
+                   OS.download_file(
+                     store,
+                     "resume.bin",
+                     target,
+                     [on_progress: &send(parent, {:progress, &1, &2})] ++ opts
+                   )
+
+          assert File.read!(target) == body
+          # The first report is what the earlier attempt had already fetched.
+          assert_received {:progress, first, 8_388_608}
+          assert first >= 2 * @mib
+
+          # A changed object is fetched whole, whatever a stale state says.
+          File.write!(target <> ".partial", :binary.copy(<<0>>, 8 * @mib))
+          File.write!(target <> ".partial.state", "\"stale\" 8388608 1048576\n0\n1\n")
+          new_body = data(3 * @mib)
+          :ok = ObjectStoreX.put(store, "resume.bin", new_body)
+          assert :ok = OS.download_file(store, "resume.bin", target, opts)
+          assert File.read!(target) == new_body
+        end
+      end
+
       describe "list_stream" do
         test "lists every object under a prefix, lazily", %{store: store} do
           paths = for i <- 1..60, do: "dir/#{String.pad_leading(to_string(i), 3, "0")}"

@@ -17,5 +17,6 @@ mod reply;
 mod store;
 mod stream;
 mod synthetic;
+mod task;
 
 rustler::init!("Elixir.CloudStreams.Native");

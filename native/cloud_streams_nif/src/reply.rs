@@ -83,3 +83,47 @@ where
     });
     atoms::ok()
 }
+
+/// Sends several messages `{tag, term}` to one process: progress reports, then the answer.
+/// The tag lives in its own env, since each send clears the message env (DESIGN §4); the
+/// lock keeps messages in the order they were sent.
+pub struct Notifier {
+    pid: LocalPid,
+    tag: std::sync::Mutex<(OwnedEnv, SavedTerm)>,
+}
+
+impl Notifier {
+    pub fn new(env: Env<'_>, tag: Term<'_>) -> Self {
+        let tag_env = OwnedEnv::new();
+        let saved = tag_env.save(tag);
+        Notifier {
+            pid: env.pid(),
+            tag: std::sync::Mutex::new((tag_env, saved)),
+        }
+    }
+
+    /// Sends `{tag, build(env)}`. Tokio threads only.
+    pub fn send<F>(&self, build: F)
+    where
+        F: for<'a> FnOnce(Env<'a>) -> Term<'a>,
+    {
+        let guard = self.tag.lock().unwrap_or_else(|e| e.into_inner());
+        let (tag_env, saved) = &*guard;
+        let mut message = OwnedEnv::new();
+        let _ = message.send_and_clear(&self.pid, |env| {
+            let tag = tag_env.run(|own| saved.load(own).in_env(env));
+            (tag, build(env))
+        });
+    }
+
+    /// Sends the final answer, `{tag, {:ok, value}}` or `{tag, {:error, map}}`.
+    pub fn finish<T, E>(&self, result: Result<T, Error>, encode: E)
+    where
+        E: for<'a> FnOnce(Env<'a>, T) -> Term<'a>,
+    {
+        self.send(|env| match result {
+            Ok(value) => (atoms::ok(), encode(env, value)).encode(env),
+            Err(error) => (atoms::error(), errors::encode(env, &error)).encode(env),
+        })
+    }
+}

@@ -7,5 +7,6 @@ pub mod ops;
 
 pub use config::{Backend, Store, StoreConfig};
 pub mod download;
+pub mod download_file;
 pub mod list;
 pub mod upload;

@@ -140,3 +140,56 @@ fn store_upload_abort<'a>(
     upload.0.abort(reply);
     atoms::ok()
 }
+
+/// Downloads an object to a file with parallel ranged GETs. Sends
+/// `{tag, {:progress, done, total}}` as parts complete (when `report_progress`), then
+/// `{tag, {:ok, %{bytes:, resumed_bytes:}}}` or `{tag, {:error, error}}`. Returns a task
+/// handle: when it is collected (the caller died), the download stops.
+#[rustler::nif]
+#[allow(clippy::too_many_arguments)]
+fn store_download_file<'a>(
+    env: Env<'a>,
+    resource: ResourceArc<StoreResource>,
+    path: String,
+    dest: String,
+    part_size: u64,
+    max_concurrency: usize,
+    resume: bool,
+    report_progress: bool,
+    tag: Term<'a>,
+) -> ResourceArc<crate::task::TaskResource> {
+    use cloud_streams_core::store::download_file::{self, FileDownload};
+    use futures_util::FutureExt;
+    use std::panic::AssertUnwindSafe;
+    use std::sync::Arc;
+
+    let notifier = Arc::new(crate::reply::Notifier::new(env, tag));
+    let store = resource.0.clone();
+    let request = FileDownload {
+        path,
+        dest: dest.into(),
+        part_size,
+        max_concurrency,
+        resume,
+    };
+    let reporter = notifier.clone();
+    let progress = move |done: u64, total: u64| {
+        if report_progress {
+            reporter
+                .send(|env| (Atom::from_str(env, "progress").unwrap(), done, total).encode(env));
+        }
+    };
+    let task = cloud_streams_core::runtime::spawn(async move {
+        let result = AssertUnwindSafe(download_file::run(store, request, progress))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(cloud_streams_core::Error::from_panic(panic.as_ref())));
+        notifier.finish(result, |env, done| {
+            rustler::term_map!(env, {
+                Atom::from_str(env, "bytes").unwrap() => done.bytes,
+                Atom::from_str(env, "resumed_bytes").unwrap() => done.resumed_bytes,
+            })
+        });
+    });
+    crate::task::TaskResource::new(task.abort_handle())
+}

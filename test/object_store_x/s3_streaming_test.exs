@@ -1,4 +1,4 @@
-defmodule ObjectStoreX.S3UploadFailuresTest do
+defmodule ObjectStoreX.S3StreamingTest do
   # Every failure path of a streaming upload aborts its multipart upload: after each test,
   # the bucket lists no multipart upload under the test's prefix. Failures are made by a
   # proxy in front of the S3 emulator that cuts chosen requests; listing goes to the emulator
@@ -111,6 +111,27 @@ defmodule ObjectStoreX.S3UploadFailuresTest do
 
     wait.(wait)
     assert open_uploads(prefix) == 0
+  end
+
+  test "a download paced by a slow consumer outlives the store's request timeout", %{
+    prefix: prefix
+  } do
+    body = :crypto.strong_rand_bytes(6 * @mib)
+    {:ok, store} = s3_store(prefix, client: [timeout: 1_000])
+    :ok = ObjectStoreX.put(store, "slow.bin", body)
+
+    # 24 chunks at 100 ms each: 2.4 s, more than twice the 1 s whole-request timeout.
+    {micros, downloaded} =
+      :timer.tc(fn ->
+        OS.download(store, "slow.bin", chunk_size: 256 * 1024, prefetch: 256 * 1024)
+        |> Enum.map(fn chunk ->
+          Process.sleep(100)
+          chunk
+        end)
+      end)
+
+    assert IO.iodata_to_binary(downloaded) == body
+    assert micros > 2_000_000
   end
 
   describe "lazy listing over 5,000 objects" do
