@@ -8,7 +8,9 @@ defmodule Bench.PullStream do
   @rounds 5
 
   def run do
-    IO.puts("== pull-stream core: 1 GiB of synthetic 1 MiB chunks (#{@rounds} rounds, median)")
+    IO.puts(
+      "== pull-stream core: 1 GiB of synthetic 1 MiB chunks, #{@rounds} rounds; raw Rust: the same chunks drained by a Rust consumer"
+    )
 
     rounds =
       for _ <- 1..@rounds do
@@ -18,13 +20,7 @@ defmodule Bench.PullStream do
         {raw.seconds, seconds}
       end
 
-    raw = Bench.median(Enum.map(rounds, &elem(&1, 0)))
-    ours = Bench.median(Enum.map(rounds, &elem(&1, 1)))
-    bytes = @chunks * @chunk_size
-
-    IO.puts("  raw Rust drain     #{Bench.gbps(bytes, raw)} GB/s")
-    IO.puts("  pulled into Elixir #{Bench.gbps(bytes, ours)} GB/s")
-    IO.puts("  ratio (Elixir / raw Rust): #{Float.round(raw / ours, 2)}")
+    Bench.print_ratio(@chunks * @chunk_size, rounds)
 
     IO.puts("== slow consumer: 1 GiB, sleeping 5 ms per 1 MiB chunk")
 

@@ -71,6 +71,27 @@ defmodule Bench do
     |> then(fn [_, kb] -> String.to_integer(kb) * 1024 end)
   end
 
+  @doc """
+  Prints throughput and the ratio ours/raw for `results`, a list of `{raw_seconds,
+  ours_seconds}` from alternating rounds: the median and the best round of each side (the
+  best estimates the intrinsic cost on a noisy machine), and the spread.
+  """
+  def print_ratio(bytes, results) do
+    raw = Enum.map(results, &elem(&1, 0))
+    ours = Enum.map(results, &elem(&1, 1))
+    range = fn times -> "#{gbps(bytes, Enum.max(times))}-#{gbps(bytes, Enum.min(times))}" end
+
+    IO.puts(
+      "  median: ours #{gbps(bytes, median(ours))} GB/s, raw #{gbps(bytes, median(raw))} GB/s, " <>
+        "ratio #{Float.round(median(raw) / median(ours), 2)}"
+    )
+
+    IO.puts(
+      "  best:   ours #{gbps(bytes, Enum.min(ours))} GB/s, raw #{gbps(bytes, Enum.min(raw))} GB/s, " <>
+        "ratio #{Float.round(Enum.min(raw) / Enum.min(ours), 2)}   (spread: ours #{range.(ours)}, raw #{range.(raw)} GB/s)"
+    )
+  end
+
   def mib(bytes), do: Float.round(bytes / 1_048_576, 1)
   def gbps(bytes, seconds), do: Float.round(bytes / seconds / 1.0e9, 2)
 end

@@ -18,6 +18,7 @@ defmodule ObjectStoreX.Stream do
 
   alias CloudStreams.{Call, Native, Options, PullStream}
   alias ObjectStoreX.{Error, PutOptions, Store}
+  alias ObjectStoreX.Stream.Writes
 
   @mib 1_048_576
 
@@ -217,27 +218,30 @@ defmodule ObjectStoreX.Stream do
   @spec upload(Enumerable.t(), Store.t(), ObjectStoreX.path(), keyword()) ::
           :ok | {:error, Error.t()}
   def upload(enumerable, %Store{} = store, path, opts \\ []) do
-    with {:ok, upload} <- start_upload(store, path, opts, "ObjectStoreX.Stream.upload/4") do
+    with {:ok, upload, window} <- start_upload(store, path, opts, "ObjectStoreX.Stream.upload/4") do
       report = progress_reporter(opts[:on_progress], enumerable)
 
       try do
-        Enum.reduce_while(enumerable, :ok, fn chunk, :ok ->
-          case write(upload, chunk) do
-            {:ok, total} ->
-              report.(total)
-              {:cont, :ok}
-
-            {:error, _} = error ->
-              {:halt, error}
+        enumerable
+        |> Enum.reduce_while(Writes.new(upload, window, report), fn chunk, writes ->
+          case Writes.send(writes, chunk) do
+            {:ok, writes} -> {:cont, writes}
+            {:error, _} = error -> {:halt, error}
           end
         end)
+        |> Writes.drain()
       catch
         kind, reason ->
+          Writes.abandon(upload)
           abort(upload)
           :erlang.raise(kind, reason, __STACKTRACE__)
       else
-        :ok -> finish(upload)
-        {:error, _} = error -> error
+        {:ok, _writes} ->
+          Writes.abandon(upload)
+          finish(upload)
+
+        {:error, _} = error ->
+          error
       end
     end
   end
@@ -266,7 +270,7 @@ defmodule ObjectStoreX.Stream do
            opts.max_concurrency,
            put
          ) do
-      {:ok, upload} -> {:ok, upload}
+      {:ok, upload} -> {:ok, upload, div(opts.part_size, 2)}
       {:error, native} -> {:error, Error.from_native(native)}
     end
   end
@@ -281,15 +285,6 @@ defmodule ObjectStoreX.Stream do
       end
 
     &report.(&1, total)
-  end
-
-  defp write(upload, chunk) do
-    data = IO.iodata_to_binary(chunk)
-
-    case data do
-      "" -> {:ok, nil}
-      _ -> upload |> await(&Native.store_upload_write(&1, data, &2)) |> native_result()
-    end
   end
 
   defp finish(upload) do
@@ -319,23 +314,22 @@ defmodule ObjectStoreX.Stream do
 
     defimpl Collectable do
       def into(%{store: store, path: path, opts: opts} = sink) do
-        upload = ObjectStoreX.Stream.__start_sink__(store, path, opts)
+        writes = ObjectStoreX.Stream.__start_sink__(store, path, opts)
 
         collector = fn
-          acc, {:cont, chunk} ->
-            ObjectStoreX.Stream.__sink_write__(upload, chunk)
-            acc
+          writes, {:cont, chunk} ->
+            ObjectStoreX.Stream.__sink_write__(writes, chunk)
 
-          _acc, :done ->
-            ObjectStoreX.Stream.__sink_finish__(upload)
+          writes, :done ->
+            ObjectStoreX.Stream.__sink_finish__(writes)
             sink
 
-          _acc, :halt ->
-            ObjectStoreX.Stream.__sink_abort__(upload)
+          writes, :halt ->
+            ObjectStoreX.Stream.__sink_abort__(writes)
             :ok
         end
 
-        {sink, collector}
+        {writes, collector}
       end
     end
   end
@@ -359,29 +353,39 @@ defmodule ObjectStoreX.Stream do
   @doc false
   def __start_sink__(store, path, opts) do
     case start_upload(store, path, opts, "ObjectStoreX.Stream.upload_sink/3") do
-      {:ok, upload} -> upload
+      {:ok, upload, window} -> Writes.new(upload, window, fn _ -> :ok end)
       {:error, error} -> raise error
     end
   end
 
   @doc false
-  def __sink_write__(upload, chunk) do
-    case write(upload, chunk) do
-      {:ok, _} -> :ok
+  def __sink_write__(writes, chunk) do
+    case Writes.send(writes, chunk) do
+      {:ok, writes} ->
+        writes
+
+      {:error, error} ->
+        abort(writes.upload)
+        raise error
+    end
+  end
+
+  @doc false
+  def __sink_finish__(writes) do
+    with {:ok, _} <- Writes.drain(writes),
+         :ok <- Writes.abandon(writes.upload),
+         :ok <- finish(writes.upload) do
+      :ok
+    else
       {:error, error} -> raise error
     end
   end
 
   @doc false
-  def __sink_finish__(upload) do
-    case finish(upload) do
-      :ok -> :ok
-      {:error, error} -> raise error
-    end
+  def __sink_abort__(writes) do
+    Writes.abandon(writes.upload)
+    abort(writes.upload)
   end
-
-  @doc false
-  def __sink_abort__(upload), do: abort(upload)
 
   @list_schema [
     prefix: {{:or_nil, :string}, nil},

@@ -164,6 +164,26 @@ defmodule ObjectStoreX.StreamConformance do
           end
 
           assert {:error, %Error{kind: :not_found}} = ObjectStoreX.head(store, "aborted.bin")
+
+          # Writes are pipelined: no acknowledgement may arrive after upload/4 has returned.
+          Process.sleep(50)
+          assert Enum.filter(drain_mailbox(), &match?({tag, _} when is_reference(tag), &1)) == []
+        end
+
+        test "an on_progress callback that raises aborts the upload, leaving nothing behind",
+             %{store: store} do
+          chunks = Stream.repeatedly(fn -> data(@mib) end) |> Stream.take(12)
+          fail = fn done, _ -> if done > 6 * @mib, do: raise("progress failed") end
+
+          assert_raise RuntimeError, "progress failed", fn ->
+            OS.upload(chunks, store, "progress-fails.bin", part_size: 5 * @mib, on_progress: fail)
+          end
+
+          assert {:error, %Error{kind: :not_found}} =
+                   ObjectStoreX.head(store, "progress-fails.bin")
+
+          Process.sleep(50)
+          assert Enum.filter(drain_mailbox(), &match?({tag, _} when is_reference(tag), &1)) == []
         end
 
         test "on_progress reports accepted bytes, and the size of a File.stream!", %{store: store} do
