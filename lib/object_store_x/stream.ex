@@ -201,7 +201,8 @@ defmodule ObjectStoreX.Stream do
 
     * `:part_size` - the size of every part but the last (default 10 MiB, at least 5 MiB).
     * `:max_concurrency` - parts uploaded at the same time (default 4). Memory stays near
-      `part_size * (max_concurrency + 1)`.
+      `part_size * (max_concurrency + 1)`, plus half a part sent ahead of its
+      acknowledgement (writes are pipelined to hide the round trip).
     * `:on_progress` - `fn bytes_so_far, total -> ... end` after each accepted chunk; `total`
       is the file's size for a `File.stream!/3`, `nil` otherwise.
     * `:content_type`, `:metadata`, `:tags` and the other content options of
