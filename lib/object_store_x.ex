@@ -351,12 +351,7 @@ defmodule ObjectStoreX do
     check_path!(from, function)
     check_path!(to, function)
 
-    start =
-      case operation do
-        :copy -> &Native.store_copy(&1, from, to, if_not_exists?, &2)
-        :rename -> &Native.store_rename(&1, from, to, if_not_exists?, &2)
-      end
-
+    start = &Native.store_transfer(&1, operation, from, to, if_not_exists?, &2)
     store.resource |> call(start) |> ok_only()
   end
 

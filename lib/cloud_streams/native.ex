@@ -31,9 +31,8 @@ defmodule CloudStreams.Native do
   def store_put(_store, _path, _data, _opts, _tag), do: :erlang.nif_error(:nif_not_loaded)
   def store_delete(_store, _path, _tag), do: :erlang.nif_error(:nif_not_loaded)
   def store_delete_many(_store, _paths, _tag), do: :erlang.nif_error(:nif_not_loaded)
-  def store_copy(_store, _from, _to, _if_not_exists, _tag), do: :erlang.nif_error(:nif_not_loaded)
 
-  def store_rename(_store, _from, _to, _if_not_exists, _tag),
+  def store_transfer(_store, _copy_or_rename, _from, _to, _if_not_exists, _tag),
     do: :erlang.nif_error(:nif_not_loaded)
 
   def store_list(_store, _prefix, _offset, _tag), do: :erlang.nif_error(:nif_not_loaded)

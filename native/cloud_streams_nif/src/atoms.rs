@@ -10,4 +10,6 @@ rustler::atoms! {
     retryable,
     status,
     path,
+    copy,
+    rename,
 }

@@ -135,11 +135,16 @@ fn streaming_client_options(config: &StoreConfig) -> Result<ClientOptions, Error
     Ok(client_options(config)?.with_timeout_disabled())
 }
 
-/// Applies object_store configuration keys to a builder, each parsed by object_store, and
-/// builds it twice: for operations, and for streams (no whole-request timeout).
+/// Starts a builder (from the environment when asked), applies object_store configuration
+/// keys, each parsed by object_store, and builds it twice: for operations, and for streams
+/// (no whole-request timeout).
 macro_rules! build_twice {
-    ($builder:expr, $key_type:ty, $config:expr) => {{
-        let mut builder = $builder;
+    ($builder:ty, $key_type:ty, $config:expr) => {{
+        let mut builder = if $config.from_env {
+            <$builder>::from_env()
+        } else {
+            <$builder>::new()
+        };
         for (key, value) in &$config.options {
             let key = <$key_type>::from_str(key).map_err(|e| from_object_store(e, None))?;
             builder = builder.with_config(key, value);
@@ -191,35 +196,29 @@ pub fn build(config: &StoreConfig) -> Result<Store, Error> {
             (store.clone(), store)
         }
         Backend::S3 => {
-            let start = if config.from_env {
-                AmazonS3Builder::from_env()
-            } else {
-                AmazonS3Builder::new()
-            };
-            let (inner, streaming) =
-                build_twice!(start, object_store::aws::AmazonS3ConfigKey, config);
+            let (inner, streaming) = build_twice!(
+                AmazonS3Builder,
+                object_store::aws::AmazonS3ConfigKey,
+                config
+            );
             signer = Some(inner.clone());
             (inner, streaming)
         }
         Backend::Gcs => {
-            let start = if config.from_env {
-                GoogleCloudStorageBuilder::from_env()
-            } else {
-                GoogleCloudStorageBuilder::new()
-            };
-            let (inner, streaming) =
-                build_twice!(start, object_store::gcp::GoogleConfigKey, config);
+            let (inner, streaming) = build_twice!(
+                GoogleCloudStorageBuilder,
+                object_store::gcp::GoogleConfigKey,
+                config
+            );
             signer = Some(inner.clone());
             (inner, streaming)
         }
         Backend::Azure => {
-            let start = if config.from_env {
-                MicrosoftAzureBuilder::from_env()
-            } else {
-                MicrosoftAzureBuilder::new()
-            };
-            let (inner, streaming) =
-                build_twice!(start, object_store::azure::AzureConfigKey, config);
+            let (inner, streaming) = build_twice!(
+                MicrosoftAzureBuilder,
+                object_store::azure::AzureConfigKey,
+                config
+            );
             signer = Some(inner.clone());
             (inner, streaming)
         }

@@ -177,22 +177,28 @@ fn relative(store: &Store, path: String) -> String {
     }
 }
 
-pub async fn copy(store: &Store, from: &str, to: &str, if_not_exists: bool) -> Result<(), Error> {
-    let (source, target) = (parse_path(from)?, parse_path(to)?);
-    let result = if if_not_exists {
-        store.inner.copy_if_not_exists(&source, &target).await
-    } else {
-        store.inner.copy(&source, &target).await
-    };
-    result.map_err(mapper(from))
+/// Copying or moving an object within a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfer {
+    Copy,
+    Rename,
 }
 
-pub async fn rename(store: &Store, from: &str, to: &str, if_not_exists: bool) -> Result<(), Error> {
+/// Copies or renames `from` to `to`, replacing the target unless `if_not_exists`.
+pub async fn transfer(
+    store: &Store,
+    transfer: Transfer,
+    from: &str,
+    to: &str,
+    if_not_exists: bool,
+) -> Result<(), Error> {
     let (source, target) = (parse_path(from)?, parse_path(to)?);
-    let result = if if_not_exists {
-        store.inner.rename_if_not_exists(&source, &target).await
-    } else {
-        store.inner.rename(&source, &target).await
+    let (store, source, target) = (&store.inner, &source, &target);
+    let result = match (transfer, if_not_exists) {
+        (Transfer::Copy, false) => store.copy(source, target).await,
+        (Transfer::Copy, true) => store.copy_if_not_exists(source, target).await,
+        (Transfer::Rename, false) => store.rename(source, target).await,
+        (Transfer::Rename, true) => store.rename_if_not_exists(source, target).await,
     };
     result.map_err(mapper(from))
 }

@@ -172,40 +172,31 @@ fn store_delete_many<'a>(
     )
 }
 
+/// `operation` is `:copy` or `:rename`.
 #[rustler::nif]
-fn store_copy<'a>(
+fn store_transfer<'a>(
     env: Env<'a>,
     resource: ResourceArc<StoreResource>,
+    operation: Atom,
     from: String,
     to: String,
     if_not_exists: bool,
     tag: Term<'a>,
-) -> Atom {
+) -> NifResult<Atom> {
+    let transfer = if operation == crate::atoms::copy() {
+        ops::Transfer::Copy
+    } else if operation == crate::atoms::rename() {
+        ops::Transfer::Rename
+    } else {
+        return Err(rustler::Error::BadArg);
+    };
     let store = store(&resource);
-    reply::spawn(
+    Ok(reply::spawn(
         env,
         tag,
-        async move { ops::copy(&store, &from, &to, if_not_exists).await },
+        async move { ops::transfer(&store, transfer, &from, &to, if_not_exists).await },
         unit,
-    )
-}
-
-#[rustler::nif]
-fn store_rename<'a>(
-    env: Env<'a>,
-    resource: ResourceArc<StoreResource>,
-    from: String,
-    to: String,
-    if_not_exists: bool,
-    tag: Term<'a>,
-) -> Atom {
-    let store = store(&resource);
-    reply::spawn(
-        env,
-        tag,
-        async move { ops::rename(&store, &from, &to, if_not_exists).await },
-        unit,
-    )
+    ))
 }
 
 #[rustler::nif]
