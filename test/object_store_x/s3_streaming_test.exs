@@ -98,19 +98,7 @@ defmodule ObjectStoreX.S3StreamingTest do
     assert open_uploads(prefix) == 1
     Process.exit(uploader, :kill)
 
-    deadline = System.monotonic_time(:millisecond) + 10_000
-
-    wait = fn wait ->
-      if open_uploads(prefix) > 0 and System.monotonic_time(:millisecond) < deadline,
-        do:
-          (
-            Process.sleep(50)
-            wait.(wait)
-          )
-    end
-
-    wait.(wait)
-    assert open_uploads(prefix) == 0
+    assert eventually(fn -> open_uploads(prefix) == 0 end)
   end
 
   test "a download paced by a slow consumer outlives the store's request timeout", %{

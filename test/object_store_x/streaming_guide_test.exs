@@ -14,6 +14,10 @@ defmodule ObjectStoreX.StreamingGuideTest do
   use ExUnit.Case, async: false
 
   import ExUnit.CaptureIO
+
+  # Defined by the guide's blocks when they run.
+  @compile {:no_warn_undefined,
+            [Downloader, Uploader, RetryUploader, BackupSystem, LogProcessor, DataMigration]}
   alias CloudStreams.{Guide, TestBed}
 
   @guide Path.expand("../../guides/objectstorex_streaming_guide.md", __DIR__)

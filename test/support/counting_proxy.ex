@@ -31,11 +31,21 @@ defmodule CloudStreams.CountingProxy do
     {:ok, client} = :gen_tcp.accept(listen)
     {host, port} = upstream
     {:ok, server} = :gen_tcp.connect(host, port, [:binary, active: false])
-    up = spawn(fn -> pipe(client, server, watch) end)
-    down = spawn(fn -> pipe(server, client, nil) end)
+    # Each pipe starts only once it owns its socket: a pipe that cuts a connection must not
+    # close a socket whose ownership is still being handed over.
+    up = spawn(fn -> start_pipe(client, server, watch) end)
+    down = spawn(fn -> start_pipe(server, client, nil) end)
     :ok = :gen_tcp.controlling_process(client, up)
     :ok = :gen_tcp.controlling_process(server, down)
+    send(up, :go)
+    send(down, :go)
     accept(listen, upstream, watch)
+  end
+
+  defp start_pipe(from, to, watch) do
+    receive do
+      :go -> pipe(from, to, watch)
+    end
   end
 
   defp pipe(from, to, watch) do
