@@ -59,6 +59,33 @@ defmodule CloudStreams.Native do
   def store_download_file(_store, _path, _dest, _part, _concurrency, _resume, _progress, _tag),
     do: :erlang.nif_error(:nif_not_loaded)
 
+  # DynamoDB (native/cloud_streams_nif/src/dynamo/mod.rs); operations answer {tag, result}
+  def dynamo_put_item(_config, _table, _item, _expressions, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def dynamo_get_item(_config, _table, _key, _consistent, _projection, _names, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def dynamo_delete_item(_config, _table, _key, _expressions, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def dynamo_update_item(_config, _table, _key, _update, _expressions, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def dynamo_read_page(_config, _scan_or_query, _read, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def dynamo_batch_write(_config, _table, _puts, _deletes, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def dynamo_batch_get(_config, _table, _keys, _consistent, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def dynamo_create_table(_config, _table, _partition, _sort, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def dynamo_delete_table(_config, _table, _tag), do: :erlang.nif_error(:nif_not_loaded)
+
   # Spawned tasks (native/cloud_streams_nif/src/task.rs)
   def task_release(_task), do: :erlang.nif_error(:nif_not_loaded)
 

@@ -62,6 +62,8 @@ pub struct Error {
     pub retryable: bool,
     pub status: Option<u16>,
     pub path: Option<String>,
+    /// The service's own error code, when it gave one (DynamoDB's `ValidationException`, ...).
+    pub code: Option<String>,
 }
 
 impl Error {
@@ -72,6 +74,7 @@ impl Error {
             retryable: kind.is_transient(),
             status: None,
             path: None,
+            code: None,
         }
     }
 

@@ -19,4 +19,5 @@ pub mod stats;
 pub mod synthetic;
 
 pub use error::{Error, ErrorKind};
+pub mod dynamo;
 pub mod store;

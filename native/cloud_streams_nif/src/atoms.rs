@@ -11,5 +11,6 @@ rustler::atoms! {
     status,
     path,
     copy,
+    code,
     rename,
 }

@@ -15,11 +15,16 @@ pub fn encode<'a>(env: Env<'a>, error: &Error) -> Term<'a> {
         Some(path) => path.encode(env),
         None => atoms::nil().encode(env),
     };
+    let code = match &error.code {
+        Some(code) => code.encode(env),
+        None => atoms::nil().encode(env),
+    };
     rustler::term_map!(env, {
         atoms::kind() => kind,
         atoms::message() => error.message.as_str(),
         atoms::retryable() => error.retryable,
         atoms::status() => status,
         atoms::path() => path,
+        atoms::code() => code,
     })
 }

@@ -7,11 +7,13 @@
 //! - [`reply`]: operations that run on tokio and answer by message.
 //! - [`binary`]: BEAM binaries read in place, without a copy.
 //! - [`store`]: the object-store NIFs.
+//! - [`dynamo`]: the DynamoDB NIFs and the AttributeValue codec.
 //! - [`synthetic`]: the synthetic byte source, for tests, benchmarks and the tour.
 
 mod atoms;
 mod binary;
 mod chunk;
+mod dynamo;
 mod errors;
 mod reply;
 mod store;

@@ -1,0 +1,373 @@
+//! DynamoDB operations. Each takes a client and plain Rust values; the NIF layer decodes terms
+//! into these and encodes the results.
+
+use crate::dynamo::error::from_sdk;
+use crate::dynamo::Item;
+use crate::error::{Error, ErrorKind};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, DeleteRequest, KeySchemaElement, KeyType, KeysAndAttributes,
+    PutRequest, ReturnConsumedCapacity, ReturnValue, ScalarAttributeType, Select, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Expression names and values shared by every expression of one request.
+#[derive(Debug, Clone, Default)]
+pub struct Expressions {
+    pub condition: Option<String>,
+    pub names: HashMap<String, String>,
+    pub values: Item,
+}
+
+fn non_empty<K, V>(map: &HashMap<K, V>) -> Option<HashMap<K, V>>
+where
+    K: Clone + Eq + std::hash::Hash,
+    V: Clone,
+{
+    (!map.is_empty()).then(|| map.clone())
+}
+
+pub async fn put_item(
+    client: &Client,
+    table: &str,
+    item: Item,
+    expressions: Expressions,
+) -> Result<(), Error> {
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(expressions.condition)
+        .set_expression_attribute_names(non_empty(&expressions.names))
+        .set_expression_attribute_values(non_empty(&expressions.values))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(from_sdk)
+}
+
+pub async fn get_item(
+    client: &Client,
+    table: &str,
+    key: Item,
+    consistent_read: bool,
+    projection: Option<String>,
+    names: HashMap<String, String>,
+) -> Result<Option<Item>, Error> {
+    client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(consistent_read)
+        .set_projection_expression(projection)
+        .set_expression_attribute_names(non_empty(&names))
+        .send()
+        .await
+        .map(|output| output.item)
+        .map_err(from_sdk)
+}
+
+/// Deletes an item; returns the item as it was, if there was one.
+pub async fn delete_item(
+    client: &Client,
+    table: &str,
+    key: Item,
+    expressions: Expressions,
+) -> Result<Option<Item>, Error> {
+    client
+        .delete_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .set_condition_expression(expressions.condition)
+        .set_expression_attribute_names(non_empty(&expressions.names))
+        .set_expression_attribute_values(non_empty(&expressions.values))
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+        .map(|output| output.attributes)
+        .map_err(from_sdk)
+}
+
+/// Updates an item; returns it as it is after the update.
+pub async fn update_item(
+    client: &Client,
+    table: &str,
+    key: Item,
+    update_expression: String,
+    expressions: Expressions,
+) -> Result<Item, Error> {
+    client
+        .update_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .update_expression(update_expression)
+        .set_condition_expression(expressions.condition)
+        .set_expression_attribute_names(non_empty(&expressions.names))
+        .set_expression_attribute_values(non_empty(&expressions.values))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .map(|output| output.attributes.unwrap_or_default())
+        .map_err(from_sdk)
+}
+
+/// A scan or a query: what to read, one page at a time.
+#[derive(Debug, Clone, Default)]
+pub struct Read {
+    pub table: String,
+    pub index_name: Option<String>,
+    /// Queries only.
+    pub key_condition_expression: Option<String>,
+    pub filter_expression: Option<String>,
+    pub projection_expression: Option<String>,
+    pub names: HashMap<String, String>,
+    pub values: Item,
+    pub consistent_read: bool,
+    /// DynamoDB's `Limit`: items evaluated per page.
+    pub limit: Option<i32>,
+    pub exclusive_start_key: Option<Item>,
+    /// Scans only: `(segment, total_segments)`, always sent together.
+    pub segment: Option<(i32, i32)>,
+    pub select_count: bool,
+    /// Queries only: ascending sort key order (DynamoDB's `ScanIndexForward`).
+    pub forward: bool,
+}
+
+/// One page. Only a missing `last_evaluated_key` ends a scan; empty pages are normal.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub last_evaluated_key: Option<Item>,
+    pub count: i32,
+    pub scanned_count: i32,
+    /// Read capacity units this page consumed, when the service says.
+    pub consumed_capacity: Option<f64>,
+}
+
+pub async fn scan_page(client: &Client, read: &Read) -> Result<Page, Error> {
+    let output = client
+        .scan()
+        .table_name(&read.table)
+        .set_index_name(read.index_name.clone())
+        .set_filter_expression(read.filter_expression.clone())
+        .set_projection_expression(read.projection_expression.clone())
+        .set_expression_attribute_names(non_empty(&read.names))
+        .set_expression_attribute_values(non_empty(&read.values))
+        .consistent_read(read.consistent_read)
+        .set_limit(read.limit)
+        .set_exclusive_start_key(read.exclusive_start_key.clone())
+        .set_segment(read.segment.map(|(segment, _)| segment))
+        .set_total_segments(read.segment.map(|(_, total)| total))
+        .set_select(read.select_count.then_some(Select::Count))
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .map_err(from_sdk)?;
+    Ok(Page {
+        items: output.items.unwrap_or_default(),
+        last_evaluated_key: output.last_evaluated_key.filter(|key| !key.is_empty()),
+        count: output.count,
+        scanned_count: output.scanned_count,
+        consumed_capacity: output.consumed_capacity.and_then(|c| c.capacity_units),
+    })
+}
+
+pub async fn query_page(client: &Client, read: &Read) -> Result<Page, Error> {
+    let output = client
+        .query()
+        .table_name(&read.table)
+        .set_index_name(read.index_name.clone())
+        .set_key_condition_expression(read.key_condition_expression.clone())
+        .set_filter_expression(read.filter_expression.clone())
+        .set_projection_expression(read.projection_expression.clone())
+        .set_expression_attribute_names(non_empty(&read.names))
+        .set_expression_attribute_values(non_empty(&read.values))
+        .consistent_read(read.consistent_read)
+        .set_limit(read.limit)
+        .set_exclusive_start_key(read.exclusive_start_key.clone())
+        .set_select(read.select_count.then_some(Select::Count))
+        .scan_index_forward(read.forward)
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .map_err(from_sdk)?;
+    Ok(Page {
+        items: output.items.unwrap_or_default(),
+        last_evaluated_key: output.last_evaluated_key.filter(|key| !key.is_empty()),
+        count: output.count,
+        scanned_count: output.scanned_count,
+        consumed_capacity: output.consumed_capacity.and_then(|c| c.capacity_units),
+    })
+}
+
+/// Attempts at items DynamoDB left unprocessed, before giving up with `:throttled`.
+const UNPROCESSED_ATTEMPTS: u32 = 10;
+
+/// Backoff before retry `attempt` (from 0): exponential from 50 ms, capped at 5 s, with jitter.
+fn backoff(attempt: u32) -> Duration {
+    let base = 50u64.saturating_mul(1 << attempt.min(7)).min(5_000);
+    let jitter = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos(),
+    ) % base.max(1);
+    Duration::from_millis(base / 2 + jitter / 2)
+}
+
+/// Writes and deletes items, 25 per request; unprocessed items are retried with backoff until
+/// done. Returns how many requests were applied.
+pub async fn batch_write(
+    client: &Client,
+    table: &str,
+    puts: Vec<Item>,
+    deletes: Vec<Item>,
+) -> Result<usize, Error> {
+    let requests: Vec<WriteRequest> = puts
+        .into_iter()
+        .map(|item| {
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map(|p| WriteRequest::builder().put_request(p).build())
+        })
+        .chain(deletes.into_iter().map(|key| {
+            DeleteRequest::builder()
+                .set_key(Some(key))
+                .build()
+                .map(|d| WriteRequest::builder().delete_request(d).build())
+        }))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::invalid_argument(e.to_string()))?;
+    let total = requests.len();
+    for batch in requests.chunks(25) {
+        let mut pending = batch.to_vec();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let output = client
+                .batch_write_item()
+                .request_items(table, pending)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            pending = output
+                .unprocessed_items
+                .and_then(|mut unprocessed| unprocessed.remove(table))
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                if attempt == UNPROCESSED_ATTEMPTS {
+                    return Err(unprocessed_error(pending.len()));
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Reads items by key, 100 per request; unprocessed keys are retried with backoff. Missing
+/// items are simply absent from the result.
+pub async fn batch_get(
+    client: &Client,
+    table: &str,
+    keys: Vec<Item>,
+    consistent_read: bool,
+) -> Result<Vec<Item>, Error> {
+    let mut found = Vec::with_capacity(keys.len());
+    for batch in keys.chunks(100) {
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(batch.to_vec()))
+                .consistent_read(consistent_read)
+                .build()
+                .map_err(|e| Error::invalid_argument(e.to_string()))?,
+        );
+        let mut attempt = 0;
+        while let Some(request) = pending.take() {
+            let output = client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            found.extend(
+                output
+                    .responses
+                    .and_then(|mut responses| responses.remove(table))
+                    .unwrap_or_default(),
+            );
+            pending = output
+                .unprocessed_keys
+                .and_then(|mut unprocessed| unprocessed.remove(table))
+                .filter(|rest| !rest.keys.is_empty());
+            if let Some(rest) = &pending {
+                if attempt == UNPROCESSED_ATTEMPTS {
+                    return Err(unprocessed_error(rest.keys.len()));
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn unprocessed_error(left: usize) -> Error {
+    Error::new(
+        ErrorKind::Throttled,
+        format!("{left} items were still unprocessed after {UNPROCESSED_ATTEMPTS} retries"),
+    )
+}
+
+/// A key attribute: its name and scalar type (`S`, `N` or `B`).
+#[derive(Debug, Clone)]
+pub struct KeyAttribute {
+    pub name: String,
+    pub kind: String,
+}
+
+/// Creates an on-demand table with the given keys.
+pub async fn create_table(
+    client: &Client,
+    table: &str,
+    partition: KeyAttribute,
+    sort: Option<KeyAttribute>,
+) -> Result<(), Error> {
+    let mut request = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (key, key_type) in
+        std::iter::once((partition, KeyType::Hash)).chain(sort.map(|s| (s, KeyType::Range)))
+    {
+        let scalar = ScalarAttributeType::from(key.kind.as_str());
+        request = request
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(&key.name)
+                    .attribute_type(scalar)
+                    .build()
+                    .map_err(|e| Error::invalid_argument(e.to_string()))?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(&key.name)
+                    .key_type(key_type)
+                    .build()
+                    .map_err(|e| Error::invalid_argument(e.to_string()))?,
+            );
+    }
+    request.send().await.map(|_| ()).map_err(from_sdk)
+}
+
+pub async fn delete_table(client: &Client, table: &str) -> Result<(), Error> {
+    client
+        .delete_table()
+        .table_name(table)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(from_sdk)
+}

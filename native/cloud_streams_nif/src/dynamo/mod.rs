@@ -1,0 +1,341 @@
+//! The DynamoDB NIFs (driven by `test/dynamo/*_test.exs`). Every operation runs on the runtime
+//! and answers `{tag, {:ok, value}}` or `{tag, {:error, error}}` (see `crate::reply`); terms
+//! are decoded on the caller's scheduler before the work is spawned.
+
+pub mod codec;
+
+use crate::reply;
+use cloud_streams_core::dynamo::client::{self, ClientConfig};
+use cloud_streams_core::dynamo::ops::{self, Expressions, KeyAttribute, Page, Read};
+use rustler::{Atom, Encoder, Env, NifMap, NifResult, Term};
+use std::collections::HashMap;
+
+#[derive(NifMap)]
+pub struct ConfigTerm {
+    region: Option<String>,
+    endpoint: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    session_token: Option<String>,
+    profile: Option<String>,
+    max_attempts: u32,
+    initial_backoff_ms: u64,
+    max_backoff_ms: u64,
+    connect_timeout_ms: Option<u64>,
+    operation_timeout_ms: Option<u64>,
+}
+
+impl From<ConfigTerm> for ClientConfig {
+    fn from(c: ConfigTerm) -> Self {
+        ClientConfig {
+            region: c.region,
+            endpoint: c.endpoint,
+            access_key_id: c.access_key_id,
+            secret_access_key: c.secret_access_key,
+            session_token: c.session_token,
+            profile: c.profile,
+            max_attempts: c.max_attempts,
+            initial_backoff_ms: c.initial_backoff_ms,
+            max_backoff_ms: c.max_backoff_ms,
+            connect_timeout_ms: c.connect_timeout_ms,
+            operation_timeout_ms: c.operation_timeout_ms,
+        }
+    }
+}
+
+/// Condition, names and values: `%{condition: str | nil, names: %{}, values: item}`.
+#[derive(NifMap)]
+pub struct ExpressionsTerm<'a> {
+    condition: Option<String>,
+    names: HashMap<String, String>,
+    values: Term<'a>,
+}
+
+impl ExpressionsTerm<'_> {
+    fn decode(self) -> NifResult<Expressions> {
+        Ok(Expressions {
+            condition: self.condition,
+            names: self.names,
+            values: codec::decode_item(self.values)?,
+        })
+    }
+}
+
+/// A scan or a query, as `Dynamo.Table` builds it.
+#[derive(NifMap)]
+pub struct ReadTerm<'a> {
+    table: String,
+    index_name: Option<String>,
+    key_condition_expression: Option<String>,
+    filter_expression: Option<String>,
+    projection_expression: Option<String>,
+    names: HashMap<String, String>,
+    values: Term<'a>,
+    consistent_read: bool,
+    limit: Option<i32>,
+    exclusive_start_key: Option<Term<'a>>,
+    segment: Option<(i32, i32)>,
+    select_count: bool,
+    forward: bool,
+}
+
+impl ReadTerm<'_> {
+    pub fn decode(self) -> NifResult<Read> {
+        let start = match self.exclusive_start_key {
+            Some(term) if !term.is_atom() => Some(codec::decode_item(term)?),
+            _ => None,
+        };
+        Ok(Read {
+            table: self.table,
+            index_name: self.index_name,
+            key_condition_expression: self.key_condition_expression,
+            filter_expression: self.filter_expression,
+            projection_expression: self.projection_expression,
+            names: self.names,
+            values: codec::decode_item(self.values)?,
+            consistent_read: self.consistent_read,
+            limit: self.limit,
+            exclusive_start_key: start,
+            segment: self.segment,
+            select_count: self.select_count,
+            forward: self.forward,
+        })
+    }
+}
+
+fn optional_item<'a>(env: Env<'a>, item: &Option<cloud_streams_core::dynamo::Item>) -> Term<'a> {
+    match item {
+        Some(item) => codec::encode_item(env, item),
+        None => rustler::types::atom::nil().encode(env),
+    }
+}
+
+/// `%{items: [item], last_evaluated_key: item | nil, count:, scanned_count:, consumed_capacity:}`.
+pub fn encode_page<'a>(env: Env<'a>, page: &Page) -> Term<'a> {
+    let items: Vec<Term> = page
+        .items
+        .iter()
+        .map(|i| codec::encode_item(env, i))
+        .collect();
+    rustler::term_map!(env, {
+        Atom::from_str(env, "items").unwrap() => items,
+        Atom::from_str(env, "last_evaluated_key").unwrap() => optional_item(env, &page.last_evaluated_key),
+        Atom::from_str(env, "count").unwrap() => page.count,
+        Atom::from_str(env, "scanned_count").unwrap() => page.scanned_count,
+        Atom::from_str(env, "consumed_capacity").unwrap() => page.consumed_capacity,
+    })
+}
+
+#[rustler::nif]
+fn dynamo_put_item<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    table: String,
+    item: Term<'a>,
+    expressions: ExpressionsTerm<'a>,
+    tag: Term<'a>,
+) -> NifResult<Atom> {
+    let (config, item, expressions) = (
+        config.into(),
+        codec::decode_item(item)?,
+        expressions.decode()?,
+    );
+    Ok(reply::spawn(
+        env,
+        tag,
+        async move { ops::put_item(&client::client(&config).await, &table, item, expressions).await },
+        |env, ()| crate::atoms::ok().encode(env),
+    ))
+}
+
+#[rustler::nif]
+#[allow(clippy::too_many_arguments)]
+fn dynamo_get_item<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    table: String,
+    key: Term<'a>,
+    consistent_read: bool,
+    projection: Option<String>,
+    names: HashMap<String, String>,
+    tag: Term<'a>,
+) -> NifResult<Atom> {
+    let (config, key): (ClientConfig, _) = (config.into(), codec::decode_item(key)?);
+    Ok(reply::spawn(
+        env,
+        tag,
+        async move {
+            let client = client::client(&config).await;
+            ops::get_item(&client, &table, key, consistent_read, projection, names).await
+        },
+        |env, item| optional_item(env, &item),
+    ))
+}
+
+#[rustler::nif]
+fn dynamo_delete_item<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    table: String,
+    key: Term<'a>,
+    expressions: ExpressionsTerm<'a>,
+    tag: Term<'a>,
+) -> NifResult<Atom> {
+    let (config, key, expressions): (ClientConfig, _, _) = (
+        config.into(),
+        codec::decode_item(key)?,
+        expressions.decode()?,
+    );
+    Ok(reply::spawn(
+        env,
+        tag,
+        async move { ops::delete_item(&client::client(&config).await, &table, key, expressions).await },
+        |env, old| optional_item(env, &old),
+    ))
+}
+
+#[rustler::nif]
+fn dynamo_update_item<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    table: String,
+    key: Term<'a>,
+    update_expression: String,
+    expressions: ExpressionsTerm<'a>,
+    tag: Term<'a>,
+) -> NifResult<Atom> {
+    let (config, key, expressions): (ClientConfig, _, _) = (
+        config.into(),
+        codec::decode_item(key)?,
+        expressions.decode()?,
+    );
+    Ok(reply::spawn(
+        env,
+        tag,
+        async move {
+            let client = client::client(&config).await;
+            ops::update_item(&client, &table, key, update_expression, expressions).await
+        },
+        |env, item| codec::encode_item(env, &item),
+    ))
+}
+
+/// `operation` is `:scan` or `:query`; answers one page.
+#[rustler::nif]
+fn dynamo_read_page<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    operation: Atom,
+    read: ReadTerm<'a>,
+    tag: Term<'a>,
+) -> NifResult<Atom> {
+    let scan = operation == Atom::from_str(env, "scan")?;
+    let (config, read): (ClientConfig, Read) = (config.into(), read.decode()?);
+    Ok(reply::spawn(
+        env,
+        tag,
+        async move {
+            let client = client::client(&config).await;
+            if scan {
+                ops::scan_page(&client, &read).await
+            } else {
+                ops::query_page(&client, &read).await
+            }
+        },
+        |env, page| encode_page(env, &page),
+    ))
+}
+
+#[rustler::nif]
+fn dynamo_batch_write<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    table: String,
+    puts: Vec<Term<'a>>,
+    deletes: Vec<Term<'a>>,
+    tag: Term<'a>,
+) -> NifResult<Atom> {
+    let config: ClientConfig = config.into();
+    let puts = puts
+        .into_iter()
+        .map(codec::decode_item)
+        .collect::<NifResult<_>>()?;
+    let deletes = deletes
+        .into_iter()
+        .map(codec::decode_item)
+        .collect::<NifResult<_>>()?;
+    Ok(reply::spawn(
+        env,
+        tag,
+        async move { ops::batch_write(&client::client(&config).await, &table, puts, deletes).await },
+        |env, written| written.encode(env),
+    ))
+}
+
+#[rustler::nif]
+fn dynamo_batch_get<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    table: String,
+    keys: Vec<Term<'a>>,
+    consistent_read: bool,
+    tag: Term<'a>,
+) -> NifResult<Atom> {
+    let config: ClientConfig = config.into();
+    let keys = keys
+        .into_iter()
+        .map(codec::decode_item)
+        .collect::<NifResult<_>>()?;
+    Ok(reply::spawn(
+        env,
+        tag,
+        async move {
+            ops::batch_get(
+                &client::client(&config).await,
+                &table,
+                keys,
+                consistent_read,
+            )
+            .await
+        },
+        |env, items| {
+            items
+                .iter()
+                .map(|i| codec::encode_item(env, i))
+                .collect::<Vec<Term>>()
+                .encode(env)
+        },
+    ))
+}
+
+/// Keys are `{name, "S" | "N" | "B"}`; `sort` may be `nil`.
+#[rustler::nif]
+fn dynamo_create_table<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    table: String,
+    partition: (String, String),
+    sort: Option<(String, String)>,
+    tag: Term<'a>,
+) -> Atom {
+    let config: ClientConfig = config.into();
+    let key = |(name, kind): (String, String)| KeyAttribute { name, kind };
+    let (partition, sort) = (key(partition), sort.map(key));
+    reply::spawn(
+        env,
+        tag,
+        async move { ops::create_table(&client::client(&config).await, &table, partition, sort).await },
+        |env, ()| crate::atoms::ok().encode(env),
+    )
+}
+
+#[rustler::nif]
+fn dynamo_delete_table<'a>(env: Env<'a>, config: ConfigTerm, table: String, tag: Term<'a>) -> Atom {
+    let config: ClientConfig = config.into();
+    reply::spawn(
+        env,
+        tag,
+        async move { ops::delete_table(&client::client(&config).await, &table).await },
+        |env, ()| crate::atoms::ok().encode(env),
+    )
+}

@@ -1,0 +1,6 @@
+defmodule Dynamo.DoctestTest do
+  use ExUnit.Case, async: true
+
+  doctest Dynamo.Codec
+  doctest Dynamo.Error
+end
