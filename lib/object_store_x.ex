@@ -429,12 +429,7 @@ defmodule ObjectStoreX do
   # --- helpers -------------------------------------------------------------------------------
 
   @doc false
-  def call(resource, start) do
-    case Call.await(&start.(resource, &1)) do
-      {:ok, value} -> {:ok, value}
-      {:error, native} -> {:error, Error.from_native(native)}
-    end
-  end
+  def call(resource, start), do: Call.await(&start.(resource, &1), &Error.from_native/1)
 
   defp ok_only({:ok, _}), do: :ok
   defp ok_only(error), do: error

@@ -14,4 +14,14 @@ defmodule CloudStreams.Call do
       {^tag, result} -> result
     end
   end
+
+  @doc "Like `await/1`, with the error map turned into an exception struct by `to_error`."
+  @spec await((reference() -> :ok), (map() -> Exception.t())) ::
+          {:ok, term()} | {:error, Exception.t()}
+  def await(start, to_error) do
+    case await(start) do
+      {:ok, value} -> {:ok, value}
+      {:error, native} -> {:error, to_error.(native)}
+    end
+  end
 end

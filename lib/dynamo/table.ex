@@ -449,12 +449,7 @@ defmodule Dynamo.Table do
     end
   end
 
-  defp call(start) do
-    case Call.await(start) do
-      {:ok, value} -> {:ok, value}
-      {:error, native} -> {:error, Error.from_native(native)}
-    end
-  end
+  defp call(start), do: Call.await(start, &Error.from_native/1)
 
   defp ok_only({:ok, _}), do: :ok
   defp ok_only(error), do: error

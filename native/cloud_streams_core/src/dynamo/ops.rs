@@ -145,6 +145,20 @@ pub struct Page {
     pub consumed_capacity: Option<f64>,
 }
 
+/// A page from a scan or query output (two types with the same fields).
+macro_rules! page {
+    ($output:expr) => {{
+        let output = $output;
+        Page {
+            items: output.items.unwrap_or_default(),
+            last_evaluated_key: output.last_evaluated_key.filter(|key| !key.is_empty()),
+            count: output.count,
+            scanned_count: output.scanned_count,
+            consumed_capacity: output.consumed_capacity.and_then(|c| c.capacity_units),
+        }
+    }};
+}
+
 pub async fn scan_page(client: &Client, read: &Read) -> Result<Page, Error> {
     let output = client
         .scan()
@@ -164,13 +178,7 @@ pub async fn scan_page(client: &Client, read: &Read) -> Result<Page, Error> {
         .send()
         .await
         .map_err(from_sdk)?;
-    Ok(Page {
-        items: output.items.unwrap_or_default(),
-        last_evaluated_key: output.last_evaluated_key.filter(|key| !key.is_empty()),
-        count: output.count,
-        scanned_count: output.scanned_count,
-        consumed_capacity: output.consumed_capacity.and_then(|c| c.capacity_units),
-    })
+    Ok(page!(output))
 }
 
 pub async fn query_page(client: &Client, read: &Read) -> Result<Page, Error> {
@@ -192,13 +200,7 @@ pub async fn query_page(client: &Client, read: &Read) -> Result<Page, Error> {
         .send()
         .await
         .map_err(from_sdk)?;
-    Ok(Page {
-        items: output.items.unwrap_or_default(),
-        last_evaluated_key: output.last_evaluated_key.filter(|key| !key.is_empty()),
-        count: output.count,
-        scanned_count: output.scanned_count,
-        consumed_capacity: output.consumed_capacity.and_then(|c| c.capacity_units),
-    })
+    Ok(page!(output))
 }
 
 /// Attempts at items DynamoDB left unprocessed, before giving up with `:throttled`.
