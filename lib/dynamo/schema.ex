@@ -268,7 +268,12 @@ defmodule Dynamo.Schema do
   defp number!(v) when is_number(v), do: v
 
   defp decode(:integer, {:n, v}), do: Dynamo.Codec.number(v)
-  defp decode(:float, {:n, v}), do: Dynamo.Codec.number(v) * 1.0
+  # Parsed from the digits: converting a big integer to a float is not correctly rounded in
+  # Erlang, and DynamoDB returns 2.4e19 as "24000000000000000000".
+  defp decode(:float, {:n, v}) do
+    {float, ""} = Float.parse(v)
+    float
+  end
 
   defp decode(:datetime, {:s, v}) do
     case DateTime.from_iso8601(v) do
