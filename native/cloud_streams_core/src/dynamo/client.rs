@@ -11,7 +11,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// Where and how to reach DynamoDB. `None` fields fall back to the standard AWS chain
-/// (environment variables, profiles, instance metadata).
+/// (environment variables, profiles, instance metadata). Explicit keys win over the chain.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct ClientConfig {
     pub region: Option<String>,
@@ -70,6 +70,7 @@ async fn build(config: &ClientConfig) -> Client {
         loader = loader.endpoint_url(endpoint);
     }
     if let Some(profile) = &config.profile {
+        // The standard chain's order stands: AWS_* variables, when set, win over a profile.
         loader = loader.profile_name(profile);
     }
     if let (Some(key), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {

@@ -12,15 +12,17 @@ where
     match &error {
         SdkError::TimeoutError(_) => Error::new(ErrorKind::Timeout, "the request timed out"),
         SdkError::DispatchFailure(failure) => {
+            let detail = chain(&error);
+            // Loading credentials fails inside dispatch too: not a network problem, and trying
+            // again will not help.
             let kind = if failure.is_timeout() {
                 ErrorKind::Timeout
+            } else if detail.contains("credential") {
+                ErrorKind::Unauthenticated
             } else {
                 ErrorKind::Network
             };
-            Error::new(
-                kind,
-                format!("the request could not be sent: {}", chain(&error)),
-            )
+            Error::new(kind, format!("the request could not be sent: {detail}"))
         }
         SdkError::ConstructionFailure(_) => Error::new(
             ErrorKind::InvalidArgument,

@@ -1,0 +1,41 @@
+defmodule Dynamo.ConfigTest do
+  # Credentials from the standard AWS chain (environment variables), and bad configuration.
+  # Named profiles are passed to aws-config but not tested here (see NOTES.md).
+  use ExUnit.Case, async: false
+
+  alias Dynamo.Table
+
+  defmodule Thing do
+    use Dynamo.Schema
+
+    item do
+      table_name("cloud_streams_config_test")
+      field(:id, :string, partition_key: true)
+    end
+  end
+
+  setup_all do
+    _ = Table.delete_table(Thing)
+    :ok = Table.create_table(Thing)
+    on_exit(fn -> Table.delete_table(Thing) end)
+    :ok
+  end
+
+  test "with no explicit keys, credentials come from AWS_* variables" do
+    # scripts/with_servers.sh exports AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+    assert System.get_env("AWS_ACCESS_KEY_ID")
+    config = [access_key_id: nil, secret_access_key: nil]
+    assert :ok = Table.put_item(%Thing{id: "from-env"}, config: config)
+    assert {:ok, %Thing{id: "from-env"}} = Table.get_item(Thing, [id: "from-env"], config: config)
+  end
+
+  test "bad configuration raises ArgumentError naming the option" do
+    assert_raise ArgumentError, ~r/unknown option :regoin for Dynamo configuration/, fn ->
+      Table.get_item(Thing, [id: "x"], config: [regoin: "x"])
+    end
+
+    assert_raise ArgumentError, ~r/option :max_attempts/, fn ->
+      Table.get_item(Thing, [id: "x"], config: [max_attempts: 0])
+    end
+  end
+end
