@@ -2,7 +2,7 @@
 //! its bytes are read in place (a refc binary's data never moves).
 
 use bytes::Bytes;
-use rustler::{Binary, Env, NifResult, OwnedEnv, Term};
+use rustler::{Binary, Encoder, Env, NifResult, OwnedBinary, OwnedEnv, Term};
 
 /// Below this size a copy is cheaper than an env.
 const COPY_BELOW: usize = 4096;
@@ -41,4 +41,11 @@ pub fn to_bytes<'a>(_env: Env<'a>, term: Term<'a>) -> NifResult<Bytes> {
         ptr,
         len,
     }))
+}
+
+/// A VM binary holding a copy of `bytes` (for results built on tokio threads).
+pub fn to_term<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
+    let mut owned = OwnedBinary::new(bytes.len());
+    owned.as_mut_slice().copy_from_slice(bytes);
+    owned.release(env).encode(env)
 }

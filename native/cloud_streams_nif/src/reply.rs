@@ -65,6 +65,11 @@ impl Replier {
     }
 }
 
+/// Encodes the `()` of an operation that returns nothing as `:ok`.
+pub fn unit(env: Env<'_>, _: ()) -> Term<'_> {
+    atoms::ok().encode(env)
+}
+
 /// Runs `work` on the runtime and answers with its result, encoded by `encode`. A panic in
 /// the work becomes an `:internal` error answer.
 pub fn spawn<T, F, E>(env: Env<'_>, tag: Term<'_>, work: F, encode: E) -> Atom

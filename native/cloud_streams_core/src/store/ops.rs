@@ -87,12 +87,7 @@ pub async fn get(
     let location = parse_path(path)?;
     if let (Backend::Azure, Some(GetRange::Suffix(n))) = (store.backend, &options.range) {
         // Azure has no suffix ranges: resolve the range against the object's size.
-        let size = store
-            .inner
-            .head(&location)
-            .await
-            .map_err(mapper(path))?
-            .size;
+        let size = size_of(store, &location, path).await?;
         options.range = Some(ByteRange::Suffix(*n).within(size)?.into());
     }
     let result = store
@@ -103,6 +98,11 @@ pub async fn get(
     let meta = result.meta.clone();
     let data = result.bytes().await.map_err(mapper(path))?;
     Ok((data, meta))
+}
+
+/// The object's size, from a HEAD.
+async fn size_of(store: &Store, location: &Path, path: &str) -> Result<u64, Error> {
+    Ok(store.inner.head(location).await.map_err(mapper(path))?.size)
 }
 
 pub async fn head(store: &Store, path: &str) -> Result<ObjectMeta, Error> {
@@ -243,12 +243,7 @@ pub async fn get_ranges(
         range.to_get_range()?;
     }
     // One HEAD gives the size every range is resolved against.
-    let size = store
-        .inner
-        .head(&location)
-        .await
-        .map_err(mapper(path))?
-        .size;
+    let size = size_of(store, &location, path).await?;
     let resolved = ranges
         .iter()
         .map(|r| r.within(size))

@@ -7,7 +7,7 @@
 use aws_sdk_dynamodb::primitives::Blob;
 use cloud_streams_core::dynamo::{AttributeValue, Item};
 use rustler::types::map::MapIterator;
-use rustler::{Atom, Binary, Encoder, Env, Error, NifResult, OwnedBinary, Term};
+use rustler::{Atom, Binary, Encoder, Env, Error, NifResult, Term};
 
 mod tags {
     rustler::atoms! { s, n, b, bool, null, l, m, ss, ns, bs }
@@ -64,18 +64,12 @@ pub fn decode_item(term: Term<'_>) -> NifResult<Item> {
         .collect()
 }
 
-fn binary<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
-    let mut owned = OwnedBinary::new(bytes.len());
-    owned.as_mut_slice().copy_from_slice(bytes);
-    owned.release(env).encode(env)
-}
-
 pub fn encode_value<'a>(env: Env<'a>, value: &AttributeValue) -> Term<'a> {
     let tagged = |tag: Atom, inner: Term<'a>| (tag, inner).encode(env);
     match value {
         AttributeValue::S(s) => tagged(tags::s(), s.encode(env)),
         AttributeValue::N(n) => tagged(tags::n(), n.encode(env)),
-        AttributeValue::B(b) => tagged(tags::b(), binary(env, b.as_ref())),
+        AttributeValue::B(b) => tagged(tags::b(), crate::binary::to_term(env, b.as_ref())),
         AttributeValue::Bool(b) => tagged(tags::bool(), b.encode(env)),
         AttributeValue::Null(_) => tags::null().encode(env),
         AttributeValue::L(list) => {
@@ -86,7 +80,10 @@ pub fn encode_value<'a>(env: Env<'a>, value: &AttributeValue) -> Term<'a> {
         AttributeValue::Ss(set) => tagged(tags::ss(), set.encode(env)),
         AttributeValue::Ns(set) => tagged(tags::ns(), set.encode(env)),
         AttributeValue::Bs(set) => {
-            let items: Vec<Term> = set.iter().map(|b| binary(env, b.as_ref())).collect();
+            let items: Vec<Term> = set
+                .iter()
+                .map(|b| crate::binary::to_term(env, b.as_ref()))
+                .collect();
             tagged(tags::bs(), items.encode(env))
         }
         // A type newer than this SDK: say so rather than drop it.

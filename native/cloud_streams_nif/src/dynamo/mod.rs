@@ -144,7 +144,7 @@ fn dynamo_put_item<'a>(
         env,
         tag,
         async move { ops::put_item(&client::client(&config).await, &table, item, expressions).await },
-        |env, ()| crate::atoms::ok().encode(env),
+        reply::unit,
     ))
 }
 
@@ -325,7 +325,7 @@ fn dynamo_create_table<'a>(
         env,
         tag,
         async move { ops::create_table(&client::client(&config).await, &table, partition, sort).await },
-        |env, ()| crate::atoms::ok().encode(env),
+        reply::unit,
     )
 }
 
@@ -336,6 +336,6 @@ fn dynamo_delete_table<'a>(env: Env<'a>, config: ConfigTerm, table: String, tag:
         env,
         tag,
         async move { ops::delete_table(&client::client(&config).await, &table).await },
-        |env, ()| crate::atoms::ok().encode(env),
+        reply::unit,
     )
 }

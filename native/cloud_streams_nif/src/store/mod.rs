@@ -66,10 +66,6 @@ fn store(resource: &ResourceArc<StoreResource>) -> Arc<Store> {
     resource.0.clone()
 }
 
-fn unit(env: Env<'_>, _: ()) -> Term<'_> {
-    crate::atoms::ok().encode(env)
-}
-
 #[rustler::nif]
 fn store_get<'a>(
     env: Env<'a>,
@@ -83,11 +79,7 @@ fn store_get<'a>(
         env,
         tag,
         async move { ops::get(&store, &path, options?).await },
-        |env, (data, meta)| {
-            let mut binary = rustler::OwnedBinary::new(data.len());
-            binary.as_mut_slice().copy_from_slice(&data);
-            (binary.release(env), terms::meta(env, &meta)).encode(env)
-        },
+        |env, (data, meta)| (binary::to_term(env, &data), terms::meta(env, &meta)).encode(env),
     )
 }
 
@@ -146,7 +138,7 @@ fn store_delete<'a>(
         env,
         tag,
         async move { ops::delete(&store, &path).await },
-        unit,
+        reply::unit,
     )
 }
 
@@ -195,7 +187,7 @@ fn store_transfer<'a>(
         env,
         tag,
         async move { ops::transfer(&store, transfer, &from, &to, if_not_exists).await },
-        unit,
+        reply::unit,
     ))
 }
 
@@ -255,11 +247,7 @@ fn store_get_ranges<'a>(
         |env, parts| {
             parts
                 .iter()
-                .map(|part| {
-                    let mut binary = rustler::OwnedBinary::new(part.len());
-                    binary.as_mut_slice().copy_from_slice(part);
-                    binary.release(env).encode(env)
-                })
+                .map(|part| binary::to_term(env, part))
                 .collect::<Vec<Term>>()
                 .encode(env)
         },
