@@ -20,7 +20,7 @@ defmodule CloudStreams.MixProject do
   end
 
   def application do
-    [extra_applications: [:logger, :crypto, :inets, :ssl]]
+    [mod: {CloudStreams.Application, []}, extra_applications: [:logger, :crypto, :inets, :ssl]]
   end
 
   defp elixirc_paths(:test), do: ["lib", "test/support"]

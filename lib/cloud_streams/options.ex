@@ -4,7 +4,7 @@ defmodule CloudStreams.Options do
   # an ArgumentError that names the option, the function and what was expected.
   #
   # A schema is a keyword list of `name: {type, default}`; `default: :required` makes the option
-  # mandatory. Types: :pos_integer, :non_neg_integer, :timeout, :boolean, :string, :atom,
+  # mandatory. Types: :pos_integer, :non_neg_integer, :pos_number, :timeout, :boolean, :string, :atom,
   # {:in, values}, {:or_nil, type}, {:fun, arity}, :any.
 
   @spec validate!(term(), keyword(), String.t()) :: map()
@@ -51,6 +51,7 @@ defmodule CloudStreams.Options do
 
   defp valid?(v, :pos_integer), do: is_integer(v) and v > 0
   defp valid?(v, :non_neg_integer), do: is_integer(v) and v >= 0
+  defp valid?(v, :pos_number), do: is_number(v) and v > 0
   defp valid?(v, :timeout), do: v == :infinity or (is_integer(v) and v >= 0)
   defp valid?(v, :boolean), do: is_boolean(v)
   defp valid?(v, :string), do: is_binary(v)
@@ -62,6 +63,7 @@ defmodule CloudStreams.Options do
 
   defp describe(:pos_integer), do: "a positive integer"
   defp describe(:non_neg_integer), do: "a non-negative integer"
+  defp describe(:pos_number), do: "a positive number"
   defp describe(:timeout), do: "a non-negative integer (milliseconds) or :infinity"
   defp describe(:boolean), do: "a boolean"
   defp describe(:string), do: "a string"

@@ -43,26 +43,49 @@ defmodule CloudStreams.PullStream do
       (default `CloudStreams.Error.from_native/1`).
     * `:pages` - when true, each native item is a list (a page of a listing or scan) whose
       elements the stream emits one by one (default false).
+    * `:reduce` - `{acc, fun}`: each native item becomes `fun.(item, acc)`, which returns
+      `{elements, acc}`; the end calls `fun.(:done, acc)` once, whose elements are emitted
+      last. Scans use it to decode pages and keep each segment's position: when `fun` runs,
+      every element emitted before has been consumed.
   """
   @spec new((() -> handle()), keyword()) :: Enumerable.t()
   def new(open, opts \\ []) when is_function(open, 0) do
     timeout = Keyword.get(opts, :timeout, @default_timeout)
     to_exception = Keyword.get(opts, :error, &CloudStreams.Error.from_native/1)
-    pages? = Keyword.get(opts, :pages, false)
 
-    Stream.resource(open, &next(&1, timeout, to_exception, pages?), &Native.stream_close/1)
+    {acc, step} =
+      case Keyword.fetch(opts, :reduce) do
+        {:ok, {acc, fun}} when is_function(fun, 2) -> {acc, fun}
+        :error -> {nil, if(Keyword.get(opts, :pages, false), do: &pages/2, else: &single/2)}
+      end
+
+    Stream.resource(
+      fn -> {:open, open.(), acc} end,
+      &next(&1, step, timeout, to_exception),
+      fn {_, handle, _} -> Native.stream_close(handle) end
+    )
   end
 
-  @doc false
-  # One step of Stream.resource: the next item (or page of items), the end, or an exception.
-  def next(handle, timeout, to_exception, pages?) do
-    tag = make_ref()
+  defp pages(:done, acc), do: {[], acc}
+  defp pages(page, acc), do: {page, acc}
+  defp single(:done, acc), do: {[], acc}
+  defp single(item, acc), do: {[item], acc}
 
-    case pull(handle, tag, timeout) do
-      {:item, page} when pages? -> {page, handle}
-      {:item, item} -> {[item], handle}
-      :done -> {:halt, handle}
-      {:error, native} -> raise to_exception.(native)
+  # One step of Stream.resource: the next elements, the end, or an exception.
+  defp next({:ended, _, _} = state, _step, _timeout, _to_exception), do: {:halt, state}
+
+  defp next({:open, handle, acc}, step, timeout, to_exception) do
+    case pull(handle, make_ref(), timeout) do
+      {:item, item} ->
+        {elements, acc} = step.(item, acc)
+        {elements, {:open, handle, acc}}
+
+      :done ->
+        {elements, acc} = step.(:done, acc)
+        {elements, {:ended, handle, acc}}
+
+      {:error, native} ->
+        raise to_exception.(native)
     end
   end
 

@@ -133,6 +133,7 @@ defmodule Dynamo.Schema do
 
     defaults = for {field, _, opts} <- fields, do: {field, opts[:default]}
     types = Map.new(fields, fn {field, type, _} -> {field, type} end)
+    decoders = Map.new(fields, fn {field, type, _} -> {Atom.to_string(field), {field, type}} end)
 
     quote do
       defstruct unquote(Macro.escape(defaults)) ++ [__extra__: %{}]
@@ -142,6 +143,7 @@ defmodule Dynamo.Schema do
       def __dynamo__(:partition_key), do: unquote(partition)
       def __dynamo__(:sort_key), do: unquote(sort)
       def __dynamo__(:types), do: unquote(Macro.escape(types))
+      def __dynamo__(:decoders), do: unquote(Macro.escape(decoders))
       def __dynamo__(:fields), do: unquote(Enum.map(fields, &elem(&1, 0)))
     end
   end
@@ -169,17 +171,24 @@ defmodule Dynamo.Schema do
   @doc "The struct for an item read from DynamoDB."
   @spec from_item(module(), map()) :: struct()
   def from_item(schema, item) do
-    types = schema.__dynamo__(:types)
+    # Scans decode every item through here: one map lookup per attribute, one merge per item.
+    decoders = schema.__dynamo__(:decoders)
 
     {fields, extra} =
-      Enum.reduce(item, {%{}, %{}}, fn {name, value}, {fields, extra} ->
-        case field_for(types, name) do
-          nil -> {fields, Map.put(extra, name, Dynamo.Codec.decode(value))}
-          field -> {Map.put(fields, field, decode(Map.fetch!(types, field), value)), extra}
-        end
-      end)
+      :maps.fold(
+        fn name, value, {fields, extra} ->
+          case decoders do
+            %{^name => {field, type}} -> {[{field, decode(type, value)} | fields], extra}
+            %{} -> {fields, Map.put(extra, name, Dynamo.Codec.decode(value))}
+          end
+        end,
+        {[], %{}},
+        item
+      )
 
-    schema |> struct(fields) |> Map.put(:__extra__, extra)
+    schema.__struct__()
+    |> Map.merge(:maps.from_list(fields))
+    |> Map.put(:__extra__, extra)
   end
 
   @doc "The key item for `key` (a keyword list or map of the key fields)."
@@ -217,13 +226,6 @@ defmodule Dynamo.Schema do
   @doc false
   def key_fields(schema),
     do: Enum.reject([schema.__dynamo__(:partition_key), schema.__dynamo__(:sort_key)], &is_nil/1)
-
-  defp field_for(types, name) do
-    atom = String.to_existing_atom(name)
-    if Map.has_key?(types, atom), do: atom
-  rescue
-    ArgumentError -> nil
-  end
 
   @doc false
   def encode!(schema, field, type, value) do
@@ -267,6 +269,7 @@ defmodule Dynamo.Schema do
   defp string!(v) when is_binary(v), do: v
   defp number!(v) when is_number(v), do: v
 
+  defp decode(:string, {:s, v}), do: v
   defp decode(:integer, {:n, v}), do: Dynamo.Codec.number(v)
   # Parsed from the digits: converting a big integer to a float is not correctly rounded in
   # Erlang, and DynamoDB returns 2.4e19 as "24000000000000000000".

@@ -281,6 +281,7 @@ defmodule Dynamo.Table do
   # The read request the NIF takes (shared with Dynamo.Table.Stream).
   def read(schema, opts, extra \\ []) do
     %{
+      config: config(opts),
       table: schema.__dynamo__(:table),
       index_name: opts.index_name,
       key_condition_expression: extra[:key_condition_expression],
@@ -299,7 +300,9 @@ defmodule Dynamo.Table do
   end
 
   defp read_page(schema, operation, read) do
-    call(&Native.dynamo_read_page(config_of(read), operation, Map.delete(read, :config), &1))
+    {config, read} = Map.pop!(read, :config)
+
+    call(&Native.dynamo_read_page(config, operation, read, &1))
     |> map_ok(&decode_page(schema, &1))
   end
 
@@ -418,7 +421,6 @@ defmodule Dynamo.Table do
   # --- helpers -------------------------------------------------------------------------------
 
   defp config(opts), do: Dynamo.Config.native(opts.config)
-  defp config_of(read), do: Map.get(read, :config) || Dynamo.Config.native([])
 
   defp expressions(opts),
     do: %{condition: opts.condition_expression, names: names(opts), values: values(opts)}

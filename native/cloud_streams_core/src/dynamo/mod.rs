@@ -1,9 +1,11 @@
 //! DynamoDB over aws-sdk-dynamodb: clients built once per configuration ([`client`]), errors
-//! mapped to ours ([`error`]), and one async function per operation ([`ops`]).
+//! mapped to ours ([`error`]), one async function per operation ([`ops`]), and
+//! scans and queries as pull streams ([`stream`]).
 
 pub mod client;
 pub mod error;
 pub mod ops;
+pub mod stream;
 
 pub use aws_sdk_dynamodb::types::AttributeValue;
 

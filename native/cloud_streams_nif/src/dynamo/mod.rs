@@ -3,6 +3,7 @@
 //! are decoded on the caller's scheduler before the work is spawned.
 
 pub mod codec;
+mod stream;
 
 use crate::reply;
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
@@ -103,7 +104,7 @@ impl ReadTerm<'_> {
     }
 }
 
-fn optional_item<'a>(env: Env<'a>, item: &Option<cloud_streams_core::dynamo::Item>) -> Term<'a> {
+pub(crate) fn optional_item<'a>(env: Env<'a>, item: &Option<cloud_streams_core::dynamo::Item>) -> Term<'a> {
     match item {
         Some(item) => codec::encode_item(env, item),
         None => rustler::types::atom::nil().encode(env),

@@ -1,0 +1,322 @@
+defmodule Dynamo.Table.Stream do
+  @moduledoc """
+  Whole tables as lazy streams of structs: `scan/2`, `parallel_scan/2`, `query/2`, and
+  `scan_to_process/3` for message-driven consumers. `Dynamo.Table.Stream.Producer` is the
+  GenStage producer.
+
+  Every stream runs on the pull-stream core (DESIGN §2): a native task fetches pages into a
+  buffer bounded in pages, and stops fetching when it is full. Memory depends on the page size
+  and the number of segments, never on the table. Nothing is fetched before the stream is
+  enumerated, and halting it (`Enum.take/2`, an exception, the death of the consuming process)
+  stops the fetching. A stream may be built in one process and enumerated in another
+  (`Task.async_stream/3`, `Flow.from_enumerable/2`): it only ever sends a message to the
+  process that is waiting for it.
+
+      Dynamo.Table.Stream.scan(User, page_size: 500)
+      |> Stream.filter(& &1.active)
+      |> Enum.take(1000)
+
+  ## Options
+
+  Every stream takes the options of `Dynamo.Table.scan/2` that describe what to read:
+  `:filter_expression`, `:projection_expression`, `:expression_attribute_names`,
+  `:expression_attribute_values` (DynamoDB JSON or plain values), `:consistent_read`,
+  `:index_name`, and `:config` (see `Dynamo.Config`). Besides:
+
+    * `:page_size` - DynamoDB's `Limit`: items evaluated per request (default 100). DynamoDB
+      also ends a page at 1 MB.
+    * `:prefetch_pages` - pages fetched ahead of the consumer (default 2). Buffered memory is
+      at most `prefetch_pages` plus one page per segment being read.
+    * `:max_read_capacity` - read capacity units per second the whole stream may consume, from
+      the `ConsumedCapacity` DynamoDB reports with each page. Requests are paced to stay under
+      it, so a scan can run beside production traffic. Default: no cap.
+    * `:timeout` - the longest wait for one page, in milliseconds (default 120,000), after
+      DynamoDB's own retries. Throttling and 5xx answers are retried with jittered backoff
+      (`Dynamo.Config`'s `:max_attempts`).
+    * `:on_checkpoint` - a function called with a checkpoint (see below) each time a page has
+      been entirely consumed, and once at the end.
+    * `:resume` - a checkpoint to continue from.
+
+  ## Errors
+
+  A failing request raises `Dynamo.Error` from the enumeration, after every item before it
+  was delivered; in a parallel scan the message names the segment. A segment is never
+  silently dropped.
+
+  ## Checkpoints
+
+  A checkpoint is a plain map with string keys, so it survives `Jason.encode!/1` and
+  `Jason.decode!/1` and `:erlang.term_to_binary/1` unchanged:
+
+      %{"segments" => 4, "positions" => %{"0" => "done", "1" => %{"id" => %{"S" => "u42"}}, "2" => nil, "3" => "done"}}
+
+  Each segment's position is `nil` (not started), a `last_evaluated_key` (continue after it)
+  or `"done"`. It counts only pages whose items have all been consumed, so resuming from it
+  reads again at most the page that was being consumed when the stream stopped, and never
+  skips an item. Pass it back as `resume:` with the same options (and the same `:segments`).
+  """
+
+  alias CloudStreams.{Native, Options, PullStream}
+  alias Dynamo.{Codec, Schema}
+
+  @type schema :: module()
+  @typedoc "Where each segment of a scan stands (see the module doc)."
+  @type checkpoint :: %{String.t() => term()}
+
+  @read_opts [
+    filter_expression: {{:or_nil, :string}, nil},
+    projection_expression: {{:or_nil, :string}, nil},
+    expression_attribute_names: {{:or_nil, :any}, nil},
+    expression_attribute_values: {{:or_nil, :any}, nil},
+    consistent_read: {:boolean, false},
+    index_name: {{:or_nil, :string}, nil},
+    page_size: {:pos_integer, 100},
+    prefetch_pages: {:non_neg_integer, 2},
+    max_read_capacity: {{:or_nil, :pos_number}, nil},
+    timeout: {:timeout, 120_000},
+    on_checkpoint: {{:or_nil, {:fun, 1}}, nil},
+    resume: {{:or_nil, :any}, nil},
+    config: {:any, []}
+  ]
+
+  @scan_opts @read_opts ++ [exclusive_start_key: {{:or_nil, :any}, nil}]
+
+  @parallel_opts @read_opts ++
+                   [segments: {:pos_integer, 4}, max_concurrency: {{:or_nil, :pos_integer}, nil}]
+
+  @query_opts @scan_opts ++
+                [
+                  key_condition_expression: {:string, :required},
+                  scan_index_forward: {:boolean, true}
+                ]
+
+  @doc """
+  A lazy, sequential stream of every item of the schema's table, as structs.
+
+  Takes the options in the module doc, and `:exclusive_start_key` (a `last_evaluated_key` of
+  `Dynamo.Table.scan/2`) to start after it.
+
+      iex> Dynamo.Table.Stream.scan(DocUser) |> Enum.count()
+      3
+  """
+  @spec scan(schema(), keyword()) :: Enumerable.t()
+  def scan(schema, opts \\ []) do
+    opts = Options.validate!(opts, @scan_opts, "Dynamo.Table.Stream.scan/2")
+    read_stream(schema, :scan, opts, 1, 1, start_key(opts))
+  end
+
+  @doc """
+  A lazy stream of every item of the table, read as `:segments` segments (default 4) at the
+  same time, `:max_concurrency` of them at once (default: all). Items of all segments come in
+  one stream, in no particular order. Each segment paginates on its own; memory stays bounded
+  by `prefetch_pages` plus one page per running segment.
+
+  Works under `Flow.from_enumerable/2`, which enumerates it inside another process.
+
+      iex> Dynamo.Table.Stream.parallel_scan(DocUser, segments: 3)
+      ...> |> Enum.map(& &1.id) |> Enum.sort()
+      ["u1", "u2", "u3"]
+  """
+  @spec parallel_scan(schema(), keyword()) :: Enumerable.t()
+  def parallel_scan(schema, opts \\ []) do
+    opts = Options.validate!(opts, @parallel_opts, "Dynamo.Table.Stream.parallel_scan/2")
+    read_stream(schema, :scan, opts, opts.segments, opts.max_concurrency || opts.segments, nil)
+  end
+
+  @doc """
+  A lazy stream of the items a query selects: `:key_condition_expression` (required) with its
+  `:expression_attribute_values`, `:index_name`, `:filter_expression`, `:scan_index_forward`
+  (default true: ascending sort key), `:exclusive_start_key`, and the options in the module doc.
+
+      iex> Dynamo.Table.Stream.query(DocUser,
+      ...>   key_condition_expression: "id = :id",
+      ...>   expression_attribute_values: %{":id" => "u2"}
+      ...> ) |> Enum.map(& &1.email)
+      ["b@example.com"]
+  """
+  @spec query(schema(), keyword()) :: Enumerable.t()
+  def query(schema, opts) do
+    opts = Options.validate!(opts, @query_opts, "Dynamo.Table.Stream.query/2")
+    read_stream(schema, :query, opts, 1, 1, start_key(opts))
+  end
+
+  @doc """
+  Scans the table in a supervised process that sends the items to `pid`; returns
+  `{:ok, scanner_pid}`.
+
+  Messages: `{:scan_item, item}` for each item, or `{:scan_batch, items}` with `:batch_size`
+  above 1; then `:scan_complete`, or `{:scan_error, %Dynamo.Error{}}` if the scan fails.
+  Options: those of `parallel_scan/2` (`:segments` defaults to 1 here), and
+
+    * `:batch_size` - items per message (default 1).
+    * `:message_format` - the item message: a term in which the atom `:item` (or `:items`)
+      stands for the item (or the batch), like the defaults `{:scan_item, :item}` and
+      `{:scan_batch, :items}`; or a function of the item (or batch) returning the message.
+    * `:completion_message` - sent at the end (default `:scan_complete`).
+    * `:error_message` - a term in which `:error` stands for the `Dynamo.Error`, or a
+      function of it (default `{:scan_error, :error}`).
+    * `:max_mailbox` - the scanner pauses while `pid`'s mailbox holds more messages than this
+      (default 1,000), so a slow receiver is never flooded. Checked for local pids only.
+
+  The scanner runs under `CloudStreams.TaskSupervisor` and stops (with its native fetching)
+  as soon as `pid` exits.
+
+      iex> {:ok, _scanner} = Dynamo.Table.Stream.scan_to_process(DocUser, self(), batch_size: 10)
+      iex> receive do {:scan_batch, users} -> length(users) end
+      3
+      iex> receive do :scan_complete -> :ok end
+      :ok
+  """
+  @spec scan_to_process(schema(), pid(), keyword()) :: {:ok, pid()} | {:error, term()}
+  def scan_to_process(schema, pid, opts \\ [])
+
+  def scan_to_process(schema, pid, opts) when is_pid(pid) do
+    own = [
+      batch_size: {:pos_integer, 1},
+      message_format: {:any, nil},
+      completion_message: {:any, :scan_complete},
+      error_message: {:any, {:scan_error, :error}},
+      max_mailbox: {:pos_integer, 1_000}
+    ]
+
+    {own_opts, scan_opts} = Keyword.split(opts, Keyword.keys(own))
+    scan_opts = Keyword.put_new(scan_opts, :segments, 1)
+    # Validated here, in the caller, so a bad option raises where it was written.
+    stream = parallel_scan(schema, scan_opts)
+    own_opts = Options.validate!(own_opts, own, "Dynamo.Table.Stream.scan_to_process/3")
+
+    Task.Supervisor.start_child(CloudStreams.TaskSupervisor, fn ->
+      Dynamo.Table.Stream.Sender.run(stream, pid, own_opts)
+    end)
+  end
+
+  def scan_to_process(_schema, pid, _opts) do
+    raise ArgumentError,
+          "Dynamo.Table.Stream.scan_to_process/3 sends to a pid, got: #{inspect(pid)}"
+  end
+
+  @doc false
+  # The native stream and the page decoder, shared with the Producer: returns
+  # `{open_fun, decode_state, decode_fun}` where `decode_fun.(native_page | :done, state)`
+  # returns `{structs, state}` and reports checkpoints.
+  def source(schema, operation, opts, segments, max_concurrency, start_key) do
+    {positions, starts} = starts(opts.resume, segments, start_key)
+    total = if segments > 1, do: segments
+
+    read =
+      Dynamo.Table.read(
+        schema,
+        Map.merge(opts, %{limit: opts.page_size, select: nil, exclusive_start_key: nil}),
+        key_condition_expression: opts[:key_condition_expression],
+        forward: Map.get(opts, :scan_index_forward, true)
+      )
+
+    {config, read} = Map.pop!(read, :config)
+
+    open = fn ->
+      Native.dynamo_read_stream(
+        config,
+        operation,
+        read,
+        total,
+        starts,
+        max_concurrency,
+        opts.prefetch_pages,
+        opts.max_read_capacity && opts.max_read_capacity * 1.0
+      )
+    end
+
+    state = %{
+      schema: schema,
+      segments: segments,
+      positions: positions,
+      consumed: nil,
+      on_checkpoint: opts.on_checkpoint
+    }
+
+    {open, state, &decode/2}
+  end
+
+  defp read_stream(schema, operation, opts, segments, max_concurrency, start_key) do
+    {open, state, decode} = source(schema, operation, opts, segments, max_concurrency, start_key)
+
+    PullStream.new(open,
+      timeout: opts.timeout,
+      error: &Dynamo.Error.from_native/1,
+      reduce: {state, decode}
+    )
+  end
+
+  # A page arrives: the page before it has been consumed, so its position is now safe.
+  defp decode({segment, items, last_key}, state) do
+    state = commit(state)
+    structs = Enum.map(items, &Schema.from_item(state.schema, &1))
+    position = if last_key, do: Codec.item_to_json(last_key), else: "done"
+    {structs, %{state | consumed: {segment, position}}}
+  end
+
+  defp decode(:done, state), do: {[], commit(state)}
+
+  defp commit(%{consumed: nil} = state), do: state
+
+  defp commit(%{consumed: {segment, position}} = state) do
+    state = %{state | consumed: nil, positions: Map.put(state.positions, segment, position)}
+
+    if state.on_checkpoint do
+      state.on_checkpoint.(checkpoint(state))
+    end
+
+    state
+  end
+
+  defp checkpoint(state) do
+    %{
+      "segments" => state.segments,
+      "positions" => Map.new(state.positions, fn {s, p} -> {Integer.to_string(s), p} end)
+    }
+  end
+
+  defp start_key(%{exclusive_start_key: nil}), do: nil
+  defp start_key(%{exclusive_start_key: key, resume: nil}), do: Codec.encode_item(key)
+
+  defp start_key(_opts),
+    do: raise(ArgumentError, "exclusive_start_key: and resume: cannot be used together")
+
+  # Positions for every segment, and the `{segment, start_key | nil}` list of those to read.
+  defp starts(nil, segments, start_key) do
+    positions = Map.new(0..(segments - 1), &{&1, nil})
+    {positions, Enum.map(0..(segments - 1), &{&1, if(&1 == 0, do: start_key)})}
+  end
+
+  defp starts(%{"segments" => segments, "positions" => given} = checkpoint, segments, _)
+       when is_map(given) do
+    positions =
+      Map.new(0..(segments - 1), fn s ->
+        case Map.fetch(given, Integer.to_string(s)) do
+          {:ok, position} when is_nil(position) or position == "done" or is_map(position) ->
+            {s, position}
+
+          _ ->
+            raise ArgumentError,
+                  "invalid resume: checkpoint, no valid position for segment #{s}: #{inspect(checkpoint)}"
+        end
+      end)
+
+    starts =
+      for {s, position} <- Enum.sort(positions), position != "done" do
+        {s, position && Codec.encode_item(position)}
+      end
+
+    {positions, starts}
+  end
+
+  defp starts(%{"segments" => other}, segments, _) when is_integer(other) do
+    raise ArgumentError,
+          "resume: holds a checkpoint of #{other} segments, but this scan has #{segments}"
+  end
+
+  defp starts(other, _segments, _) do
+    raise ArgumentError,
+          "invalid resume: expected a checkpoint given to on_checkpoint:, got: #{inspect(other)}"
+  end
+end

@@ -1,0 +1,145 @@
+//! Scans and queries as pull streams (DESIGN §2): one task per stream, running its segments
+//! at the same time (at most `max_concurrency`), each paginating on its own and handing every
+//! page to the one shared [`Sink`].
+//!
+//! Each segment calls [`Sink::reserve`] before a request, so pages are fetched only while the
+//! buffer (bounded in pages) has room: memory is bounded by `prefetch + segments` pages, never
+//! by the table. Every segment hands over its last page too (even empty), whose missing
+//! `last_evaluated_key` tells the consumer the segment is done: that is what makes a stopped
+//! parallel scan resumable from per-segment positions.
+
+use crate::dynamo::ops::{self, Page, Read};
+use crate::dynamo::Item;
+use crate::error::Error;
+use crate::pull::{Sink, Weighed};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use futures_util::{StreamExt, TryStreamExt};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Scan,
+    Query,
+}
+
+/// What to read: the request, and where each segment starts.
+#[derive(Debug, Clone)]
+pub struct ReadPlan {
+    pub operation: Operation,
+    /// The request shared by every segment (its own `segment` and start key are ignored).
+    pub read: Read,
+    /// `Some(n)` sends `Segment`/`TotalSegments`; `None` reads the table as one segment.
+    pub total_segments: Option<i32>,
+    /// The segments to read and the key each starts after (`None`: from the beginning).
+    pub segments: Vec<(i32, Option<Item>)>,
+    pub max_concurrency: usize,
+    /// Read capacity units per second the whole stream may consume.
+    pub max_read_capacity: Option<f64>,
+}
+
+/// One page of one segment.
+pub struct SegmentPage {
+    pub segment: i32,
+    pub page: Page,
+}
+
+impl Weighed for SegmentPage {
+    /// An estimate of the memory held: string and binary sizes plus a fixed cost per value.
+    fn weight(&self) -> usize {
+        self.page.items.iter().map(item_weight).sum()
+    }
+}
+
+fn item_weight(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_weight(value))
+        .sum()
+}
+
+fn value_weight(value: &AttributeValue) -> usize {
+    32 + match value {
+        AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::L(l) => l.iter().map(value_weight).sum(),
+        AttributeValue::M(m) => item_weight(m),
+        AttributeValue::Ss(l) | AttributeValue::Ns(l) => l.iter().map(String::len).sum(),
+        AttributeValue::Bs(l) => l.iter().map(|b| b.as_ref().len()).sum(),
+        _ => 0,
+    }
+}
+
+/// Paces requests so the capacity they consume stays under a rate: after a page that used
+/// `c` units, the next request of any segment waits until `c / rate` seconds have passed.
+struct CapacityLimiter {
+    units_per_second: f64,
+    next_request: Mutex<Instant>,
+}
+
+impl CapacityLimiter {
+    async fn wait(&self) {
+        let at = *self.next_request.lock().unwrap_or_else(|e| e.into_inner());
+        tokio::time::sleep_until(at.into()).await;
+    }
+
+    fn consumed(&self, units: f64) {
+        let mut next = self.next_request.lock().unwrap_or_else(|e| e.into_inner());
+        let start = (*next).max(Instant::now());
+        *next = start + Duration::from_secs_f64(units.max(0.0) / self.units_per_second);
+    }
+}
+
+pub async fn run(client: Client, plan: ReadPlan, sink: Sink<SegmentPage>) -> Result<(), Error> {
+    let limiter = plan.max_read_capacity.map(|rate| CapacityLimiter {
+        units_per_second: rate,
+        next_request: Mutex::new(Instant::now()),
+    });
+    futures_util::stream::iter(plan.segments.iter().cloned())
+        .map(|(segment, start)| read_segment(&client, &plan, segment, start, &sink, &limiter))
+        .buffer_unordered(plan.max_concurrency.max(1))
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
+}
+
+async fn read_segment(
+    client: &Client,
+    plan: &ReadPlan,
+    segment: i32,
+    start: Option<Item>,
+    sink: &Sink<SegmentPage>,
+    limiter: &Option<CapacityLimiter>,
+) -> Result<(), Error> {
+    let mut read = plan.read.clone();
+    read.segment = plan.total_segments.map(|total| (segment, total));
+    read.exclusive_start_key = start;
+    loop {
+        sink.reserve().await?;
+        if let Some(limiter) = limiter {
+            limiter.wait().await;
+        }
+        let page = match plan.operation {
+            Operation::Scan => ops::scan_page(client, &read).await,
+            Operation::Query => ops::query_page(client, &read).await,
+        }
+        .map_err(|e| in_segment(e, segment, plan.total_segments))?;
+        if let (Some(limiter), Some(units)) = (limiter, page.consumed_capacity) {
+            limiter.consumed(units);
+        }
+        let next = page.last_evaluated_key.clone();
+        sink.send(SegmentPage { segment, page }).await?;
+        match next {
+            Some(key) => read.exclusive_start_key = Some(key),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Names the failed segment in the message, so a parallel scan's error says which one.
+fn in_segment(mut error: Error, segment: i32, total: Option<i32>) -> Error {
+    if let Some(total) = total {
+        error.message = format!("segment {segment} of {total}: {}", error.message);
+    }
+    error
+}
