@@ -21,7 +21,8 @@ defmodule Dynamo.Table do
           items: [struct()],
           last_evaluated_key: map() | nil,
           count: non_neg_integer(),
-          scanned_count: non_neg_integer()
+          scanned_count: non_neg_integer(),
+          consumed_capacity: float() | nil
         }
 
   @expression_opts [
@@ -216,7 +217,7 @@ defmodule Dynamo.Table do
 
   @doc """
   One page of a scan: `{:ok, %{items: [struct], last_evaluated_key: key | nil, count:,
-  scanned_count:}}`. Pass `last_evaluated_key` back as `exclusive_start_key:` for the next
+  scanned_count:, consumed_capacity:}}` (read capacity units, when DynamoDB says). Pass `last_evaluated_key` back as `exclusive_start_key:` for the next
   page; `nil` means the scan is over (an empty page is not the end).
 
   Options: `filter_expression`, `projection_expression`, `expression_attribute_names`,
@@ -312,7 +313,8 @@ defmodule Dynamo.Table do
       items: Enum.map(page.items, &Schema.from_item(schema, &1)),
       last_evaluated_key: page.last_evaluated_key && Codec.item_to_json(page.last_evaluated_key),
       count: page.count,
-      scanned_count: page.scanned_count
+      scanned_count: page.scanned_count,
+      consumed_capacity: page.consumed_capacity
     }
   end
 
@@ -376,6 +378,33 @@ defmodule Dynamo.Table do
     )
     |> map_ok(fn items -> Enum.map(items, &Schema.from_item(schema, &1)) end)
   end
+
+  @doc """
+  Every item of the table, read as `Dynamo.Table.Stream.parallel_scan/2` reads it, in one list:
+  `{:ok, [struct]}`. For tables that fit in memory; stream the others.
+  """
+  @spec parallel_scan(schema(), keyword()) :: {:ok, [struct()]} | {:error, Error.t()}
+  def parallel_scan(schema, opts \\ []) do
+    {:ok, schema |> Dynamo.Table.Stream.parallel_scan(opts) |> Enum.to_list()}
+  rescue
+    error in Error -> {:error, error}
+  end
+
+  @doc "The same as `Dynamo.Table.Stream.scan/2` (the name in the streaming guide's table)."
+  @spec stream_scan(schema(), keyword()) :: Enumerable.t()
+  defdelegate stream_scan(schema, opts \\ []), to: Dynamo.Table.Stream, as: :scan
+
+  @doc "The same as `Dynamo.Table.Stream.parallel_scan/2`."
+  @spec stream_parallel_scan(schema(), keyword()) :: Enumerable.t()
+  defdelegate stream_parallel_scan(schema, opts \\ []),
+    to: Dynamo.Table.Stream,
+    as: :parallel_scan
+
+  @doc "The same as `Dynamo.Table.Stream.scan_to_process/3`."
+  @spec stream_scan_to_process(schema(), pid(), keyword()) :: {:ok, pid()} | {:error, term()}
+  defdelegate stream_scan_to_process(schema, pid, opts \\ []),
+    to: Dynamo.Table.Stream,
+    as: :scan_to_process
 
   @doc "Creates the schema's table (on-demand capacity), keyed as the schema says."
   @spec create_table(schema(), keyword()) :: :ok | {:error, Error.t()}

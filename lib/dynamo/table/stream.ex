@@ -120,7 +120,7 @@ defmodule Dynamo.Table.Stream do
   @spec parallel_scan(schema(), keyword()) :: Enumerable.t()
   def parallel_scan(schema, opts \\ []) do
     opts = Options.validate!(opts, @parallel_opts, "Dynamo.Table.Stream.parallel_scan/2")
-    read_stream(schema, :scan, opts, opts.segments, opts.max_concurrency || opts.segments, nil)
+    read_stream(schema, :scan, opts, opts.segments, concurrency(opts), nil)
   end
 
   @doc """
@@ -196,10 +196,19 @@ defmodule Dynamo.Table.Stream do
   end
 
   @doc false
-  # The native stream and the page decoder, shared with the Producer: returns
-  # `{open_fun, decode_state, decode_fun}` where `decode_fun.(native_page | :done, state)`
-  # returns `{structs, state}` and reports checkpoints.
-  def source(schema, operation, opts, segments, max_concurrency, start_key) do
+  # The Producer's source: a parallel scan, validated as `function` would validate it.
+  def parallel_source(schema, opts, function) do
+    opts = Options.validate!(opts, @parallel_opts, function)
+    {open, state, decode} = source(schema, :scan, opts, opts.segments, concurrency(opts), nil)
+    {open, state, decode, opts.timeout}
+  end
+
+  defp concurrency(opts), do: opts.max_concurrency || opts.segments
+
+  # The native stream and the page decoder: returns `{open_fun, decode_state, decode_fun}`
+  # where `decode_fun.(native_page | :done, state)` returns `{structs, state}` and reports
+  # checkpoints.
+  defp source(schema, operation, opts, segments, max_concurrency, start_key) do
     {positions, starts} = starts(opts.resume, segments, start_key)
     total = if segments > 1, do: segments
 
