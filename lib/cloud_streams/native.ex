@@ -87,7 +87,7 @@ defmodule CloudStreams.Native do
   def dynamo_delete_table(_config, _table, _tag), do: :erlang.nif_error(:nif_not_loaded)
 
   # Scans and queries as pull streams (native/cloud_streams_nif/src/dynamo/stream.rs)
-  def dynamo_read_stream(_config, _op, _read, _total, _segments, _conc, _prefetch, _capacity),
+  def dynamo_read_stream(_config, _op, _read, _total, _segs, _conc, _prefetch, _cap, _fields),
     do: :erlang.nif_error(:nif_not_loaded)
 
   # Spawned tasks (native/cloud_streams_nif/src/task.rs)

@@ -191,6 +191,23 @@ defmodule Dynamo.Schema do
     |> Map.put(:__extra__, extra)
   end
 
+  @doc false
+  # Completes a struct whose fast-form fields the native side decoded (Dynamo.Table.Stream):
+  # `pending` holds declared fields as tagged values, `extra` the undeclared attributes.
+  def finish(schema, struct, pending, extra) do
+    types = schema.__dynamo__(:types)
+
+    struct =
+      Enum.reduce(pending, struct, fn {field, value}, acc ->
+        Map.put(acc, field, decode(Map.fetch!(types, field), value))
+      end)
+
+    case extra do
+      [] -> struct
+      extra -> %{struct | __extra__: Map.new(extra, fn {n, v} -> {n, Dynamo.Codec.decode(v)} end)}
+    end
+  end
+
   @doc "The key item for `key` (a keyword list or map of the key fields)."
   @spec key_item(module(), keyword() | map()) :: map()
   def key_item(schema, key) when is_list(key) or is_map(key) do

@@ -221,6 +221,8 @@ defmodule Dynamo.Table.Stream do
       )
 
     {config, read} = Map.pop!(read, :config)
+    # The native side decodes items into these fields (native/.../dynamo/structs.rs).
+    fields = for {name, {field, type}} <- schema.__dynamo__(:decoders), do: {name, field, type}
 
     open = fn ->
       Native.dynamo_read_stream(
@@ -231,12 +233,14 @@ defmodule Dynamo.Table.Stream do
         starts,
         max_concurrency,
         opts.prefetch_pages,
-        opts.max_read_capacity && opts.max_read_capacity * 1.0
+        opts.max_read_capacity && opts.max_read_capacity * 1.0,
+        fields
       )
     end
 
     state = %{
       schema: schema,
+      default: schema.__struct__(),
       segments: segments,
       positions: positions,
       consumed: nil,
@@ -259,12 +263,20 @@ defmodule Dynamo.Table.Stream do
   # A page arrives: the page before it has been consumed, so its position is now safe.
   defp decode({segment, items, last_key}, state) do
     state = commit(state)
-    structs = Enum.map(items, &Schema.from_item(state.schema, &1))
+    %{default: default, schema: schema} = state
+    structs = Enum.map(items, &to_struct(&1, default, schema))
     position = if last_key, do: Codec.item_to_json(last_key), else: "done"
     {structs, %{state | consumed: {segment, position}}}
   end
 
   defp decode(:done, state), do: {[], commit(state)}
+
+  # Items come with their fields decoded; what the native side left (sets, big integers,
+  # undeclared attributes) is finished by Dynamo.Schema.
+  defp to_struct(fields, default, _schema) when is_map(fields), do: :maps.merge(default, fields)
+
+  defp to_struct({fields, pending, extra}, default, schema),
+    do: Schema.finish(schema, :maps.merge(default, fields), pending, extra)
 
   defp commit(%{consumed: nil} = state), do: state
 

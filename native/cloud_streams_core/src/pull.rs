@@ -171,7 +171,10 @@ impl<T: Weighed> Sink<T> {
     /// Hands an item to the consumer: straight to an armed waiter, else into the buffer, waiting
     /// for room when it is full. Fails with a `Cancelled` error once the consumer has closed
     /// the stream, so `?` stops the producer.
-    pub async fn send(&self, item: T) -> Result<(), Error> {
+    pub async fn send(&self, item: T) -> Result<(), Error>
+    where
+        T: Send + 'static,
+    {
         loop {
             let room = self.shared.room.notified();
             tokio::pin!(room);
@@ -193,8 +196,20 @@ impl<T: Weighed> Sink<T> {
                 }
             };
             match waiter {
-                // An armed waiter means the queue is empty: the item skips the buffer.
-                Some(waiter) => return self.deliver(waiter, Event::Item(item)),
+                // An armed waiter means the queue is empty: the item skips the buffer. It is
+                // handed over (turned into a term and sent) on another task, so the producer
+                // goes on reading meanwhile: encoding a page of 500 items takes about as long
+                // as a request. The consumer pulls again only after receiving it, so order
+                // holds; a dead consumer closes the stream, and the next send sees it.
+                Some(waiter) => {
+                    let shared = self.shared.clone();
+                    crate::runtime::spawn(async move {
+                        if !waiter.wake(Event::Item(item)) {
+                            shared.close();
+                        }
+                    });
+                    return Ok(());
+                }
                 None => room.await,
             }
         }

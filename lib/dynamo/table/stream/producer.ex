@@ -37,7 +37,10 @@ defmodule Dynamo.Table.Stream.Producer do
     {schema, opts} = Keyword.pop(opts, :schema)
     {name, opts} = Keyword.pop(opts, :name)
 
-    unless is_atom(schema) and not is_nil(schema) and function_exported?(schema, :__dynamo__, 1) do
+    # function_exported?/3 does not load modules: in interactive mode (mix, iex) a schema not
+    # called yet would be rejected, so load it first.
+    unless is_atom(schema) and not is_nil(schema) and Code.ensure_loaded?(schema) and
+             function_exported?(schema, :__dynamo__, 1) do
       raise ArgumentError,
             "Dynamo.Table.Stream.Producer needs schema: a Dynamo.Schema module, got: #{inspect(schema)}"
     end
@@ -133,7 +136,7 @@ defmodule Dynamo.Table.Stream.Producer do
 
   def handle_info({:pull_timeout, _stale}, state), do: {:noreply, state}
 
-  def handle_info({tag, event}, %{pending: tag} = state) do
+  def handle_info({tag, event}, %{pending: tag} = state) when is_reference(tag) do
     if state.timer, do: Process.cancel_timer(state.timer)
     handle_event(event, %{state | pending: nil, timer: nil})
   end

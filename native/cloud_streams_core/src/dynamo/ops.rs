@@ -132,6 +132,8 @@ pub struct Read {
     pub select_count: bool,
     /// Queries only: ascending sort key order (DynamoDB's `ScanIndexForward`).
     pub forward: bool,
+    /// Ask for `ConsumedCapacity` (it costs the service work: streams ask only to pace).
+    pub report_capacity: bool,
 }
 
 /// One page. Only a missing `last_evaluated_key` ends a scan; empty pages are normal.
@@ -174,7 +176,10 @@ pub async fn scan_page(client: &Client, read: &Read) -> Result<Page, Error> {
         .set_segment(read.segment.map(|(segment, _)| segment))
         .set_total_segments(read.segment.map(|(_, total)| total))
         .set_select(read.select_count.then_some(Select::Count))
-        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .set_return_consumed_capacity(
+            read.report_capacity
+                .then_some(ReturnConsumedCapacity::Total),
+        )
         .send()
         .await
         .map_err(from_sdk)?;
@@ -196,7 +201,10 @@ pub async fn query_page(client: &Client, read: &Read) -> Result<Page, Error> {
         .set_exclusive_start_key(read.exclusive_start_key.clone())
         .set_select(read.select_count.then_some(Select::Count))
         .scan_index_forward(read.forward)
-        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .set_return_consumed_capacity(
+            read.report_capacity
+                .then_some(ReturnConsumedCapacity::Total),
+        )
         .send()
         .await
         .map_err(from_sdk)?;

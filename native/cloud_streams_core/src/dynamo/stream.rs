@@ -14,9 +14,9 @@ use crate::error::Error;
 use crate::pull::{Sink, Weighed};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use futures_util::{StreamExt, TryStreamExt};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -90,26 +90,55 @@ impl CapacityLimiter {
     }
 }
 
-pub async fn run(client: Client, plan: ReadPlan, sink: Sink<SegmentPage>) -> Result<(), Error> {
-    let limiter = plan.max_read_capacity.map(|rate| CapacityLimiter {
+/// Reads the plan into `sink`. `wrap` turns each page into the stream's item type (the NIF
+/// layer attaches how to encode it).
+pub async fn run<T, W>(client: Client, plan: ReadPlan, sink: Sink<T>, wrap: W) -> Result<(), Error>
+where
+    T: Weighed + Send + 'static,
+    W: Fn(SegmentPage) -> T + Send + Sync + 'static,
+{
+    let limiter = Arc::new(plan.max_read_capacity.map(|rate| CapacityLimiter {
         units_per_second: rate,
         next_request: Mutex::new(Instant::now()),
-    });
-    futures_util::stream::iter(plan.segments.iter().cloned())
-        .map(|(segment, start)| read_segment(&client, &plan, segment, start, &sink, &limiter))
-        .buffer_unordered(plan.max_concurrency.max(1))
-        .try_collect::<Vec<()>>()
-        .await
-        .map(|_| ())
+    }));
+    let wrap = Arc::new(wrap);
+    let plan = Arc::new(plan);
+    // One task per segment, so segments deserialize their pages on every worker thread at
+    // once. Dropping the set (this task aborted: the stream was closed) aborts them all.
+    let mut running = JoinSet::new();
+    let mut waiting = plan.segments.clone().into_iter();
+    let spawn = |running: &mut JoinSet<_>, (segment, start)| {
+        let (client, plan, sink) = (client.clone(), plan.clone(), sink.clone());
+        let (limiter, wrap) = (limiter.clone(), wrap.clone());
+        running.spawn(async move {
+            read_segment(&client, &plan, segment, start, &sink, &limiter, &*wrap).await
+        });
+    };
+    for next in waiting.by_ref().take(plan.max_concurrency.max(1)) {
+        spawn(&mut running, next);
+    }
+    while let Some(done) = running.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(error),
+            Err(join) if join.is_panic() => return Err(Error::from_panic(&*join.into_panic())),
+            Err(_) => return Err(Error::cancelled()),
+        }
+        if let Some(next) = waiting.next() {
+            spawn(&mut running, next);
+        }
+    }
+    Ok(())
 }
 
-async fn read_segment(
+async fn read_segment<T: Weighed + Send + 'static>(
     client: &Client,
     plan: &ReadPlan,
     segment: i32,
     start: Option<Item>,
-    sink: &Sink<SegmentPage>,
+    sink: &Sink<T>,
     limiter: &Option<CapacityLimiter>,
+    wrap: &(impl Fn(SegmentPage) -> T + ?Sized),
 ) -> Result<(), Error> {
     let mut read = plan.read.clone();
     read.segment = plan.total_segments.map(|total| (segment, total));
@@ -128,7 +157,7 @@ async fn read_segment(
             limiter.consumed(units);
         }
         let next = page.last_evaluated_key.clone();
-        sink.send(SegmentPage { segment, page }).await?;
+        sink.send(wrap(SegmentPage { segment, page })).await?;
         match next {
             Some(key) => read.exclusive_start_key = Some(key),
             None => return Ok(()),

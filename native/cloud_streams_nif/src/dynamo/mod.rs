@@ -4,6 +4,7 @@
 
 pub mod codec;
 mod stream;
+mod structs;
 
 use crate::reply;
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
@@ -100,11 +101,15 @@ impl ReadTerm<'_> {
             segment: self.segment,
             select_count: self.select_count,
             forward: self.forward,
+            report_capacity: true,
         })
     }
 }
 
-pub(crate) fn optional_item<'a>(env: Env<'a>, item: &Option<cloud_streams_core::dynamo::Item>) -> Term<'a> {
+pub(crate) fn optional_item<'a>(
+    env: Env<'a>,
+    item: &Option<cloud_streams_core::dynamo::Item>,
+) -> Term<'a> {
     match item {
         Some(item) => codec::encode_item(env, item),
         None => rustler::types::atom::nil().encode(env),

@@ -1,32 +1,50 @@
 //! Scans and queries as pull streams (driven by `test/dynamo/stream_test.exs`). Each stream
-//! item is one page of one segment: `{segment, [item], last_evaluated_key | nil}`;
-//! `Dynamo.Table.Stream` decodes the items and keeps each segment's position.
+//! item is one page of one segment: `{segment, [item], last_evaluated_key | nil}`, each item
+//! decoded into the schema's fields (`structs.rs`); `Dynamo.Table.Stream` makes the structs
+//! and keeps each segment's position.
 
+use super::structs::StructPlan;
 use super::{codec, optional_item, ConfigTerm, ReadTerm};
 use crate::stream::{EncodeItem, StreamResource};
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
+use cloud_streams_core::dynamo::ops::Read;
 use cloud_streams_core::dynamo::stream::{self, Operation, ReadPlan, SegmentPage};
-use cloud_streams_core::pull::{self, Bound};
+use cloud_streams_core::pull::{self, Bound, Weighed};
 use rustler::{Atom, Encoder, Env, NifResult, ResourceArc, Term};
+use std::sync::Arc;
 
-impl EncodeItem for SegmentPage {
+/// A page on its way to the BEAM, with the schema its items are decoded into.
+struct SchemaPage {
+    page: SegmentPage,
+    plan: Arc<StructPlan>,
+}
+
+impl Weighed for SchemaPage {
+    fn weight(&self) -> usize {
+        self.page.weight()
+    }
+}
+
+impl EncodeItem for SchemaPage {
     fn encode<'a>(self, env: Env<'a>) -> Term<'a> {
         let items: Vec<Term> = self
             .page
+            .page
             .items
             .iter()
-            .map(|i| codec::encode_item(env, i))
+            .map(|i| self.plan.encode(env, i))
             .collect();
         (
-            self.segment,
+            self.page.segment,
             items,
-            optional_item(env, &self.page.last_evaluated_key),
+            optional_item(env, &self.page.page.last_evaluated_key),
         )
             .encode(env)
     }
 }
 
-/// `operation` is `:scan` or `:query`; `segments` is `[{segment, start_key | nil}]`.
+/// `operation` is `:scan` or `:query`; `segments` is `[{segment, start_key | nil}]`; `fields`
+/// is the schema's `[{attribute, field, type}]` (see `structs`).
 #[rustler::nif]
 #[allow(clippy::too_many_arguments)]
 fn dynamo_read_stream<'a>(
@@ -39,7 +57,9 @@ fn dynamo_read_stream<'a>(
     max_concurrency: usize,
     prefetch_pages: usize,
     max_read_capacity: Option<f64>,
+    fields: Vec<(String, Atom, Atom)>,
 ) -> NifResult<ResourceArc<StreamResource>> {
+    let plan_fields = Arc::new(StructPlan::new(fields));
     let operation = if operation == Atom::from_str(env, "scan")? {
         Operation::Scan
     } else {
@@ -59,7 +79,10 @@ fn dynamo_read_stream<'a>(
         .collect::<NifResult<_>>()?;
     let plan = ReadPlan {
         operation,
-        read: read.decode()?,
+        read: Read {
+            report_capacity: max_read_capacity.is_some(),
+            ..read.decode()?
+        },
         total_segments,
         segments,
         max_concurrency,
@@ -67,6 +90,13 @@ fn dynamo_read_stream<'a>(
     };
     Ok(StreamResource::new(pull::spawn(
         Bound::Items(prefetch_pages),
-        |sink| async move { stream::run(client::client(&config).await, plan, sink).await },
+        |sink| async move {
+            let client = client::client(&config).await;
+            stream::run(client, plan, sink, move |page| SchemaPage {
+                page,
+                plan: plan_fields.clone(),
+            })
+            .await
+        },
     )))
 }

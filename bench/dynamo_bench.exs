@@ -1,0 +1,181 @@
+defmodule Bench.Dynamo do
+  @moduledoc false
+  # Issue 6: items per second of Dynamo.Table.Stream.scan/2 and parallel_scan/2 (1, 4 and 8
+  # segments) over 100,000 items decoded into structs, each against a raw-Rust aws-sdk-dynamodb
+  # program scanning the same table in the same run (raw_baseline dynamo-scan); and the peak
+  # memory while a consumer that sleeps 1 ms per item reads a 100,000-item table and a
+  # 10,000-item one.
+
+  @items 100_000
+  @page_size 500
+  @rounds 3
+
+  defmodule User do
+    use Dynamo.Schema
+
+    item do
+      table_name("cloud_streams_bench_users")
+
+      field(:id, :string, partition_key: true)
+      field(:email, :string)
+      field(:name, :string)
+      field(:age, :integer)
+      field(:score, :float)
+      field(:active, :boolean)
+      field(:tenant_id, :string)
+      field(:created_at, :datetime)
+    end
+  end
+
+  defmodule SmallTable do
+    use Dynamo.Schema
+
+    item do
+      table_name("cloud_streams_bench_users_small")
+
+      field(:id, :string, partition_key: true)
+      field(:email, :string)
+      field(:name, :string)
+      field(:age, :integer)
+      field(:score, :float)
+      field(:active, :boolean)
+      field(:tenant_id, :string)
+      field(:created_at, :datetime)
+    end
+  end
+
+  def run do
+    case System.get_env("CLOUD_STREAMS_DYNAMODB_ENDPOINT") do
+      nil ->
+        IO.puts("(DynamoDB Local not running: Dynamo bench skipped; run through `make bench`)")
+
+      endpoint ->
+        configure(endpoint)
+        # CLOUD_STREAMS_BENCH_KEEP=1 keeps the seeded tables for the next run (while tuning).
+        keep? = System.get_env("CLOUD_STREAMS_BENCH_KEEP") == "1"
+        seed(User, @items, keep?)
+        seed(SmallTable, div(@items, 10), keep?)
+        throughput(endpoint)
+        slow_consumer()
+
+        unless keep? do
+          Dynamo.Table.delete_table(User)
+          Dynamo.Table.delete_table(SmallTable)
+        end
+    end
+  end
+
+  # Both sides take their credentials from the AWS_* variables scripts/with_servers.sh sets
+  # (DynamoDB Local keeps one database per access key and region).
+  defp configure(endpoint) do
+    Application.put_env(:cloud_streams, :dynamo,
+      endpoint: endpoint,
+      region: System.get_env("AWS_REGION", "us-east-1")
+    )
+  end
+
+  defp seed(schema, count, keep?) do
+    if keep? and match?({:ok, _}, Dynamo.Table.scan(schema, limit: 1)) do
+      IO.puts("(reusing #{schema.__dynamo__(:table)})")
+    else
+      seed(schema, count)
+    end
+  end
+
+  @doc false
+  def seed(schema, count) do
+    _ = Dynamo.Table.delete_table(schema)
+    :ok = Dynamo.Table.create_table(schema)
+    at = ~U[2026-11-22 10:00:00Z]
+
+    {seconds, _} =
+      Bench.time(fn ->
+        1..count
+        |> Stream.map(fn i ->
+          struct(schema,
+            id: "user-#{i}",
+            email: "user#{i}@example.com",
+            name: "User Number #{i}",
+            age: rem(i, 90),
+            score: i / 7,
+            active: rem(i, 3) == 0,
+            tenant_id: "tenant-#{rem(i, 50)}",
+            created_at: DateTime.add(at, i, :second)
+          )
+        end)
+        |> Stream.chunk_every(1_000)
+        |> Task.async_stream(&Dynamo.Table.batch_write_item(schema, &1), timeout: :infinity)
+        |> Stream.run()
+      end)
+
+    IO.puts("(seeded #{count} items into #{schema.__dynamo__(:table)} in #{round(seconds)} s)")
+  end
+
+  defp throughput(endpoint) do
+    table = User.__dynamo__(:table)
+
+    for {label, segments, stream} <- [
+          {"scan", 1, fn -> Dynamo.Table.Stream.scan(User, page_size: @page_size) end},
+          {"parallel_scan, 1 segment", 1, parallel(1)},
+          {"parallel_scan, 4 segments", 4, parallel(4)},
+          {"parallel_scan, 8 segments", 8, parallel(8)}
+        ] do
+      results =
+        for _ <- 1..@rounds do
+          raw =
+            Bench.raw_baseline!(["dynamo-scan", endpoint, table, "#{segments}", "#{@page_size}"])
+
+          {seconds, count} = Bench.time(fn -> Enum.count(stream.()) end)
+          ^count = @items
+          true = raw.items == @items
+          {raw.seconds, seconds}
+        end
+
+      IO.puts("Dynamo #{label}: #{@items} items into structs, page_size #{@page_size}")
+      print_items_ratio(results)
+    end
+  end
+
+  defp parallel(segments) do
+    fn -> Dynamo.Table.Stream.parallel_scan(User, segments: segments, page_size: @page_size) end
+  end
+
+  defp print_items_ratio(results) do
+    rate = fn seconds -> "#{round(@items / seconds / 1000)}k items/s" end
+    raw = Enum.map(results, &elem(&1, 0))
+    ours = Enum.map(results, &elem(&1, 1))
+
+    IO.puts(
+      "  median: ours #{rate.(Bench.median(ours))}, raw #{rate.(Bench.median(raw))}, " <>
+        "ratio #{Float.round(Bench.median(raw) / Bench.median(ours), 2)}"
+    )
+
+    IO.puts(
+      "  best:   ours #{rate.(Enum.min(ours))}, raw #{rate.(Enum.min(raw))}, " <>
+        "ratio #{Float.round(Enum.min(raw) / Enum.min(ours), 2)}"
+    )
+  end
+
+  # A consumer sleeping 1 ms per item reads 3,000 items (about 4 s): memory is that of the
+  # buffered pages, the same for a table ten times smaller.
+  defp slow_consumer do
+    IO.puts("Dynamo slow consumer (1 ms per item, 3,000 items, 8 segments, page_size 100):")
+
+    for schema <- [User, SmallTable] do
+      {_, peaks} =
+        Bench.with_peak_memory(fn ->
+          Dynamo.Table.Stream.parallel_scan(schema, segments: 8, page_size: 100)
+          |> Stream.each(fn _ -> Process.sleep(1) end)
+          |> Stream.take(3_000)
+          |> Stream.run()
+        end)
+
+      {:ok, %{count: _}} = Dynamo.Table.scan(schema, limit: 1)
+
+      IO.puts(
+        "  #{schema.__dynamo__(:table)}: peak BEAM memory +#{Bench.mib(peaks.total)} MiB, " <>
+          "RSS +#{Bench.mib(peaks.rss)} MiB"
+      )
+    end
+  end
+end
