@@ -81,7 +81,7 @@ defmodule CloudStreams.Native do
   def dynamo_batch_get(_config, _table, _keys, _consistent, _tag),
     do: :erlang.nif_error(:nif_not_loaded)
 
-  def dynamo_create_table(_config, _table, _partition, _sort, _tag),
+  def dynamo_create_table(_config, _table, _partition, _sort, _indexes, _tag),
     do: :erlang.nif_error(:nif_not_loaded)
 
   def dynamo_delete_table(_config, _table, _tag), do: :erlang.nif_error(:nif_not_loaded)

@@ -406,16 +406,53 @@ defmodule Dynamo.Table do
     to: Dynamo.Table.Stream,
     as: :scan_to_process
 
-  @doc "Creates the schema's table (on-demand capacity), keyed as the schema says."
+  @doc """
+  Creates the schema's table (on-demand capacity), keyed as the schema says.
+
+  `indexes:` adds global secondary indexes, each projecting every attribute, as
+  `[{name, partition_field}]` or `[{name, partition_field, sort_field}]` (fields of the schema);
+  query them with `index_name: name`.
+
+      Dynamo.Table.create_table(User, indexes: [{"by_email", :email}])
+  """
   @spec create_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def create_table(schema, opts \\ []) do
-    opts = Options.validate!(opts, [config: {:any, []}], "Dynamo.Table.create_table/2")
+    opts =
+      Options.validate!(
+        opts,
+        [config: {:any, []}, indexes: {:any, []}],
+        "Dynamo.Table.create_table/2"
+      )
+
     types = schema.__dynamo__(:types)
 
     key = fn
-      nil -> nil
-      field -> {Atom.to_string(field), key_type(schema, field, Map.fetch!(types, field))}
+      nil ->
+        nil
+
+      field ->
+        type =
+          Map.get(types, field) ||
+            raise ArgumentError, "#{inspect(field)} is not a field of #{inspect(schema)}"
+
+        {Atom.to_string(field), key_type(schema, field, type)}
     end
+
+    indexes =
+      for index <- List.wrap(opts.indexes) do
+        case index do
+          {name, partition} when is_binary(name) and is_atom(partition) ->
+            {name, key.(partition), nil}
+
+          {name, partition, sort} when is_binary(name) and is_atom(partition) and is_atom(sort) ->
+            {name, key.(partition), key.(sort)}
+
+          other ->
+            raise ArgumentError,
+                  "invalid index #{inspect(other)} for Dynamo.Table.create_table/2: " <>
+                    "expected {name, partition_field} or {name, partition_field, sort_field}"
+        end
+      end
 
     call(
       &Native.dynamo_create_table(
@@ -423,6 +460,7 @@ defmodule Dynamo.Table do
         schema.__dynamo__(:table),
         key.(schema.__dynamo__(:partition_key)),
         key.(schema.__dynamo__(:sort_key)),
+        indexes,
         &1
       )
     )

@@ -176,7 +176,132 @@ defmodule Dynamo.TableTest do
     assert {:error, %Error{type: :resource_not_found}} = Table.get_item(Ghost, id: "x")
   end
 
+  defmodule Indexed do
+    use Dynamo.Schema
+
+    item do
+      table_name("cloud_streams_table_test_indexed")
+
+      field(:id, :string, partition_key: true)
+      field(:email, :string)
+      field(:team, :string)
+      field(:joined, :integer)
+    end
+  end
+
+  test "global secondary indexes: created with the table, queried by index_name" do
+    _ = Table.delete_table(Indexed)
+
+    :ok =
+      Table.create_table(Indexed, indexes: [{"by_email", :email}, {"by_team", :team, :joined}])
+
+    on_exit(fn -> Table.delete_table(Indexed) end)
+
+    people =
+      for i <- 1..20,
+          do: %Indexed{id: "p#{i}", email: "p#{i}@x.io", team: "t#{rem(i, 2)}", joined: i}
+
+    {:ok, 20} = Table.batch_write_item(Indexed, people)
+
+    assert {:ok, %{items: [%Indexed{id: "p7"}]}} =
+             Table.query(Indexed,
+               index_name: "by_email",
+               key_condition_expression: "email = :e",
+               expression_attribute_values: %{":e" => "p7@x.io"}
+             )
+
+    joined =
+      Dynamo.Table.Stream.query(Indexed,
+        index_name: "by_team",
+        key_condition_expression: "team = :t AND joined > :after",
+        expression_attribute_values: %{":t" => "t1", ":after" => 10},
+        scan_index_forward: false,
+        page_size: 2
+      )
+      |> Enum.map(& &1.joined)
+
+    assert joined == [19, 17, 15, 13, 11]
+
+    assert_raise ArgumentError, ~r/:nope is not a field/, fn ->
+      Table.create_table(Indexed, indexes: [{"x", :nope}])
+    end
+
+    assert_raise ArgumentError, ~r/invalid index/, fn ->
+      Table.create_table(Indexed, indexes: [:x])
+    end
+  end
+
+  test "select: :count counts without items; segments split a scan" do
+    {:ok, 12} = Table.batch_write_item(Doc, for(i <- 300..311, do: doc(i, title: "counted")))
+
+    opts = [filter_expression: "title = :t", expression_attribute_values: %{":t" => "counted"}]
+    assert {:ok, %{items: [], count: 12}} = Table.scan(Doc, opts ++ [select: :count])
+
+    ids =
+      for segment <- 0..2 do
+        {:ok, %{items: items, last_evaluated_key: nil}} =
+          Table.scan(Doc, opts ++ [segment: segment, total_segments: 3])
+
+        Enum.map(items, & &1.id)
+      end
+
+    assert ids |> List.flatten() |> Enum.sort() == Enum.to_list(300..311)
+  end
+
+  test "DynamoDB's own refusals are {:error, %Dynamo.Error{}} with its message" do
+    assert {:error, %Error{type: :validation, retryable: false} = error} =
+             Table.scan(Doc, filter_expression: "title = = :t")
+
+    assert error.message =~ "Invalid FilterExpression"
+
+    assert {:error, %Error{type: :validation}} =
+             Table.scan(Doc, filter_expression: "title = :undefined_value")
+  end
+
+  test "an unreachable endpoint is a retryable error, and no secret shows" do
+    config = [
+      endpoint: "http://127.0.0.1:1",
+      access_key_id: "AKIDEXAMPLE",
+      secret_access_key: "SECRETVALUE42",
+      max_attempts: 1
+    ]
+
+    assert {:error, %Error{retryable: true} = error} =
+             Table.get_item(Doc, [tenant: "t", id: 1], config: config)
+
+    refute inspect(error) =~ "SECRETVALUE42"
+    refute Exception.message(error) =~ "SECRETVALUE42"
+  end
+
   test "bad input raises ArgumentError naming the problem" do
+    for {fun, message} <- [
+          {fn -> Table.scan(Doc, consistent_read: "yes") end, ~r/:consistent_read/},
+          {fn -> Table.scan(Doc, limit: 0) end, ~r/:limit/},
+          {fn -> Table.scan(Doc, select: :some) end, ~r/:select/},
+          {fn -> Table.scan(Doc, expression_attribute_names: [1]) end,
+           ~r/expression_attribute_names must be a map/},
+          {fn -> Table.scan(Doc, expression_attribute_values: %{":v" => {:tuple}}) end,
+           ~r/cannot store \{:tuple\}/},
+          {fn -> Table.scan(Doc, expression_attribute_values: %{":v" => %{"N" => :x}}) end,
+           ~r/invalid DynamoDB JSON/},
+          {fn -> Table.query(Doc, []) end, ~r/missing required option :key_condition_expression/},
+          {fn -> Table.update_item(Doc, [tenant: "t", id: 1], []) end, ~r/needs set:/},
+          {fn -> Table.update_item(Doc, [tenant: "t", id: 1], set: %{nope: 1}) end,
+           ~r/:nope is not a field/},
+          {fn -> Table.batch_write_item(Doc, [%Indexed{id: "x"}]) end,
+           ~r/invalid batch write request/},
+          {fn -> Table.batch_get_item(Doc, [[tenant: "t"]]) end, ~r/missing key field :id/},
+          {fn -> Table.get_item(Doc, "t") end, ~r/keyword list or map/},
+          {fn -> Table.get_item(Doc, [tenant: "t", id: 1], config: [region: 1]) end, ~r/:region/},
+          {fn -> Table.get_item(Doc, [tenant: "t", id: 1], config: [bogus: 1]) end,
+           ~r/unknown option :bogus/},
+          {fn -> Table.put_item(doc(1, big: 1.5)) end, ~r/field :big .* cannot hold 1.5/},
+          {fn -> Table.put_item(doc(1, created_at: "yesterday")) end, ~r/:created_at/},
+          {fn -> Table.put_item(doc(1, meta: %{1 => 2})) end, ~r/map keys/}
+        ] do
+      assert_raise ArgumentError, message, fun
+    end
+
     assert_raise ArgumentError, ~r/no value for its key field :id/, fn ->
       Table.put_item(%Doc{tenant: "t"})
     end

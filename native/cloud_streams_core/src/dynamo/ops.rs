@@ -5,8 +5,9 @@ use crate::dynamo::error::from_sdk;
 use crate::dynamo::Item;
 use crate::error::{Error, ErrorKind};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, DeleteRequest, KeySchemaElement, KeyType, KeysAndAttributes,
-    PutRequest, ReturnConsumedCapacity, ReturnValue, ScalarAttributeType, Select, WriteRequest,
+    AttributeDefinition, BillingMode, DeleteRequest, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest, ReturnConsumedCapacity,
+    ReturnValue, ScalarAttributeType, Select, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
@@ -338,38 +339,86 @@ pub struct KeyAttribute {
     pub kind: String,
 }
 
-/// Creates an on-demand table with the given keys.
+/// A global secondary index: its name and keys; it projects every attribute.
+#[derive(Debug, Clone)]
+pub struct Index {
+    pub name: String,
+    pub partition: KeyAttribute,
+    pub sort: Option<KeyAttribute>,
+}
+
+fn key_schema(
+    partition: &KeyAttribute,
+    sort: &Option<KeyAttribute>,
+) -> Result<Vec<KeySchemaElement>, Error> {
+    std::iter::once((partition, KeyType::Hash))
+        .chain(sort.iter().map(|s| (s, KeyType::Range)))
+        .map(|(key, key_type)| {
+            KeySchemaElement::builder()
+                .attribute_name(&key.name)
+                .key_type(key_type)
+                .build()
+                .map_err(|e| Error::invalid_argument(e.to_string()))
+        })
+        .collect()
+}
+
+/// Creates an on-demand table with the given keys and global secondary indexes.
 pub async fn create_table(
     client: &Client,
     table: &str,
     partition: KeyAttribute,
     sort: Option<KeyAttribute>,
+    indexes: Vec<Index>,
 ) -> Result<(), Error> {
-    let mut request = client
+    // Every key attribute of the table and its indexes is defined once.
+    let mut defined: Vec<&KeyAttribute> = Vec::new();
+    let keys = std::iter::once(&partition).chain(sort.iter()).chain(
+        indexes
+            .iter()
+            .flat_map(|i| std::iter::once(&i.partition).chain(i.sort.iter())),
+    );
+    for key in keys {
+        if !defined.iter().any(|d| d.name == key.name) {
+            defined.push(key);
+        }
+    }
+    let definitions = defined
+        .into_iter()
+        .map(|key| {
+            AttributeDefinition::builder()
+                .attribute_name(&key.name)
+                .attribute_type(ScalarAttributeType::from(key.kind.as_str()))
+                .build()
+                .map_err(|e| Error::invalid_argument(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let indexes = indexes
+        .iter()
+        .map(|index| {
+            GlobalSecondaryIndex::builder()
+                .index_name(&index.name)
+                .set_key_schema(Some(key_schema(&index.partition, &index.sort)?))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(|e| Error::invalid_argument(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    client
         .create_table()
         .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest);
-    for (key, key_type) in
-        std::iter::once((partition, KeyType::Hash)).chain(sort.map(|s| (s, KeyType::Range)))
-    {
-        let scalar = ScalarAttributeType::from(key.kind.as_str());
-        request = request
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(&key.name)
-                    .attribute_type(scalar)
-                    .build()
-                    .map_err(|e| Error::invalid_argument(e.to_string()))?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(&key.name)
-                    .key_type(key_type)
-                    .build()
-                    .map_err(|e| Error::invalid_argument(e.to_string()))?,
-            );
-    }
-    request.send().await.map(|_| ()).map_err(from_sdk)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(definitions))
+        .set_key_schema(Some(key_schema(&partition, &sort)?))
+        .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(from_sdk)
 }
 
 pub async fn delete_table(client: &Client, table: &str) -> Result<(), Error> {

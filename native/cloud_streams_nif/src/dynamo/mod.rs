@@ -8,7 +8,7 @@ mod structs;
 
 use crate::reply;
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
-use cloud_streams_core::dynamo::ops::{self, Expressions, KeyAttribute, Page, Read};
+use cloud_streams_core::dynamo::ops::{self, Expressions, Index, KeyAttribute, Page, Read};
 use rustler::{Atom, Encoder, Env, NifMap, NifResult, Term};
 use std::collections::HashMap;
 
@@ -314,23 +314,38 @@ fn dynamo_batch_get<'a>(
     ))
 }
 
-/// Keys are `{name, "S" | "N" | "B"}`; `sort` may be `nil`.
+type KeyTerm = (String, String);
+
+/// Keys are `{name, "S" | "N" | "B"}`; `sort` may be `nil`; `indexes` are
+/// `{name, partition, sort | nil}`.
 #[rustler::nif]
 fn dynamo_create_table<'a>(
     env: Env<'a>,
     config: ConfigTerm,
     table: String,
-    partition: (String, String),
-    sort: Option<(String, String)>,
+    partition: KeyTerm,
+    sort: Option<KeyTerm>,
+    indexes: Vec<(String, KeyTerm, Option<KeyTerm>)>,
     tag: Term<'a>,
 ) -> Atom {
     let config: ClientConfig = config.into();
-    let key = |(name, kind): (String, String)| KeyAttribute { name, kind };
+    let key = |(name, kind): KeyTerm| KeyAttribute { name, kind };
     let (partition, sort) = (key(partition), sort.map(key));
+    let indexes = indexes
+        .into_iter()
+        .map(|(name, partition, sort)| Index {
+            name,
+            partition: key(partition),
+            sort: sort.map(key),
+        })
+        .collect();
     reply::spawn(
         env,
         tag,
-        async move { ops::create_table(&client::client(&config).await, &table, partition, sort).await },
+        async move {
+            let client = client::client(&config).await;
+            ops::create_table(&client, &table, partition, sort, indexes).await
+        },
         reply::unit,
     )
 }
