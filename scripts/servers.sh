@@ -112,6 +112,11 @@ try:
 except ResourceExistsError:
     pass
 PY
+  # epmd, for the distribution tests (peer nodes), bound to loopback. One already running is
+  # left alone; one we start is stopped by `stop`.
+  if ! epmd -names >/dev/null 2>&1; then
+    epmd -daemon -address 127.0.0.1 && touch "$RUN_DIR/epmd.ours"
+  fi
   log "up: DynamoDB Local :$DYNAMODB_PORT, S3 (moto) :$S3_PORT, Azurite :$AZURE_PORT"
 }
 
@@ -129,6 +134,10 @@ stop_one() {
 
 stop() {
   for name in dynamodb s3 azurite; do stop_one "$name"; done
+  if [ -f "$RUN_DIR/epmd.ours" ]; then
+    epmd -kill >/dev/null 2>&1 || true
+    rm -f "$RUN_DIR/epmd.ours"
+  fi
   log "stopped"
 }
 

@@ -6,4 +6,5 @@ defmodule ObjectStoreX.DoctestTest do
   doctest ObjectStoreX.Meta
   doctest ObjectStoreX.Store
   doctest ObjectStoreX.Stream
+  doctest ObjectStoreX.Transfer
 end

@@ -119,8 +119,14 @@ defmodule Dynamo.Table.Stream do
   """
   @spec parallel_scan(schema(), keyword()) :: Enumerable.t()
   def parallel_scan(schema, opts \\ []) do
+    {nodes, opts} = Keyword.pop(opts, :nodes)
     opts = Options.validate!(opts, @parallel_opts, "Dynamo.Table.Stream.parallel_scan/2")
-    read_stream(schema, :scan, opts, opts.segments, concurrency(opts), nil)
+
+    if nodes do
+      Dynamo.Table.Stream.Distributed.stream(schema, opts, nodes)
+    else
+      read_stream(schema, :scan, opts, opts.segments, concurrency(opts), nil)
+    end
   end
 
   @doc """
@@ -210,6 +216,47 @@ defmodule Dynamo.Table.Stream do
   # checkpoints.
   defp source(schema, operation, opts, segments, max_concurrency, start_key) do
     {positions, starts} = starts(opts.resume, segments, start_key)
+    open = opener(schema, operation, opts, segments, starts, max_concurrency)
+
+    state = %{
+      schema: schema,
+      default: schema.__struct__(),
+      segments: segments,
+      positions: positions,
+      consumed: nil,
+      on_checkpoint: opts.on_checkpoint
+    }
+
+    {open, state, &decode/2}
+  end
+
+  @doc false
+  # Pages of some segments of a scan of `segments`, each as `{segment, structs, position}`:
+  # what a node reads for `Dynamo.Table.Stream.Distributed`. `starts` is `[{segment, key | nil}]`.
+  def segment_pages(schema, opts, segments, starts) do
+    opts = Options.validate!(opts, @parallel_opts, "Dynamo.Table.Stream.parallel_scan/2")
+    starts = for {s, key} <- starts, do: {s, key && Codec.encode_item(key)}
+    open = opener(schema, :scan, opts, segments, starts, concurrency(opts))
+    default = schema.__struct__()
+
+    pages = fn
+      :done, acc ->
+        {[], acc}
+
+      {segment, items, last_key}, acc ->
+        structs = Enum.map(items, &to_struct(&1, default, schema))
+        position = if last_key, do: Codec.item_to_json(last_key), else: "done"
+        {[{segment, structs, position}], acc}
+    end
+
+    PullStream.new(open,
+      timeout: opts.timeout,
+      error: &Dynamo.Error.from_native/1,
+      reduce: {nil, pages}
+    )
+  end
+
+  defp opener(schema, operation, opts, segments, starts, max_concurrency) do
     total = if segments > 1, do: segments
 
     read =
@@ -224,7 +271,7 @@ defmodule Dynamo.Table.Stream do
     # The native side decodes items into these fields (native/.../dynamo/structs.rs).
     fields = for {name, {field, type}} <- schema.__dynamo__(:decoders), do: {name, field, type}
 
-    open = fn ->
+    fn ->
       Native.dynamo_read_stream(
         config,
         operation,
@@ -237,17 +284,6 @@ defmodule Dynamo.Table.Stream do
         fields
       )
     end
-
-    state = %{
-      schema: schema,
-      default: schema.__struct__(),
-      segments: segments,
-      positions: positions,
-      consumed: nil,
-      on_checkpoint: opts.on_checkpoint
-    }
-
-    {open, state, &decode/2}
   end
 
   defp read_stream(schema, operation, opts, segments, max_concurrency, start_key) do
@@ -302,6 +338,14 @@ defmodule Dynamo.Table.Stream do
 
   defp start_key(_opts),
     do: raise(ArgumentError, "exclusive_start_key: and resume: cannot be used together")
+
+  @doc false
+  # Where each segment starts (`%{segment => nil | key | "done"}`), from `resume:`.
+  def initial_positions(opts, segments), do: opts.resume |> starts(segments, nil) |> elem(0)
+
+  @doc false
+  def checkpoint_of(segments, positions),
+    do: checkpoint(%{segments: segments, positions: positions})
 
   # Positions for every segment, and the `{segment, start_key | nil}` list of those to read.
   defp starts(nil, segments, start_key) do
