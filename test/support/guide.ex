@@ -45,6 +45,27 @@ defmodule CloudStreams.Guide do
     value
   end
 
+  @doc """
+  Evaluates a block like one cell of a session: with the variables, aliases and imports of
+  the blocks before it (`session`, from `new_session/2`); returns the session after it.
+  """
+  def new_session(helpers, file) do
+    {_, binding, env} =
+      Code.eval_quoted_with_env(
+        quote(do: import(unquote(helpers), warn: false)),
+        [],
+        Code.env_for_eval(file: file)
+      )
+
+    {binding, env}
+  end
+
+  def run_in_session!(block, {binding, env}, _file) do
+    quoted = Code.string_to_quoted!(block.code, file: env.file, line: block.line)
+    {_value, binding, env} = Code.eval_quoted_with_env(quoted, binding, env)
+    {binding, env}
+  end
+
   @doc "The modules a block defines."
   def defined_modules(block) do
     for [_, name] <- Regex.scan(~r/^defmodule ([\w.]+) do/m, block.code),

@@ -113,6 +113,11 @@ defmodule Dynamo.Table.Stream do
 
   Works under `Flow.from_enumerable/2`, which enumerates it inside another process.
 
+  `nodes:` (a list of connected nodes, e.g. `[node() | Node.list()]`) reads the segments on
+  those nodes, pulling one page at a time from each, and resumes a lost node's segments
+  elsewhere from their last delivered positions: see `Dynamo.Table.Stream.Distributed` and
+  `guides/distributed_systems.md`.
+
       iex> Dynamo.Table.Stream.parallel_scan(DocUser, segments: 3)
       ...> |> Enum.map(& &1.id) |> Enum.sort()
       ["u1", "u2", "u3"]
