@@ -8,7 +8,7 @@ defmodule Bench.Dynamo do
 
   @items 100_000
   @page_size 500
-  @rounds 3
+  @rounds 5
 
   defmodule User do
     use Dynamo.Schema
@@ -131,8 +131,8 @@ defmodule Bench.Dynamo do
           {raw.seconds, seconds}
         end
 
-      IO.puts("Dynamo #{label}: #{@items} items into structs, page_size #{@page_size}")
-      print_items_ratio(results)
+      IO.puts("== Dynamo #{label}: #{@items} items into structs, page_size #{@page_size}")
+      print_items_ratio(results, "Dynamo #{label}")
     end
   end
 
@@ -140,10 +140,11 @@ defmodule Bench.Dynamo do
     fn -> Dynamo.Table.Stream.parallel_scan(User, segments: segments, page_size: @page_size) end
   end
 
-  defp print_items_ratio(results) do
+  defp print_items_ratio(results, label) do
     rate = fn seconds -> "#{round(@items / seconds / 1000)}k items/s" end
     raw = Enum.map(results, &elem(&1, 0))
     ours = Enum.map(results, &elem(&1, 1))
+    Bench.record(label, Bench.median(raw) / Bench.median(ours), Enum.min(raw) / Enum.min(ours))
 
     IO.puts(
       "  median: ours #{rate.(Bench.median(ours))}, raw #{rate.(Bench.median(raw))}, " <>
@@ -159,7 +160,7 @@ defmodule Bench.Dynamo do
   # A consumer sleeping 1 ms per item reads 3,000 items (about 4 s): memory is that of the
   # buffered pages, the same for a table ten times smaller.
   defp slow_consumer do
-    IO.puts("Dynamo slow consumer (1 ms per item, 3,000 items, 8 segments, page_size 100):")
+    IO.puts("== Dynamo slow consumer (1 ms per item, 3,000 items, 8 segments, page_size 100):")
 
     for schema <- [User, SmallTable] do
       {_, peaks} =

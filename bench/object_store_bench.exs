@@ -138,7 +138,7 @@ defmodule Bench.ObjectStore do
 
   defp report(title, results, baseline) do
     IO.puts("== #{title}, #{length(results)} rounds; raw Rust: #{baseline}")
-    Bench.print_ratio(@gib, results)
+    Bench.print_ratio(@gib, results, title)
   end
 
   defp slow_consumer(root) do

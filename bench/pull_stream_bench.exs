@@ -20,7 +20,7 @@ defmodule Bench.PullStream do
         {raw.seconds, seconds}
       end
 
-    Bench.print_ratio(@chunks * @chunk_size, rounds)
+    Bench.print_ratio(@chunks * @chunk_size, rounds, "pull core, 1 GiB synthetic chunks")
 
     IO.puts("== slow consumer: 1 GiB, sleeping 5 ms per 1 MiB chunk")
 

@@ -18,3 +18,6 @@ selected =
   end
 
 for name <- selected, do: Map.fetch!(benches, name).()
+
+# The chart the README shows, from this run's ratios.
+Bench.write_chart(Path.expand("results.svg", __DIR__))

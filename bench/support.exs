@@ -76,9 +76,10 @@ defmodule Bench do
   ours_seconds}` from alternating rounds: the median and the best round of each side (the
   best estimates the intrinsic cost on a noisy machine), and the spread.
   """
-  def print_ratio(bytes, results) do
+  def print_ratio(bytes, results, label \\ nil) do
     raw = Enum.map(results, &elem(&1, 0))
     ours = Enum.map(results, &elem(&1, 1))
+    record(label, median(raw) / median(ours), Enum.min(raw) / Enum.min(ours))
     range = fn times -> "#{gbps(bytes, Enum.max(times))}-#{gbps(bytes, Enum.min(times))}" end
 
     IO.puts(
@@ -91,6 +92,61 @@ defmodule Bench do
         "ratio #{Float.round(Enum.min(raw) / Enum.min(ours), 2)}   (spread: ours #{range.(ours)}, raw #{range.(raw)} GB/s)"
     )
   end
+
+  @doc "Keeps a ratio (median and best round) for the chart `write_chart/1` draws."
+  def record(nil, _median, _best), do: :ok
+
+  def record(label, median, best) do
+    :persistent_term.put({__MODULE__, :results}, results() ++ [{label, median, best}])
+  end
+
+  def results, do: :persistent_term.get({__MODULE__, :results}, [])
+
+  @doc """
+  Draws the recorded ratios as horizontal bars (median, with the best round as a tick) into an
+  SVG file, with the raw-Rust line at 1.0. No plotting library: hex is out of reach.
+  """
+  def write_chart(path) do
+    rows = results()
+    bar_height = 22
+    left = 330
+    scale = 160
+    max_ratio = rows |> Enum.map(fn {_, m, b} -> max(m, b) end) |> Enum.max(fn -> 1.0 end)
+    max_ratio = max(max_ratio, 1.2)
+    width = left + round(max_ratio * scale) + 80
+    height = 50 + length(rows) * (bar_height + 8)
+    x = fn ratio -> left + round(ratio * scale) end
+
+    bars =
+      rows
+      |> Enum.with_index()
+      |> Enum.map(fn {{label, median, best}, i} ->
+        y = 30 + i * (bar_height + 8)
+        color = if median >= 0.9, do: "#2e7d32", else: "#ef6c00"
+
+        """
+        <text x="#{left - 8}" y="#{y + 15}" text-anchor="end">#{escape(label)}</text>
+        <rect x="#{left}" y="#{y}" width="#{x.(median) - left}" height="#{bar_height}" fill="#{color}"/>
+        <line x1="#{x.(best)}" y1="#{y - 2}" x2="#{x.(best)}" y2="#{y + bar_height + 2}" stroke="#000" stroke-width="2"/>
+        <text x="#{max(x.(median), x.(best)) + 6}" y="#{y + 15}">#{Float.round(median, 2)}</text>
+        """
+      end)
+
+    svg = """
+    <svg xmlns="http://www.w3.org/2000/svg" width="#{width}" height="#{height}" font-family="sans-serif" font-size="13">
+    <rect width="100%" height="100%" fill="#fff"/>
+    <text x="10" y="18" font-weight="bold">ours / raw Rust, same run (bar: median, tick: best round; 1.0 = raw Rust)</text>
+    #{Enum.join(bars)}
+    <line x1="#{x.(1.0)}" y1="24" x2="#{x.(1.0)}" y2="#{height - 10}" stroke="#1565c0" stroke-dasharray="4 3"/>
+    </svg>
+    """
+
+    File.write!(path, svg)
+    IO.puts("(chart of #{length(rows)} ratios written to #{path})")
+  end
+
+  defp escape(text),
+    do: text |> String.replace("&", "&amp;") |> String.replace("<", "&lt;")
 
   def mib(bytes), do: Float.round(bytes / 1_048_576, 1)
   def gbps(bytes, seconds), do: Float.round(bytes / seconds / 1.0e9, 2)
