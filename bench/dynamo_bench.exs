@@ -10,39 +10,8 @@ defmodule Bench.Dynamo do
   @page_size 500
   @rounds 5
 
-  defmodule User do
-    use Dynamo.Schema
-
-    item do
-      table_name("cloud_streams_bench_users")
-
-      field(:id, :string, partition_key: true)
-      field(:email, :string)
-      field(:name, :string)
-      field(:age, :integer)
-      field(:score, :float)
-      field(:active, :boolean)
-      field(:tenant_id, :string)
-      field(:created_at, :datetime)
-    end
-  end
-
-  defmodule SmallTable do
-    use Dynamo.Schema
-
-    item do
-      table_name("cloud_streams_bench_users_small")
-
-      field(:id, :string, partition_key: true)
-      field(:email, :string)
-      field(:name, :string)
-      field(:age, :integer)
-      field(:score, :float)
-      field(:active, :boolean)
-      field(:tenant_id, :string)
-      field(:created_at, :datetime)
-    end
-  end
+  @user Bench.Dynamo.User
+  @small Bench.Dynamo.SmallTable
 
   def run do
     case System.get_env("CLOUD_STREAMS_DYNAMODB_ENDPOINT") do
@@ -50,17 +19,19 @@ defmodule Bench.Dynamo do
         IO.puts("(DynamoDB Local not running: Dynamo bench skipped; run through `make bench`)")
 
       endpoint ->
+        SampleUsers.define(@user, "cloud_streams_bench_users")
+        SampleUsers.define(@small, "cloud_streams_bench_users_small")
         configure(endpoint)
         # CLOUD_STREAMS_BENCH_KEEP=1 keeps the seeded tables for the next run (while tuning).
         keep? = System.get_env("CLOUD_STREAMS_BENCH_KEEP") == "1"
-        seed(User, @items, keep?)
-        seed(SmallTable, div(@items, 10), keep?)
+        seed(@user, @items, keep?)
+        seed(@small, div(@items, 10), keep?)
         throughput(endpoint)
         slow_consumer()
 
         unless keep? do
-          Dynamo.Table.delete_table(User)
-          Dynamo.Table.delete_table(SmallTable)
+          Dynamo.Table.delete_table(@user)
+          Dynamo.Table.delete_table(@small)
         end
     end
   end
@@ -82,40 +53,16 @@ defmodule Bench.Dynamo do
     end
   end
 
-  @doc false
   def seed(schema, count) do
-    _ = Dynamo.Table.delete_table(schema)
-    :ok = Dynamo.Table.create_table(schema)
-    at = ~U[2026-11-22 10:00:00Z]
-
-    {seconds, _} =
-      Bench.time(fn ->
-        1..count
-        |> Stream.map(fn i ->
-          struct(schema,
-            id: "user-#{i}",
-            email: "user#{i}@example.com",
-            name: "User Number #{i}",
-            age: rem(i, 90),
-            score: i / 7,
-            active: rem(i, 3) == 0,
-            tenant_id: "tenant-#{rem(i, 50)}",
-            created_at: DateTime.add(at, i, :second)
-          )
-        end)
-        |> Stream.chunk_every(1_000)
-        |> Task.async_stream(&Dynamo.Table.batch_write_item(schema, &1), timeout: :infinity)
-        |> Stream.run()
-      end)
-
+    {seconds, _} = Bench.time(fn -> SampleUsers.seed(schema, count) end)
     IO.puts("(seeded #{count} items into #{schema.__dynamo__(:table)} in #{round(seconds)} s)")
   end
 
   defp throughput(endpoint) do
-    table = User.__dynamo__(:table)
+    table = @user.__dynamo__(:table)
 
     for {label, segments, stream} <- [
-          {"scan", 1, fn -> Dynamo.Table.Stream.scan(User, page_size: @page_size) end},
+          {"scan", 1, fn -> Dynamo.Table.Stream.scan(@user, page_size: @page_size) end},
           {"parallel_scan, 1 segment", 1, parallel(1)},
           {"parallel_scan, 4 segments", 4, parallel(4)},
           {"parallel_scan, 8 segments", 8, parallel(8)}
@@ -137,7 +84,7 @@ defmodule Bench.Dynamo do
   end
 
   defp parallel(segments) do
-    fn -> Dynamo.Table.Stream.parallel_scan(User, segments: segments, page_size: @page_size) end
+    fn -> Dynamo.Table.Stream.parallel_scan(@user, segments: segments, page_size: @page_size) end
   end
 
   defp print_items_ratio(results, label) do
@@ -162,7 +109,7 @@ defmodule Bench.Dynamo do
   defp slow_consumer do
     IO.puts("== Dynamo slow consumer (1 ms per item, 3,000 items, 8 segments, page_size 100):")
 
-    for schema <- [User, SmallTable] do
+    for schema <- [@user, @small] do
       {_, peaks} =
         Bench.with_peak_memory(fn ->
           Dynamo.Table.Stream.parallel_scan(schema, segments: 8, page_size: 100)

@@ -113,7 +113,7 @@ defmodule Bench do
     scale = 160
     max_ratio = rows |> Enum.map(fn {_, m, b} -> max(m, b) end) |> Enum.max(fn -> 1.0 end)
     max_ratio = max(max_ratio, 1.2)
-    width = left + round(max_ratio * scale) + 80
+    width = max(left + round(max_ratio * scale) + 80, 660)
     height = 50 + length(rows) * (bar_height + 8)
     x = fn ratio -> left + round(ratio * scale) end
 

@@ -2,27 +2,14 @@
 # emulator and DynamoDB Local (started and stopped by scripts/with_servers.sh). Each step prints
 # its throughput and the BEAM's peak memory growth while it ran. About a minute after the build.
 
+Code.require_file("sample_users.exs", __DIR__)
+
 defmodule Tour do
   @mib 1024 * 1024
   @gib 1024 * @mib
   @items 100_000
 
-  defmodule User do
-    use Dynamo.Schema
-
-    item do
-      table_name("cloud_streams_tour_users")
-
-      field(:id, :string, partition_key: true)
-      field(:email, :string)
-      field(:name, :string)
-      field(:age, :integer)
-      field(:score, :float)
-      field(:active, :boolean)
-      field(:tenant_id, :string)
-      field(:joined_at, :datetime)
-    end
-  end
+  @user Tour.User
 
   def run do
     dir = Path.join(System.tmp_dir!(), "cloud_streams_tour_#{System.os_time(:second)}")
@@ -34,7 +21,7 @@ defmodule Tour do
       dynamo()
     after
       File.rm_rf!(dir)
-      Dynamo.Table.delete_table(User)
+      Dynamo.Table.delete_table(@user)
     end
 
     seconds = (System.monotonic_time(:millisecond) - started) / 1000
@@ -150,45 +137,24 @@ defmodule Tour do
       IO.puts("\n(DynamoDB Local not running: DynamoDB steps skipped; run through `make demo`)")
     else
       IO.puts("\n== Dynamo on DynamoDB Local")
-      _ = Dynamo.Table.delete_table(User)
-      :ok = Dynamo.Table.create_table(User)
+      SampleUsers.define(@user, "cloud_streams_tour_users")
 
       step(
         "seed #{@items} items (batch writes, 25 per request, 4 at once)",
         {@items, :items},
         fn ->
-          at = ~U[2026-11-22 10:00:00Z]
-
-          1..@items
-          |> Stream.map(fn i ->
-            %User{
-              id: "user-#{i}",
-              email: "user#{i}@example.com",
-              name: "User #{i}",
-              age: rem(i, 90),
-              score: i / 7,
-              active: rem(i, 3) == 0,
-              tenant_id: "tenant-#{rem(i, 50)}",
-              joined_at: DateTime.add(at, i, :second)
-            }
-          end)
-          |> Stream.chunk_every(1_000)
-          |> Task.async_stream(&Dynamo.Table.batch_write_item(User, &1), timeout: :infinity)
-          |> Stream.with_index(1)
-          |> Stream.each(fn {{:ok, {:ok, _}}, i} -> progress(i * 1_000, @items, "items") end)
-          |> Stream.run()
-
+          SampleUsers.seed(@user, @items, &progress(&1, @items, "items"))
           IO.write("\n")
         end
       )
 
       step("Dynamo.Table.Stream.scan: one segment, lazy, into structs", {@items, :items}, fn ->
-        @items = Dynamo.Table.Stream.scan(User, page_size: 500) |> Enum.count()
+        @items = Dynamo.Table.Stream.scan(@user, page_size: 500) |> Enum.count()
       end)
 
       step("parallel_scan, 8 segments at once", {@items, :items}, fn ->
         tenants =
-          Dynamo.Table.Stream.parallel_scan(User, segments: 8, page_size: 500)
+          Dynamo.Table.Stream.parallel_scan(@user, segments: 8, page_size: 500)
           |> Enum.frequencies_by(& &1.tenant_id)
 
         IO.puts("  #{map_size(tenants)} tenants, #{Enum.sum(Map.values(tenants))} users")
@@ -196,7 +162,7 @@ defmodule Tour do
 
       step("scan_to_process: batches of 500 to a process", {@items, :items}, fn ->
         {:ok, _scanner} =
-          Dynamo.Table.Stream.scan_to_process(User, self(),
+          Dynamo.Table.Stream.scan_to_process(@user, self(),
             segments: 4,
             batch_size: 500,
             page_size: 500
@@ -210,7 +176,7 @@ defmodule Tour do
         {@items, :items},
         fn ->
           {:ok, producer} =
-            Dynamo.Table.Stream.Producer.start_link(schema: User, segments: 4, page_size: 500)
+            Dynamo.Table.Stream.Producer.start_link(schema: @user, segments: 4, page_size: 500)
 
           @items = consume(producer)
         end

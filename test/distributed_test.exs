@@ -5,6 +5,8 @@ defmodule CloudStreams.DistributedTest do
   # reaches DynamoDB Local through its own counting proxy, so the test sees which node read.
   use ExUnit.Case, async: false
 
+  import CloudStreams.NativeHelpers, only: [wait_until: 1]
+
   alias CloudStreams.{Cluster, CountingProxy}
 
   @moduletag :tmp_dir
@@ -156,13 +158,5 @@ defmodule CloudStreams.DistributedTest do
     end
 
     File.rm_rf!(dir)
-  end
-
-  defp wait_until(fun, tries \\ 500) do
-    cond do
-      fun.() -> :ok
-      tries == 0 -> flunk("condition never held")
-      true -> Process.sleep(10) && wait_until(fun, tries - 1)
-    end
   end
 end

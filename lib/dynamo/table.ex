@@ -215,6 +215,10 @@ defmodule Dynamo.Table do
     config: {:any, []}
   ]
 
+  @doc false
+  # What to read: shared with Dynamo.Table.Stream, whose pages replace limit and select.
+  def read_options, do: @read_opts
+
   @doc """
   One page of a scan: `{:ok, %{items: [struct], last_evaluated_key: key | nil, count:,
   scanned_count:, consumed_capacity:}}` (read capacity units, when DynamoDB says). Pass `last_evaluated_key` back as `exclusive_start_key:` for the next

@@ -16,6 +16,8 @@ defmodule Dynamo.StreamingGuideTest do
   # followed by a call of that module (see `drive/2`).
   use ExUnit.Case, async: false
 
+  import CloudStreams.NativeHelpers, only: [wait_until: 1]
+
   import ExUnit.CaptureIO
 
   @compile {:no_warn_undefined,
@@ -100,14 +102,6 @@ defmodule Dynamo.StreamingGuideTest do
 
   defp drive(ConditionalProcessor, _context) do
     assert ConditionalProcessor.process_users() == :ok
-  end
-
-  defp wait_until(fun, tries \\ 500) do
-    cond do
-      fun.() -> :ok
-      tries == 0 -> flunk("the guide's process never got every user")
-      true -> Process.sleep(10) && wait_until(fun, tries - 1)
-    end
   end
 
   for block <- tl(Guide.blocks(@guide)) do

@@ -43,6 +43,15 @@ defmodule CloudStreams.NativeHelpers do
     end
   end
 
+  @doc "Waits until `fun.()` is true (polling every 10 ms for up to 5 s), or fails."
+  def wait_until(fun, tries \\ 500) do
+    cond do
+      fun.() -> :ok
+      tries == 0 -> flunk("condition never held")
+      true -> Process.sleep(10) && wait_until(fun, tries - 1)
+    end
+  end
+
   @doc "True for a message shaped like a pull-stream delivery."
   def stream_message?({tag, event}) when is_reference(tag) do
     match?({:item, _}, event) or event == :done or match?({:error, _}, event)

@@ -63,21 +63,15 @@ defmodule Dynamo.Table.Stream do
   @typedoc "Where each segment of a scan stands (see the module doc)."
   @type checkpoint :: %{String.t() => term()}
 
-  @read_opts [
-    filter_expression: {{:or_nil, :string}, nil},
-    projection_expression: {{:or_nil, :string}, nil},
-    expression_attribute_names: {{:or_nil, :any}, nil},
-    expression_attribute_values: {{:or_nil, :any}, nil},
-    consistent_read: {:boolean, false},
-    index_name: {{:or_nil, :string}, nil},
-    page_size: {:pos_integer, 100},
-    prefetch_pages: {:non_neg_integer, 2},
-    max_read_capacity: {{:or_nil, :pos_number}, nil},
-    timeout: {:timeout, 120_000},
-    on_checkpoint: {{:or_nil, {:fun, 1}}, nil},
-    resume: {{:or_nil, :any}, nil},
-    config: {:any, []}
-  ]
+  @read_opts Keyword.drop(Dynamo.Table.read_options(), [:limit, :select, :exclusive_start_key]) ++
+               [
+                 page_size: {:pos_integer, 100},
+                 prefetch_pages: {:non_neg_integer, 2},
+                 max_read_capacity: {{:or_nil, :pos_number}, nil},
+                 timeout: {:timeout, 120_000},
+                 on_checkpoint: {{:or_nil, {:fun, 1}}, nil},
+                 resume: {{:or_nil, :any}, nil}
+               ]
 
   @scan_opts @read_opts ++ [exclusive_start_key: {{:or_nil, :any}, nil}]
 
