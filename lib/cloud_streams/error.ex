@@ -42,6 +42,7 @@ defmodule CloudStreams.Error do
   @doc "True when trying again as is may succeed (timeouts, network failures, throttling, 5xx)."
   @spec retryable?(t()) :: boolean()
   def retryable?(%__MODULE__{retryable: retryable}), do: retryable
+  def retryable?(_other), do: false
 
   @impl true
   def message(%__MODULE__{kind: kind, message: message}), do: "(#{kind}) #{message}"

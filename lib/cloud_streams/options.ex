@@ -39,13 +39,31 @@ defmodule CloudStreams.Options do
     end)
   end
 
+  # Options whose values are never shown, even when they are wrong.
+  @secrets [
+    :secret_access_key,
+    :session_token,
+    :access_key,
+    :access_key_id,
+    :key,
+    :client_secret,
+    :service_account_key,
+    :bearer_token,
+    :sas_token,
+    :token,
+    :password
+  ]
+
   defp check!(value, type, name, function) do
     if valid?(value, type) do
       value
     else
+      shown =
+        if name in @secrets, do: "(a value of the wrong type, not shown)", else: inspect(value)
+
       raise ArgumentError,
             "invalid value for option #{inspect(name)} of #{function}: " <>
-              "expected #{describe(type)}, got: #{inspect(value)}"
+              "expected #{describe(type)}, got: #{shown}"
     end
   end
 

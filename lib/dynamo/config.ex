@@ -37,7 +37,13 @@ defmodule Dynamo.Config do
   def native(overrides \\ []) do
     base = Application.get_env(:cloud_streams, :dynamo, [])
     c = Options.validate!(Keyword.merge(base, overrides), @schema, "Dynamo configuration")
+    check_keys!(c)
+    check_endpoint!(c.endpoint)
 
+    to_native(c)
+  end
+
+  defp to_native(c) do
     %{
       region: c.region,
       endpoint: c.endpoint,
@@ -51,5 +57,30 @@ defmodule Dynamo.Config do
       connect_timeout_ms: c.connect_timeout,
       operation_timeout_ms: c.operation_timeout
     }
+  end
+
+  # Half a key pair would silently fall back to the credential chain: say so instead.
+  defp check_keys!(%{access_key_id: id, secret_access_key: secret})
+       when is_nil(id) != is_nil(secret) do
+    raise ArgumentError,
+          "Dynamo configuration: :access_key_id and :secret_access_key go together, got only " <>
+            if(id, do: ":access_key_id", else: ":secret_access_key")
+  end
+
+  defp check_keys!(_config), do: :ok
+
+  defp check_endpoint!(nil), do: :ok
+
+  defp check_endpoint!(endpoint) do
+    case URI.parse(endpoint) do
+      %URI{scheme: scheme, host: host}
+      when scheme in ["http", "https"] and host not in [nil, ""] ->
+        :ok
+
+      _ ->
+        raise ArgumentError,
+              "invalid value for option :endpoint of Dynamo configuration: expected an " <>
+                "http(s) URL such as \"http://localhost:8000\", got: #{inspect(endpoint)}"
+    end
   end
 end

@@ -323,8 +323,10 @@ defmodule Dynamo.Table do
   end
 
   @doc """
-  Writes and deletes many items, 25 per request, retrying unprocessed items with backoff
-  until done. `requests` are structs to put, or `{:put, struct}` / `{:delete, key}`.
+  Writes and deletes many items, 25 per request. Items DynamoDB leaves unprocessed are retried
+  with jittered backoff, up to 10 times per request; after that the call returns
+  `{:error, %Dynamo.Error{type: :throttled}}`. `requests` are structs to put, or
+  `{:put, struct}` / `{:delete, key}`.
   Returns `{:ok, applied_count}`.
   """
   @spec batch_write_item(schema(), [struct() | {:put, struct()} | {:delete, key()}], keyword()) ::
@@ -359,7 +361,10 @@ defmodule Dynamo.Table do
     )
   end
 
-  @doc "Reads many items by key, 100 per request, retrying unprocessed keys. Missing items are left out."
+  @doc """
+  Reads many items by key, 100 per request; unprocessed keys are retried as in
+  `batch_write_item/3`. Missing items are left out.
+  """
   @spec batch_get_item(schema(), [key()], keyword()) :: {:ok, [struct()]} | {:error, Error.t()}
   def batch_get_item(schema, keys, opts \\ []) do
     opts =

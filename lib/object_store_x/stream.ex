@@ -354,8 +354,11 @@ defmodule ObjectStoreX.Stream do
   @doc false
   def __start_sink__(store, path, opts) do
     case start_upload(store, path, opts, "ObjectStoreX.Stream.upload_sink/3") do
-      {:ok, upload, window} -> Writes.new(upload, window, fn _ -> :ok end)
-      {:error, error} -> raise error
+      {:ok, upload, window} ->
+        Writes.new(upload, window, progress_reporter(opts[:on_progress], nil))
+
+      {:error, error} ->
+        raise error
     end
   end
 

@@ -38,4 +38,24 @@ defmodule Dynamo.ConfigTest do
       Table.get_item(Thing, [id: "x"], config: [max_attempts: 0])
     end
   end
+
+  test "half a key pair, a malformed endpoint and secrets of the wrong type are refused clearly" do
+    assert_raise ArgumentError,
+                 ~r/:access_key_id and :secret_access_key go together, got only :access_key_id/,
+                 fn ->
+                   Dynamo.Config.native(access_key_id: "only-this", secret_access_key: nil)
+                 end
+
+    assert_raise ArgumentError, ~r/:endpoint .* expected an http\(s\) URL/, fn ->
+      Dynamo.Config.native(endpoint: "not a url")
+    end
+
+    error =
+      assert_raise ArgumentError, fn ->
+        Dynamo.Config.native(access_key_id: "a", secret_access_key: ~c"hunter2-secret")
+      end
+
+    assert error.message =~ ":secret_access_key"
+    refute error.message =~ "hunter2"
+  end
 end

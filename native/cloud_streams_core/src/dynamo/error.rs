@@ -2,12 +2,12 @@
 //! ...) is kept in `Error::code`; the kind says what a program can do about it.
 
 use crate::error::{Error, ErrorKind};
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-pub fn from_sdk<E, R>(error: SdkError<E, R>) -> Error
+pub fn from_sdk<E>(error: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     match &error {
         SdkError::TimeoutError(_) => Error::new(ErrorKind::Timeout, "the request timed out"),
@@ -36,7 +36,13 @@ where
             let service = context.err();
             let code = service.code().unwrap_or("Unknown").to_string();
             let message = service.message().unwrap_or("(no message)").to_string();
-            let mut mapped = Error::new(kind_of(&code), message);
+            let status = context.raw().status().as_u16();
+            // A 5xx the table below does not name is still the server failing: retryable.
+            let kind = match kind_of(&code) {
+                ErrorKind::Internal if status >= 500 => ErrorKind::ServerError,
+                kind => kind,
+            };
+            let mut mapped = Error::new(kind, message).with_status(status);
             mapped.code = Some(code);
             mapped
         }
@@ -47,9 +53,9 @@ where
 /// The kind for a DynamoDB error code.
 pub fn kind_of(code: &str) -> ErrorKind {
     match code {
-        "ConditionalCheckFailedException" | "TransactionConflictException" => {
-            ErrorKind::PreconditionFailed
-        }
+        "ConditionalCheckFailedException" => ErrorKind::PreconditionFailed,
+        // Another transaction holds the item: trying again later may succeed.
+        "TransactionConflictException" | "LimitExceededException" => ErrorKind::Throttled,
         "ResourceNotFoundException" => ErrorKind::NotFound,
         "ResourceInUseException" => ErrorKind::AlreadyExists,
         "ProvisionedThroughputExceededException"
