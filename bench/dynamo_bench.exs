@@ -10,6 +10,8 @@ defmodule Bench.Dynamo do
   @page_size 500
   @rounds 5
 
+  # Both schemas are defined at run time (demo/sample_users.exs).
+  @compile {:no_warn_undefined, [Bench.Dynamo.User, Bench.Dynamo.SmallTable]}
   @user Bench.Dynamo.User
   @small Bench.Dynamo.SmallTable
 

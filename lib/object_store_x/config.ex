@@ -181,7 +181,8 @@ defmodule ObjectStoreX.Config do
 
   defp name(:local, opts), do: opts.root
   defp name(:azure, opts), do: opts.container || url_host(opts.url)
-  defp name(:http, opts), do: opts.url
+  # The scheme is shown by Store's inspect: keep host, port and path only.
+  defp name(:http, opts), do: opts.url && String.replace(opts.url, ~r{^[a-z]+://}i, "")
   defp name(:memory, _opts), do: nil
   defp name(_backend, opts), do: opts.bucket || url_host(opts.url)
 
