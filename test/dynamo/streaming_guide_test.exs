@@ -113,15 +113,13 @@ defmodule Dynamo.StreamingGuideTest do
     test "line #{block.line} (#{block.heading})", context do
       block = unquote(Macro.escape(block))
 
-      capture_io(fn ->
-        Guide.run!(block, context.binding, __MODULE__.Helpers, @guide)
-
-        for module <- Guide.defined_modules(block) do
-          drive(module, context)
-          :code.purge(module)
-          :code.delete(module)
-        end
-      end)
+      Guide.run_and_drive!(
+        block,
+        context.binding,
+        __MODULE__.Helpers,
+        @guide,
+        &drive(&1, context)
+      )
     end
   end
 end

@@ -13,8 +13,6 @@ defmodule ObjectStoreX.StreamingGuideTest do
   # module are followed by a call of that module (see `drive/3`).
   use ExUnit.Case, async: false
 
-  import ExUnit.CaptureIO
-
   # Defined by the guide's blocks when they run.
   @compile {:no_warn_undefined,
             [Downloader, Uploader, RetryUploader, BackupSystem, LogProcessor, DataMigration]}
@@ -126,15 +124,13 @@ defmodule ObjectStoreX.StreamingGuideTest do
     test "#{backend}: line #{block.line} (#{block.heading})", context do
       block = unquote(Macro.escape(block))
 
-      capture_io(fn ->
-        Guide.run!(block, context.binding, __MODULE__.Helpers, @guide)
-
-        for module <- Guide.defined_modules(block) do
-          drive(module, context)
-          :code.purge(module)
-          :code.delete(module)
-        end
-      end)
+      Guide.run_and_drive!(
+        block,
+        context.binding,
+        __MODULE__.Helpers,
+        @guide,
+        &drive(&1, context)
+      )
     end
   end
 end

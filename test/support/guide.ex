@@ -66,6 +66,22 @@ defmodule CloudStreams.Guide do
     {binding, env}
   end
 
+  @doc """
+  Runs a block with its output captured, then calls `drive` with each module it defines (to
+  exercise what the block only declares), and unloads those modules for the next block.
+  """
+  def run_and_drive!(block, binding, helpers, file, drive) do
+    ExUnit.CaptureIO.capture_io(fn ->
+      run!(block, binding, helpers, file)
+
+      for module <- defined_modules(block) do
+        drive.(module)
+        :code.purge(module)
+        :code.delete(module)
+      end
+    end)
+  end
+
   @doc "The modules a block defines."
   def defined_modules(block) do
     for [_, name] <- Regex.scan(~r/^defmodule ([\w.]+) do/m, block.code),
