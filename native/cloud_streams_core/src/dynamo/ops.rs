@@ -212,6 +212,20 @@ pub async fn query_page(client: &Client, read: &Read) -> Result<Page, Error> {
     Ok(page!(output))
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Scan,
+    Query,
+}
+
+/// One page of a scan or a query.
+pub async fn read_page(client: &Client, operation: Operation, read: &Read) -> Result<Page, Error> {
+    match operation {
+        Operation::Scan => scan_page(client, read).await,
+        Operation::Query => query_page(client, read).await,
+    }
+}
+
 /// Attempts at items DynamoDB left unprocessed, before giving up with `:throttled`.
 const UNPROCESSED_ATTEMPTS: u32 = 10;
 

@@ -8,7 +8,7 @@
 //! `last_evaluated_key` tells the consumer the segment is done: that is what makes a stopped
 //! parallel scan resumable from per-segment positions.
 
-use crate::dynamo::ops::{self, Page, Read};
+use crate::dynamo::ops::{self, Operation, Page, Read};
 use crate::dynamo::Item;
 use crate::error::Error;
 use crate::pull::{Sink, Weighed};
@@ -17,12 +17,6 @@ use aws_sdk_dynamodb::Client;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Scan,
-    Query,
-}
 
 /// What to read: the request, and where each segment starts.
 #[derive(Debug, Clone)]
@@ -148,11 +142,9 @@ async fn read_segment<T: Weighed + Send + 'static>(
         if let Some(limiter) = limiter {
             limiter.wait().await;
         }
-        let page = match plan.operation {
-            Operation::Scan => ops::scan_page(client, &read).await,
-            Operation::Query => ops::query_page(client, &read).await,
-        }
-        .map_err(|e| in_segment(e, segment, plan.total_segments))?;
+        let page = ops::read_page(client, plan.operation, &read)
+            .await
+            .map_err(|e| in_segment(e, segment, plan.total_segments))?;
         if let (Some(limiter), Some(units)) = (limiter, page.consumed_capacity) {
             limiter.consumed(units);
         }

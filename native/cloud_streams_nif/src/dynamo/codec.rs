@@ -64,6 +64,20 @@ pub fn decode_item(term: Term<'_>) -> NifResult<Item> {
         .collect()
 }
 
+/// Items from a list of item terms.
+pub fn decode_items(terms: Vec<Term<'_>>) -> NifResult<Vec<Item>> {
+    terms.into_iter().map(decode_item).collect()
+}
+
+/// An item, or `None` for an atom (`nil`).
+pub fn decode_optional_item(term: Term<'_>) -> NifResult<Option<Item>> {
+    if term.is_atom() {
+        Ok(None)
+    } else {
+        decode_item(term).map(Some)
+    }
+}
+
 pub fn encode_value<'a>(env: Env<'a>, value: &AttributeValue) -> Term<'a> {
     let tagged = |tag: Atom, inner: Term<'a>| (tag, inner).encode(env);
     match value {
@@ -101,4 +115,12 @@ pub fn encode_item<'a>(env: Env<'a>, item: &Item) -> Term<'a> {
         .map(|(k, v)| (k.encode(env), encode_value(env, v)))
         .unzip();
     Term::map_from_term_arrays(env, &keys, &values).expect("attribute names are unique")
+}
+
+pub fn encode_items<'a>(env: Env<'a>, items: &[Item]) -> Term<'a> {
+    items
+        .iter()
+        .map(|i| encode_item(env, i))
+        .collect::<Vec<Term>>()
+        .encode(env)
 }

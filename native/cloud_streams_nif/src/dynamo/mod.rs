@@ -8,7 +8,9 @@ mod structs;
 
 use crate::reply;
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
-use cloud_streams_core::dynamo::ops::{self, Expressions, Index, KeyAttribute, Page, Read};
+use cloud_streams_core::dynamo::ops::{
+    self, Expressions, Index, KeyAttribute, Operation, Page, Read,
+};
 use rustler::{Atom, Encoder, Env, NifMap, NifResult, Term};
 use std::collections::HashMap;
 
@@ -84,8 +86,8 @@ pub struct ReadTerm<'a> {
 impl ReadTerm<'_> {
     pub fn decode(self) -> NifResult<Read> {
         let start = match self.exclusive_start_key {
-            Some(term) if !term.is_atom() => Some(codec::decode_item(term)?),
-            _ => None,
+            Some(term) => codec::decode_optional_item(term)?,
+            None => None,
         };
         Ok(Read {
             table: self.table,
@@ -118,13 +120,8 @@ pub(crate) fn optional_item<'a>(
 
 /// `%{items: [item], last_evaluated_key: item | nil, count:, scanned_count:, consumed_capacity:}`.
 pub fn encode_page<'a>(env: Env<'a>, page: &Page) -> Term<'a> {
-    let items: Vec<Term> = page
-        .items
-        .iter()
-        .map(|i| codec::encode_item(env, i))
-        .collect();
     rustler::term_map!(env, {
-        Atom::from_str(env, "items").unwrap() => items,
+        Atom::from_str(env, "items").unwrap() => codec::encode_items(env, &page.items),
         Atom::from_str(env, "last_evaluated_key").unwrap() => optional_item(env, &page.last_evaluated_key),
         Atom::from_str(env, "count").unwrap() => page.count,
         Atom::from_str(env, "scanned_count").unwrap() => page.scanned_count,
@@ -226,6 +223,15 @@ fn dynamo_update_item<'a>(
     ))
 }
 
+/// `:scan` or `:query`.
+pub(crate) fn operation(env: Env<'_>, atom: Atom) -> NifResult<Operation> {
+    Ok(if atom == Atom::from_str(env, "scan")? {
+        Operation::Scan
+    } else {
+        Operation::Query
+    })
+}
+
 /// `operation` is `:scan` or `:query`; answers one page.
 #[rustler::nif]
 fn dynamo_read_page<'a>(
@@ -235,19 +241,12 @@ fn dynamo_read_page<'a>(
     read: ReadTerm<'a>,
     tag: Term<'a>,
 ) -> NifResult<Atom> {
-    let scan = operation == Atom::from_str(env, "scan")?;
+    let operation = self::operation(env, operation)?;
     let (config, read): (ClientConfig, Read) = (config.into(), read.decode()?);
     Ok(reply::spawn(
         env,
         tag,
-        async move {
-            let client = client::client(&config).await;
-            if scan {
-                ops::scan_page(&client, &read).await
-            } else {
-                ops::query_page(&client, &read).await
-            }
-        },
+        async move { ops::read_page(&client::client(&config).await, operation, &read).await },
         |env, page| encode_page(env, &page),
     ))
 }
@@ -262,14 +261,7 @@ fn dynamo_batch_write<'a>(
     tag: Term<'a>,
 ) -> NifResult<Atom> {
     let config: ClientConfig = config.into();
-    let puts = puts
-        .into_iter()
-        .map(codec::decode_item)
-        .collect::<NifResult<_>>()?;
-    let deletes = deletes
-        .into_iter()
-        .map(codec::decode_item)
-        .collect::<NifResult<_>>()?;
+    let (puts, deletes) = (codec::decode_items(puts)?, codec::decode_items(deletes)?);
     Ok(reply::spawn(
         env,
         tag,
@@ -288,10 +280,7 @@ fn dynamo_batch_get<'a>(
     tag: Term<'a>,
 ) -> NifResult<Atom> {
     let config: ClientConfig = config.into();
-    let keys = keys
-        .into_iter()
-        .map(codec::decode_item)
-        .collect::<NifResult<_>>()?;
+    let keys = codec::decode_items(keys)?;
     Ok(reply::spawn(
         env,
         tag,
@@ -304,13 +293,7 @@ fn dynamo_batch_get<'a>(
             )
             .await
         },
-        |env, items| {
-            items
-                .iter()
-                .map(|i| codec::encode_item(env, i))
-                .collect::<Vec<Term>>()
-                .encode(env)
-        },
+        |env, items| codec::encode_items(env, &items),
     ))
 }
 

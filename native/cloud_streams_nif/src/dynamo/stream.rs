@@ -8,7 +8,7 @@ use super::{codec, optional_item, ConfigTerm, ReadTerm};
 use crate::stream::{EncodeItem, StreamResource};
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
 use cloud_streams_core::dynamo::ops::Read;
-use cloud_streams_core::dynamo::stream::{self, Operation, ReadPlan, SegmentPage};
+use cloud_streams_core::dynamo::stream::{self, ReadPlan, SegmentPage};
 use cloud_streams_core::pull::{self, Bound, Weighed};
 use rustler::{Atom, Encoder, Env, NifResult, ResourceArc, Term};
 use std::sync::Arc;
@@ -60,22 +60,11 @@ fn dynamo_read_stream<'a>(
     fields: Vec<(String, Atom, Atom)>,
 ) -> NifResult<ResourceArc<StreamResource>> {
     let plan_fields = Arc::new(StructPlan::new(fields));
-    let operation = if operation == Atom::from_str(env, "scan")? {
-        Operation::Scan
-    } else {
-        Operation::Query
-    };
+    let operation = super::operation(env, operation)?;
     let config: ClientConfig = config.into();
     let segments = segments
         .into_iter()
-        .map(|(segment, start)| {
-            let start = if start.is_atom() {
-                None
-            } else {
-                Some(codec::decode_item(start)?)
-            };
-            Ok((segment, start))
-        })
+        .map(|(segment, start)| Ok((segment, codec::decode_optional_item(start)?)))
         .collect::<NifResult<_>>()?;
     let plan = ReadPlan {
         operation,
