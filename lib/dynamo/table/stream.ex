@@ -243,8 +243,7 @@ defmodule Dynamo.Table.Stream do
         {[], acc}
 
       {segment, items, last_key}, acc ->
-        structs = Enum.map(items, &to_struct(&1, default, schema))
-        position = if last_key, do: Codec.item_to_json(last_key), else: "done"
+        {structs, position} = page(items, last_key, default, schema)
         {[{segment, structs, position}], acc}
     end
 
@@ -298,13 +297,17 @@ defmodule Dynamo.Table.Stream do
   # A page arrives: the page before it has been consumed, so its position is now safe.
   defp decode({segment, items, last_key}, state) do
     state = commit(state)
-    %{default: default, schema: schema} = state
-    structs = Enum.map(items, &to_struct(&1, default, schema))
-    position = if last_key, do: Codec.item_to_json(last_key), else: "done"
+    {structs, position} = page(items, last_key, state.default, state.schema)
     {structs, %{state | consumed: {segment, position}}}
   end
 
   defp decode(:done, state), do: {[], commit(state)}
+
+  # A native page's structs, and the position of its segment after it.
+  defp page(items, last_key, default, schema) do
+    structs = Enum.map(items, &to_struct(&1, default, schema))
+    {structs, if(last_key, do: Codec.item_to_json(last_key), else: "done")}
+  end
 
   # Items come with their fields decoded; what the native side left (sets, big integers,
   # undeclared attributes) is finished by Dynamo.Schema.
@@ -313,9 +316,13 @@ defmodule Dynamo.Table.Stream do
   defp to_struct({fields, pending, extra}, default, schema),
     do: Schema.finish(schema, :maps.merge(default, fields), pending, extra)
 
-  defp commit(%{consumed: nil} = state), do: state
+  @doc false
+  # The page handed out last has been consumed (the consumer asked for more): its position
+  # counts from now, and `on_checkpoint` hears of it. Shared with Distributed, whose state
+  # holds the same keys.
+  def commit(%{consumed: nil} = state), do: state
 
-  defp commit(%{consumed: {segment, position}} = state) do
+  def commit(%{consumed: {segment, position}} = state) do
     state = %{state | consumed: nil, positions: Map.put(state.positions, segment, position)}
 
     if state.on_checkpoint do
@@ -341,10 +348,6 @@ defmodule Dynamo.Table.Stream do
   @doc false
   # Where each segment starts (`%{segment => nil | key | "done"}`), from `resume:`.
   def initial_positions(opts, segments), do: opts.resume |> starts(segments, nil) |> elem(0)
-
-  @doc false
-  def checkpoint_of(segments, positions),
-    do: checkpoint(%{segments: segments, positions: positions})
 
   # Positions for every segment, and the `{segment, start_key | nil}` list of those to read.
   defp starts(nil, segments, start_key) do

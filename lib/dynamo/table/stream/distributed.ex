@@ -81,7 +81,8 @@ defmodule Dynamo.Table.Stream.Distributed do
   defp start_reader(state, _node, []), do: state
 
   defp start_reader(state, node, segs) do
-    starts = for s <- segs, do: {s, position_key(state.positions[s])}
+    # Segments handed to a reader are never "done": their position is nil or a key.
+    starts = for s <- segs, do: {s, state.positions[s]}
     args = [self(), state.schema, state.opts, state.segments, starts]
 
     case start_child(node, args) do
@@ -109,17 +110,14 @@ defmodule Dynamo.Table.Stream.Distributed do
     Enum.filter(state.nodes, &(&1 != except and &1 in connected))
   end
 
-  defp position_key(nil), do: nil
-  defp position_key(key) when is_map(key), do: key
-
   defp next(%{readers: readers} = state) when map_size(readers) == 0 do
-    {:halt, commit(state)}
+    {:halt, TableStream.commit(state)}
   end
 
   defp next(state) do
     receive do
       {:scan_page, pid, segment, structs, position} ->
-        state = commit(state)
+        state = TableStream.commit(state)
         send(pid, {:pull, self()})
         {structs, %{state | consumed: {segment, position}}}
 
@@ -131,7 +129,7 @@ defmodule Dynamo.Table.Stream.Distributed do
 
       {:DOWN, monitor, :process, _pid, reason} when is_map_key(state.readers, monitor) ->
         {reader, readers} = Map.pop(state.readers, monitor)
-        state = %{commit(state) | readers: readers}
+        state = %{TableStream.commit(state) | readers: readers}
 
         case reason do
           :normal ->
@@ -155,19 +153,6 @@ defmodule Dynamo.Table.Stream.Distributed do
       nil ->
         state
     end
-  end
-
-  # The page handed out before has been consumed: its position counts from now.
-  defp commit(%{consumed: nil} = state), do: state
-
-  defp commit(%{consumed: {segment, position}} = state) do
-    state = %{state | consumed: nil, positions: Map.put(state.positions, segment, position)}
-
-    if state.on_checkpoint do
-      state.on_checkpoint.(TableStream.checkpoint_of(state.segments, state.positions))
-    end
-
-    state
   end
 
   defp stop(state) do
