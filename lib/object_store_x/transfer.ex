@@ -139,15 +139,15 @@ defmodule ObjectStoreX.Transfer do
     else
       receive do
         {:want, pid} ->
-          state |> done_with(pid, nil) |> hand_out(pid) |> loop()
+          state |> hand_out(pid) |> loop()
 
         {:copied, pid, bytes} ->
           state = %{state | copied: state.copied + 1, bytes: state.bytes + bytes}
-          state |> done_with(pid, nil) |> hand_out(pid) |> loop()
+          state |> hand_out(pid) |> loop()
 
         {:failed, pid, path, %Error{} = error} ->
           state = %{state | failed: [{path, error} | state.failed]}
-          state |> done_with(pid, nil) |> hand_out(pid) |> loop()
+          state |> hand_out(pid) |> loop()
 
         {:DOWN, monitor, :process, _pid, reason} when is_map_key(state.copiers, monitor) ->
           {copier, copiers} = Map.pop(state.copiers, monitor)
@@ -164,7 +164,8 @@ defmodule ObjectStoreX.Transfer do
     end
   end
 
-  defp done_with(state, pid, path) do
+  # Records the path a copier is copying (nil: none), to hand it out again if the copier dies.
+  defp copying(state, pid, path) do
     case Enum.find(state.copiers, fn {_m, c} -> c.pid == pid end) do
       {monitor, copier} -> put_in(state.copiers[monitor], %{copier | path: path})
       nil -> state
@@ -175,11 +176,11 @@ defmodule ObjectStoreX.Transfer do
     case :queue.out(state.queue) do
       {{:value, path}, queue} ->
         send(pid, {:copy, path})
-        %{state | queue: queue} |> done_with(pid, path)
+        copying(%{state | queue: queue}, pid, path)
 
       {:empty, _} ->
         send(pid, :stop)
-        state
+        copying(state, pid, nil)
     end
   end
 
