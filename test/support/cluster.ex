@@ -8,7 +8,8 @@ defmodule CloudStreams.Cluster do
     unless Node.alive?() do
       # epmd binds 127.0.0.1 only; a running epmd is reused.
       {_, 0} = System.cmd("epmd", ["-daemon", "-address", "127.0.0.1"])
-      name = :"cloud_streams_test_#{System.unique_integer([:positive])}@127.0.0.1"
+      # The OS pid keeps names apart when several test VMs share one epmd.
+      name = :"cloud_streams_test_#{System.pid()}_#{System.unique_integer([:positive])}@127.0.0.1"
       {:ok, _} = Node.start(name, :longnames)
     end
 
@@ -18,7 +19,7 @@ defmodule CloudStreams.Cluster do
   @doc "Starts a peer; returns `{peer, node}`. Stopped when the test ends."
   def start_peer!(dynamo_endpoint) do
     ensure_distributed!()
-    name = :"peer#{System.unique_integer([:positive])}"
+    name = :"peer#{System.pid()}_#{System.unique_integer([:positive])}"
     paths = Enum.flat_map(:code.get_path(), &[~c"-pa", &1])
 
     {:ok, peer, node} =
