@@ -75,7 +75,13 @@ defmodule CloudStreams.PullStream do
   defp next({:ended, _, _} = state, _step, _timeout, _to_exception), do: {:halt, state}
 
   defp next({:open, handle, acc}, step, timeout, to_exception) do
-    case pull(handle, make_ref(), timeout) do
+    event =
+      case pull(handle, timeout) do
+        {:event, event} -> event
+        {:wait, waiter} -> await(waiter)
+      end
+
+    case event do
       {:item, item} ->
         {elements, acc} = step.(item, acc)
         {elements, {:open, handle, acc}}
@@ -89,33 +95,85 @@ defmodule CloudStreams.PullStream do
     end
   end
 
-  defp pull(handle, tag, timeout) do
+  ## The pull consumer
+  #
+  # The one state machine that takes events from a native stream, used by the streams above
+  # (which block in `await/1`) and by processes that must not block, such as
+  # `Dynamo.Table.Stream.Producer` (which keep the waiter in their state, arm a timer for
+  # `wait_time/1` and call `expired/1` when it fires):
+  #
+  #     pull --ready--> {:event, event}
+  #       \--pending--> {:wait, waiter}: exactly one `{waiter.tag, event}` message will come
+  #     waiting --wait_time passes--> disarm: the delivery was not handed over yet
+  #                                           -> {:event, timeout error}
+  #                                   else it is on its way -> waiting, for @grace_ms more
+  #     on its way --@grace_ms passes--> {:event, internal error} (the native side broke its
+  #                                      promise; never wait forever on it)
+
+  # How long a delivery already handed over may take to arrive.
+  @grace_ms 5_000
+
+  @typedoc "A pending pull: one message `{tag, event}` will answer it."
+  @type waiter :: %{
+          handle: handle(),
+          tag: reference(),
+          timeout: timeout(),
+          phase: :armed | :handed_over
+        }
+
+  @typedoc "What a native stream hands over."
+  @type event :: {:item, term()} | :done | {:error, map()}
+
+  @doc false
+  # Pulls the next event: at once, or a waiter whose answer is the message `{waiter.tag, event}`.
+  @spec pull(handle(), timeout()) :: {:event, event()} | {:wait, waiter()}
+  def pull(handle, timeout) do
+    tag = make_ref()
+
     case Native.stream_pull(handle, tag) do
-      :pending -> await(handle, tag, timeout)
-      event -> event
+      :pending -> {:wait, %{handle: handle, tag: tag, timeout: timeout, phase: :armed}}
+      event -> {:event, event}
     end
   end
 
-  defp await(handle, tag, timeout) do
+  @doc false
+  # How long to wait for the waiter's message before calling `expired/1`.
+  @spec wait_time(waiter()) :: timeout()
+  def wait_time(%{phase: :armed, timeout: timeout}), do: timeout
+  def wait_time(%{phase: :handed_over}), do: @grace_ms
+
+  @doc false
+  # The waiter's wait time passed without its message.
+  @spec expired(waiter()) :: {:event, event()} | {:wait, waiter()}
+  def expired(%{phase: :armed} = waiter) do
+    if Native.stream_disarm(waiter.handle) do
+      {:event, error(:timeout, "no item arrived within #{waiter.timeout} ms", true)}
+    else
+      # The event was handed over just as the wait expired: it is on its way, take it.
+      {:wait, %{waiter | phase: :handed_over}}
+    end
+  end
+
+  def expired(%{phase: :handed_over}) do
+    {:event,
+     error(:internal, "the native stream handed an item over but it never arrived", false)}
+  end
+
+  @doc false
+  # Blocks until the waiter's event (or its expiry) comes.
+  @spec await(waiter()) :: event()
+  def await(%{tag: tag} = waiter) do
     receive do
       {^tag, event} -> event
     after
-      timeout ->
-        if Native.stream_disarm(handle) do
-          {:error,
-           %{
-             kind: :timeout,
-             message: "no item arrived within #{timeout} ms",
-             retryable: true,
-             status: nil,
-             path: nil
-           }}
-        else
-          # The event was handed over just as the wait expired: it is on its way, take it.
-          receive do
-            {^tag, event} -> event
-          end
+      wait_time(waiter) ->
+        case expired(waiter) do
+          {:event, event} -> event
+          {:wait, waiter} -> await(waiter)
         end
     end
   end
+
+  defp error(kind, message, retryable),
+    do: {:error, %{kind: kind, message: message, retryable: retryable, status: nil, path: nil}}
 end

@@ -1,7 +1,19 @@
 defmodule Dynamo.ProducerTest do
-  # Dynamo.Table.Stream.Producer against DynamoDB Local. gen_stage is unreachable, so the test
-  # processes speak GenStage's producer protocol themselves (DESIGN §4), exactly as GenStage's
-  # consumers do: {:"$gen_producer", {pid, tag}, ...} in, {:"$gen_consumer", {pid, tag}, ...} out.
+  # Dynamo.Table.Stream.Producer against DynamoDB Local, on the built-in engine (gen_stage
+  # cannot be installed here). The test processes send exactly what gen_stage 1.3.2 sends
+  # (elixir-lang/gen_stage v1.3.2, lib/gen_stage.ex):
+  #   - consumers: {:"$gen_producer", {pid, tag}, {:subscribe, current, opts} | {:ask, n} |
+  #     {:cancel, reason}}, and they get {:"$gen_consumer", {producer, tag}, events |
+  #     {:cancel, reason}} ("Message protocol overview", lines 689-772);
+  #   - GenStage.demand/2 is GenServer.cast(stage, {:"$demand", mode}) (line 1346),
+  #     GenStage.demand/1 GenServer.call(stage, :"$demand") (1330),
+  #     estimate_buffered_count/2 a call of :"$estimate_buffered_count" (1800),
+  #     sync_info/3 and async_info/2 a call and a cast of {:"$info", msg} (1305, 1320);
+  #   - GenStage.stream/2 subscribes with the tag {monitor_ref, inner_ref}, asks max_demand at
+  #     once and casts the demand mode (lib/gen_stage/stream.ex, lines 44-58 and 78-83);
+  #   - Flow.from_stages/2 casts :accumulate to its producers before its stages subscribe and
+  #     :forward once they have (dashbitco/flow v1.2.4, lib/flow/materialize.ex lines 21-23,
+  #     lib/gen_stage/stream.ex line 46 through Flow.Coordinator's :stream call).
   use ExUnit.Case, async: false
 
   import CloudStreams.NativeHelpers, only: [wait_for_stats: 1]
@@ -121,7 +133,7 @@ defmodule Dynamo.ProducerTest do
       # One page for 5 events, and no read-ahead: the producer keeps that page's other 5
       # items, and nothing waits in the native buffer (prefetch_pages defaults to 0 here).
       assert scans.() == 1
-      assert :sys.get_state(producer).buffered == 5
+      assert buffered(producer) == 5
       # (At most what it was: streams other tests left may be collected meanwhile.)
       assert CloudStreams.stats().buffered_items <= before.buffered_items
 
@@ -130,14 +142,14 @@ defmodule Dynamo.ProducerTest do
       assert length(receive_events(producer, tag, 5)) == 5
       Process.sleep(200)
       assert scans.() == 1
-      assert :sys.get_state(producer).buffered == 0
+      assert buffered(producer) == 0
 
       # One more event needs one more page, and only one.
       ask(producer, tag, 1)
       assert length(receive_events(producer, tag, 1)) == 1
       Process.sleep(200)
       assert scans.() == 2
-      assert :sys.get_state(producer).buffered == 9
+      assert buffered(producer) == 9
       assert CloudStreams.stats().buffered_items <= before.buffered_items
 
       GenServer.stop(producer)
@@ -200,17 +212,15 @@ defmodule Dynamo.ProducerTest do
     test "duplicate and unknown tags are cancelled, cancels echoed, unknown options ignored" do
       {:ok, producer} = Producer.start_link(schema: User, segments: 2, page_size: 50)
 
-      # Options this producer does not know (GenStage's own, and nonsense) are ignored, and
-      # so is the demand mode: it always forwards demand.
+      # Options this producer does not know (GenStage's own, and nonsense) are ignored.
       tag = subscribe(producer, max_demand: 10, min_demand: 5, cancel: :transient, bogus: true)
-      send(producer, {:"$demand", :accumulate})
 
       send(producer, {:"$gen_producer", {self(), tag}, {:subscribe, nil, []}})
 
       assert_receive {:"$gen_consumer", {^producer, ^tag}, {:cancel, :duplicated_subscription}},
                      5_000
 
-      # The first subscription is intact, and accumulate did not hold the events back.
+      # The first subscription is intact.
       ask(producer, tag, 3)
       assert length(receive_events(producer, tag, 3)) == 3
 
@@ -239,34 +249,30 @@ defmodule Dynamo.ProducerTest do
       GenServer.stop(producer)
     end
 
-    test "a consumer that dies has its demand dropped; the other is served to the end",
-         %{ids: ids} do
+    test "a consumer that dies is dropped; the other is served to the end", %{ids: ids} do
       {:ok, producer} = Producer.start_link(schema: User, segments: 4, page_size: 50)
       tag = subscribe(producer)
-
-      # While the producer is suspended, a consumer subscribes with far more demand than the
-      # table holds, and dies. Were its demand kept, every batch would go to it (the most
-      # pending demand) and be lost; dropped, every item comes here.
-      :ok = :sys.suspend(producer)
       parent = self()
 
+      # A second consumer takes 10 events and dies with its demand met. (One that dies with
+      # demand outstanding keeps it counted as already requested, as gen_stage's demand
+      # dispatcher does: see CloudStreams.ProducerEngine.)
       doomed =
         spawn(fn ->
           doomed_tag = subscribe(producer)
-          ask(producer, doomed_tag, 1_000_000)
-          send(parent, :asked)
+          ask(producer, doomed_tag, 10)
+          send(parent, {:doomed_got, receive_events(producer, doomed_tag, 10)})
           Process.sleep(:infinity)
         end)
 
-      assert_receive :asked, 5_000
+      assert_receive {:doomed_got, taken}, 10_000
       monitor = Process.monitor(doomed)
       Process.exit(doomed, :kill)
       assert_receive {:DOWN, ^monitor, :process, ^doomed, :killed}, 5_000
-      :ok = :sys.resume(producer)
 
       {%{^tag => users}, reason} = consume(producer, %{tag => {100, 0}})
       assert reason == :normal
-      assert ids_of(users) == ids
+      assert ids_of(users ++ taken) == ids
     end
   end
 
@@ -397,7 +403,188 @@ defmodule Dynamo.ProducerTest do
     end
   end
 
+  describe "as GenStage and Flow drive it" do
+    test "GenStage.stream(cancel: :transient): every item, then the stream ends", %{ids: ids} do
+      {:ok, producer} = Producer.start_link(schema: User, segments: 4, page_size: 50)
+      monitor = Process.monitor(producer)
+      # What GenStage.stream/2 sends: the subscription, the whole max_demand, the mode.
+      tag = {make_ref(), monitor}
+      send(producer, {:"$gen_producer", {self(), tag}, {:subscribe, nil, [cancel: :transient]}})
+      ask(producer, tag, 1000)
+      GenServer.cast(producer, {:"$demand", :forward})
+
+      {%{^tag => users}, reason} = consume(producer, %{tag => {500, 1000}}, monitor)
+      assert reason == :normal
+      assert ids_of(users) == ids
+    end
+
+    test "Flow.from_stages: :accumulate holds every event back until :forward", %{ids: ids} do
+      {:ok, producer} = Producer.start_link(schema: User, segments: 4, page_size: 50)
+      GenServer.cast(producer, {:"$demand", :accumulate})
+      assert GenServer.call(producer, :"$demand") == :accumulate
+
+      # Two stages subscribe and ask, as Flow's mappers do, while demand accumulates.
+      a = subscribe(producer, cancel: :transient)
+      b = subscribe(producer, cancel: :transient)
+      ask(producer, a, 100)
+      ask(producer, b, 100)
+      assert events_in_mailbox(producer, a, 300) == []
+      assert events_in_mailbox(producer, b, 0) == []
+
+      GenServer.cast(producer, {:"$demand", :forward})
+      assert GenServer.call(producer, :"$demand") == :forward
+
+      {got, reason} = consume(producer, %{a => {50, 100}, b => {50, 100}})
+      assert reason == :normal
+      assert got[a] != [] and got[b] != []
+      assert ids_of(got[a] ++ got[b]) == ids
+    end
+
+    test "GenStage.demand/2 in both modes, on a running scan" do
+      {:ok, producer} = Producer.start_link(schema: User, segments: 1, page_size: 20)
+      assert GenServer.call(producer, :"$demand") == :forward
+      tag = subscribe(producer)
+      ask(producer, tag, 5)
+      assert length(receive_events(producer, tag, 5)) == 5
+
+      # Accumulate mid-scan: even events already buffered wait for :forward.
+      GenServer.cast(producer, {:"$demand", :accumulate})
+      ask(producer, tag, 30)
+      assert events_in_mailbox(producer, tag, 300) == []
+      GenServer.cast(producer, {:"$demand", :forward})
+      assert length(receive_events(producer, tag, 30)) == 30
+
+      GenServer.stop(producer)
+    end
+
+    test "demand: :accumulate at start, as GenStage's init option" do
+      {:ok, producer} = Producer.start_link(schema: User, demand: :accumulate, page_size: 20)
+      assert GenServer.call(producer, :"$demand") == :accumulate
+      tag = subscribe(producer)
+      ask(producer, tag, 3)
+      assert events_in_mailbox(producer, tag, 300) == []
+      GenServer.cast(producer, {:"$demand", :forward})
+      assert length(receive_events(producer, tag, 3)) == 3
+      GenServer.stop(producer)
+    end
+
+    test "estimate_buffered_count, sync_info and async_info, unknown calls and casts" do
+      {:ok, producer} = Producer.start_link(schema: User, segments: 1, page_size: 50)
+      assert GenServer.call(producer, :"$estimate_buffered_count") == 0
+      tag = subscribe(producer)
+      ask(producer, tag, 5)
+      assert length(receive_events(producer, tag, 5)) == 5
+      # The page's other 45 items wait in the stage's buffer.
+      assert GenServer.call(producer, :"$estimate_buffered_count") == 45
+
+      assert GenServer.call(producer, {:"$info", :hello}) == :ok
+      GenServer.cast(producer, {:"$info", :hello_again})
+      assert {:error, {:unknown_call, :what}} = GenServer.call(producer, :what)
+      GenServer.cast(producer, :what)
+      send(producer, :what)
+
+      # Still serving, from the same buffer.
+      ask(producer, tag, 45)
+      assert length(receive_events(producer, tag, 45)) == 45
+      assert GenServer.call(producer, :"$estimate_buffered_count") == 0
+      GenServer.stop(producer)
+    end
+
+    test "a subscription with current cancels that one first" do
+      {:ok, producer} = Producer.start_link(schema: User, segments: 1, page_size: 50)
+      old = subscribe(producer)
+      ask(producer, old, 2)
+      assert length(receive_events(producer, old, 2)) == 2
+
+      new = make_ref()
+
+      send(
+        producer,
+        {:"$gen_producer", {self(), new}, {:subscribe, {old, :replaced}, []}}
+      )
+
+      assert_receive {:"$gen_consumer", {^producer, ^old}, {:cancel, :replaced}}, 5_000
+      ask(producer, new, 3)
+      assert length(receive_events(producer, new, 3)) == 3
+      ask(producer, old, 1)
+
+      assert_receive {:"$gen_consumer", {^producer, ^old}, {:cancel, :unknown_subscription}},
+                     5_000
+
+      GenServer.stop(producer)
+    end
+
+    test "demand larger than a page is served across pages, in batches within the demand" do
+      {:ok, producer} = Producer.start_link(schema: User, segments: 1, page_size: 50)
+      tag = subscribe(producer)
+      ask(producer, tag, 120)
+      assert length(receive_events(producer, tag, 120)) == 120
+      assert events_in_mailbox(producer, tag, 200) == []
+      GenServer.stop(producer)
+    end
+
+    test "the guide's Example 5 under a Supervisor: to the end, the supervisor alive, no restart",
+         %{ids: ids} do
+      me = self()
+
+      children = [
+        {Producer, schema: User, name: __MODULE__.Example5, segments: 8, page_size: 50},
+        Supervisor.child_spec(
+          {CloudStreams.StageConsumer,
+           name: __MODULE__.Transformer,
+           subscribe_to: __MODULE__.Example5,
+           transform: &%{&1 | email: String.downcase(&1.email)},
+           report_to: me},
+          id: :transformer
+        ),
+        Supervisor.child_spec(
+          {CloudStreams.StageConsumer,
+           name: __MODULE__.Writer,
+           subscribe_to: __MODULE__.Transformer,
+           max_demand: 100,
+           report_to: me},
+          id: :writer
+        )
+      ]
+
+      {:ok, sup} = Supervisor.start_link(children, strategy: :one_for_one)
+      writer = GenServer.whereis(__MODULE__.Writer)
+      writer_monitor = Process.monitor(writer)
+      users = receive_reported(__MODULE__.Writer, length(ids), [])
+      assert ids_of(users) == ids
+      assert Enum.all?(users, &(&1.email == String.downcase(&1.email)))
+
+      # Everyone ends :normal and nobody is restarted (restart: :transient throughout).
+      assert_receive {:DOWN, ^writer_monitor, :process, ^writer, :normal}, 10_000
+      assert Process.alive?(sup)
+
+      assert [
+               {:writer, :undefined, :worker, _},
+               {:transformer, :undefined, :worker, _},
+               {Producer, :undefined, :worker, _}
+             ] = Supervisor.which_children(sup)
+
+      assert_received {:started, __MODULE__.Transformer}
+      assert_received {:started, __MODULE__.Writer}
+      refute_received {:started, _}
+      Supervisor.stop(sup)
+    end
+  end
+
   ## Consumers, speaking the protocol
+
+  defp receive_reported(_name, 0, acc), do: acc
+
+  defp receive_reported(name, n, acc) do
+    receive do
+      {:events, ^name, events} -> receive_reported(name, n - length(events), events ++ acc)
+    after
+      30_000 -> flunk("#{n} items never reached #{inspect(name)}")
+    end
+  end
+
+  # What GenStage.estimate_buffered_count/2 asks.
+  defp buffered(producer), do: GenServer.call(producer, :"$estimate_buffered_count")
 
   defp id(i), do: "u" <> String.pad_leading(Integer.to_string(i), 4, "0")
   defp email(i), do: "User#{i}@Example.COM"
@@ -461,8 +648,8 @@ defmodule Dynamo.ProducerTest do
   # producer exits. A subscription asks `ask_size` more each time its demand is met; every
   # batch is checked against its own subscription's outstanding demand. Returns
   # {%{tag => events}, exit_reason}.
-  defp consume(producer, demand) do
-    monitor = Process.monitor(producer)
+  defp consume(producer, demand, monitor \\ nil) do
+    monitor = monitor || Process.monitor(producer)
 
     demand =
       Map.new(demand, fn {tag, {size, outstanding}} ->

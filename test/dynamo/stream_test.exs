@@ -368,13 +368,76 @@ defmodule Dynamo.Table.StreamTest do
       assert_receive {:scan_error, %Dynamo.Error{type: :resource_not_found}}, 5_000
     end
 
-    test "runs supervised, and stops when the receiver dies" do
+    test "runs supervised, and stops when the receiver dies, its native stream with it" do
+      before = CloudStreams.stats()
       receiver = spawn(fn -> Process.sleep(:infinity) end)
       {:ok, scanner} = TableStream.scan_to_process(User, receiver, max_mailbox: 5, page_size: 10)
       assert scanner in Enum.map(Task.Supervisor.children(CloudStreams.TaskSupervisor), & &1)
       ref = Process.monitor(scanner)
       Process.exit(receiver, :kill)
-      assert_receive {:DOWN, ^ref, :process, ^scanner, :normal}, 5_000
+      assert_receive {:DOWN, ^ref, :process, ^scanner, :killed}, 5_000
+
+      CloudStreams.NativeHelpers.wait_for_stats(fn stats ->
+        stats.live_tasks <= before.live_tasks and stats.open_streams <= before.open_streams
+      end)
+    end
+
+    test "an exception in message_format reaches the receiver as {:scan_error, _}, once" do
+      {:ok, scanner} =
+        TableStream.scan_to_process(User, self(),
+          page_size: 100,
+          # Runs in the scanner: the 500th message raises.
+          message_format: fn _user ->
+            n = Process.put(:sent, (Process.get(:sent) || 0) + 1) || 0
+            if n == 499, do: raise("no 500"), else: :ok
+          end
+        )
+
+      ref = Process.monitor(scanner)
+      assert_receive {:scan_error, %Dynamo.Error{type: :internal} = error}, 10_000
+      assert Exception.message(error) =~ "message_format raised"
+      assert Exception.message(error) =~ "no 500"
+      assert_receive {:DOWN, ^ref, :process, _, :normal}, 5_000
+      refute_received :scan_complete
+      refute_received {:scan_error, _}
+    end
+
+    test "an exception raised inside the scan (here by on_checkpoint) ends in {:scan_error, _}" do
+      # Decoding is lenient (a value of another type is kept as it is), so user code run by
+      # the stream is what can raise inside it.
+      {:ok, _} =
+        TableStream.scan_to_process(User, self(),
+          page_size: 100,
+          on_checkpoint: fn _ -> raise ArgumentError, "checkpoint store is down" end
+        )
+
+      assert_receive {:scan_error, %Dynamo.Error{type: :internal} = error}, 10_000
+      assert Exception.message(error) =~ "the scan failed: checkpoint store is down"
+      refute_received :scan_complete
+    end
+
+    test "a raising error_message function still tells the receiver, in the default shape" do
+      {:ok, _} =
+        TableStream.scan_to_process(Missing, self(), error_message: fn _ -> raise "oops" end)
+
+      assert_receive {:scan_error, %Dynamo.Error{type: :internal} = error}, 10_000
+      assert Exception.message(error) =~ "error_message raised"
+    end
+
+    test "a killed scanner is reported to the receiver" do
+      {:ok, scanner} =
+        TableStream.scan_to_process(User, self(),
+          page_size: 10,
+          max_mailbox: 20,
+          message_format: fn _ -> :item end
+        )
+
+      assert_receive :item, 5_000
+      Process.exit(scanner, :kill)
+      assert_receive {:scan_error, %Dynamo.Error{type: :internal} = error}, 5_000
+      assert Exception.message(error) =~ ":killed"
+      flush_items()
+      refute_received :scan_complete
     end
 
     test "pauses while the receiver's mailbox is above max_mailbox" do
@@ -385,6 +448,37 @@ defmodule Dynamo.Table.StreamTest do
       assert queued in 50..51
       assert Process.alive?(scanner)
       Process.exit(receiver, :kill)
+    end
+
+    test "a paused scan goes on as the receiver drains its mailbox, to the end" do
+      me = self()
+
+      receiver =
+        spawn(fn ->
+          receive do
+            :go -> send(me, {:drained, drain(0, 0)})
+          end
+        end)
+
+      {:ok, _} = TableStream.scan_to_process(User, receiver, max_mailbox: 50, page_size: 20)
+      Process.sleep(300)
+      assert {:message_queue_len, 50} = Process.info(receiver, :message_queue_len)
+      send(receiver, :go)
+      assert_receive {:drained, {@count, longest}}, 20_000
+      # The :go message came on top of the 50 it found.
+      assert longest <= 51
+    end
+  end
+
+  # Receives scan items until :scan_complete; {count, longest mailbox seen}.
+  defp drain(count, longest) do
+    {:message_queue_len, queued} = Process.info(self(), :message_queue_len)
+
+    receive do
+      {:scan_item, _} -> drain(count + 1, max(longest, queued))
+      :scan_complete -> {count, max(longest, queued)}
+    after
+      10_000 -> {:stuck, count}
     end
   end
 
@@ -446,6 +540,14 @@ defmodule Dynamo.Table.StreamTest do
       :scan_complete -> acc
     after
       10_000 -> flunk("no :scan_complete")
+    end
+  end
+
+  defp flush_items do
+    receive do
+      :item -> flush_items()
+    after
+      0 -> :ok
     end
   end
 

@@ -150,7 +150,11 @@ defmodule Dynamo.Table.Stream do
   `{:ok, scanner_pid}`.
 
   Messages: `{:scan_item, item}` for each item, or `{:scan_batch, items}` with `:batch_size`
-  above 1; then `:scan_complete`, or `{:scan_error, %Dynamo.Error{}}` if the scan fails.
+  above 1; then exactly one of `:scan_complete` or `{:scan_error, %Dynamo.Error{}}`. Every
+  way a scan can end reaches the receiver: a DynamoDB error, an exception raised by a
+  `:message_format` function, an item that cannot be decoded, even the scanner process being
+  killed, each end in `{:scan_error, error}` (`type: :internal` for failures that are not
+  DynamoDB's, with what happened in its message).
   Options: those of `parallel_scan/2` (`:segments` defaults to 1 here), and
 
     * `:batch_size` - items per message (default 1).
@@ -160,8 +164,12 @@ defmodule Dynamo.Table.Stream do
     * `:completion_message` - sent at the end (default `:scan_complete`).
     * `:error_message` - a term in which `:error` stands for the `Dynamo.Error`, or a
       function of it (default `{:scan_error, :error}`).
-    * `:max_mailbox` - the scanner pauses while `pid`'s mailbox holds more messages than this
-      (default 1,000), so a slow receiver is never flooded. Checked for local pids only.
+    * `:max_mailbox` - the scanner pauses while `pid`'s mailbox holds `max_mailbox` messages
+      or more (default 1,000), so a slow receiver is never flooded. It counts every message
+      in the mailbox, not only the scan's: a receiver that leaves other messages unread holds
+      the scan back. Pacing costs nothing while the receiver keeps up (the mailbox is read
+      only after as many sends as could fill it); a paused scanner looks again after 1 ms,
+      backing off to 64 ms. A receiver on another node is not paced.
 
   The scanner runs under `CloudStreams.TaskSupervisor` and stops (with its native fetching)
   as soon as `pid` exits.
@@ -190,9 +198,7 @@ defmodule Dynamo.Table.Stream do
     stream = parallel_scan(schema, scan_opts)
     own_opts = Options.validate!(own_opts, own, "Dynamo.Table.Stream.scan_to_process/3")
 
-    Task.Supervisor.start_child(CloudStreams.TaskSupervisor, fn ->
-      Dynamo.Table.Stream.Sender.run(stream, pid, own_opts)
-    end)
+    Dynamo.Table.Stream.Sender.start(stream, pid, own_opts)
   end
 
   def scan_to_process(_schema, pid, _opts) do

@@ -9,228 +9,230 @@ defmodule Dynamo.Table.Stream.Producer do
 
       Supervisor.start_link(children, strategy: :one_for_one)
 
-  It speaks GenStage's producer protocol without depending on `gen_stage` (a plain
-  `GenServer`), so any GenStage consumer or producer_consumer subscribes to it, and so does
-  Flow (`Flow.from_stages/2`). Several consumers share the demand: each batch of events goes
-  to the consumer with the most pending demand, never more than it asked for.
+  It is a GenStage callback module (`init/1` returns `{:producer, state, opts}`, events come
+  from `handle_demand/2` and `handle_info/2`). Where the `gen_stage` package is loaded, as it
+  is for every GenStage, Flow and Broadway user, it runs on `GenStage` itself: every GenStage
+  function, demand mode and dispatcher works on it (`GenStage.stream/2`, `Flow.from_stages/2`,
+  `ConsumerSupervisor`, `GenStage.demand/2`, `dispatcher: GenStage.BroadcastDispatcher`).
+  Without `gen_stage` it runs on `CloudStreams.ProducerEngine`, which speaks the same
+  producer protocol with the default demand dispatcher, so a hand-written consumer works too.
 
   DynamoDB is asked only for what consumers demanded: a page is fetched only while the
-  consumers' demand exceeds the buffered items (`:prefetch_pages`, default 0, lets it read
-  ahead). With several segments, each running segment may fetch one page at once.
+  consumers' demand is not yet covered by the items handed out (`:prefetch_pages`, default 0,
+  lets it read ahead). Events past the demand (the rest of a page) wait in the stage's
+  buffer, so at most one page per segment is held beyond what consumers asked for.
 
-  The producer exits `:normal` once the scan is over and every item has been delivered, and
-  with `{:dynamo_error, %Dynamo.Error{}}` when a segment fails (a segment is never silently
-  dropped). Its child spec is `restart: :transient`: a finished scan is not restarted, a
-  failed one is (from the beginning, or from `:resume`).
+  ## Ending
 
-  Options: `:schema` (required), `:name`, and the options of
-  `Dynamo.Table.Stream.parallel_scan/2` (`:segments` defaults to 1 here).
+  Once the scan is over and every item has been handed to a consumer, the producer exits
+  `:normal`, as `GenStage.from_enumerable/2` does; `GenStage.stream(..., cancel: :transient)`
+  and `Flow.from_stages/2` then end with every item. When a segment fails it exits with
+  `{:dynamo_error, %Dynamo.Error{}}`: never `:normal`, never a silently shorter result.
+
+  Its child spec is `restart: :transient`: a finished scan is not restarted, a failed one is
+  (from the beginning, or from `:resume`). Consumers under the same supervisor exit with the
+  producer (GenStage's default `cancel: :permanent`): give them `restart: :transient` too
+  (`use GenStage, restart: :transient`), as GenStage's docs prescribe for finite producers,
+  or subscribe with `cancel: :transient`.
+
+  ## Options
+
+    * `:schema` - the `Dynamo.Schema` module whose table is scanned (required).
+    * `:name` - a name to register the producer under.
+    * `:demand` - `:forward` (default) or `:accumulate`, GenStage's initial demand mode.
+    * `:dispatcher` - a GenStage dispatcher (needs `gen_stage`; default
+      `GenStage.DemandDispatcher`).
+    * `:engine` - `:auto` (default: `GenStage` when loaded, else the built-in engine),
+      `:gen_stage` or `:builtin`.
+
+  and the options of `Dynamo.Table.Stream.parallel_scan/2` (`:segments` defaults to 1 here,
+  `:prefetch_pages` to 0).
   """
 
-  use GenServer, restart: :transient
+  alias CloudStreams.PullStream
 
-  alias CloudStreams.Native
+  @own_opts [:schema, :name, :demand, :dispatcher, :engine]
+  @function "Dynamo.Table.Stream.Producer.start_link/1"
+  # Sent to itself through the stage, so it arrives after every buffered event.
+  @finished :"$cloud_streams_scan_finished"
 
-  @doc "Starts the producer; options as in the module doc."
+  @doc false
+  def child_spec(opts) do
+    %{id: __MODULE__, start: {__MODULE__, :start_link, [opts]}, restart: :transient}
+  end
+
+  @doc """
+  Starts the producer; options as in the module doc.
+
+  Bad options raise `ArgumentError` here, in the caller.
+  """
   @spec start_link(keyword()) :: GenServer.on_start()
-  def start_link(opts) do
-    {schema, opts} = Keyword.pop(opts, :schema)
-    {name, opts} = Keyword.pop(opts, :name)
+  def start_link(opts) when is_list(opts) do
+    {own, scan_opts} = Keyword.split(opts, @own_opts)
+    schema = Keyword.get(own, :schema)
 
     # function_exported?/3 does not load modules: in interactive mode (mix, iex) a schema not
     # called yet would be rejected, so load it first.
     unless is_atom(schema) and not is_nil(schema) and Code.ensure_loaded?(schema) and
              function_exported?(schema, :__dynamo__, 1) do
       raise ArgumentError,
-            "Dynamo.Table.Stream.Producer needs schema: a Dynamo.Schema module, got: #{inspect(schema)}"
+            "#{@function} needs schema: a Dynamo.Schema module, got: #{inspect(schema)}"
     end
 
-    opts = Keyword.put_new(opts, :segments, 1) |> Keyword.put_new(:prefetch_pages, 0)
-    # Validated in the caller, so a bad option fails the start with an ArgumentError.
-    source = Dynamo.Table.Stream.parallel_source(schema, opts, "Dynamo.Table.Stream.Producer")
-    gen_opts = if name, do: [name: name], else: []
-    GenServer.start_link(__MODULE__, source, gen_opts)
+    engine = engine!(Keyword.get(own, :engine, :auto))
+    stage_opts = stage_opts!(own, engine)
+
+    scan_opts = scan_opts |> Keyword.put_new(:segments, 1) |> Keyword.put_new(:prefetch_pages, 0)
+    # Validated here, so a bad option fails the start with an ArgumentError.
+    source = Dynamo.Table.Stream.parallel_source(schema, scan_opts, @function)
+    gen_opts = if name = own[:name], do: [name: name], else: []
+
+    # The GenStage call is made at run time: the library compiles without gen_stage.
+    apply(engine, :start_link, [__MODULE__, {source, stage_opts}, gen_opts])
   end
 
-  @impl true
-  def init({open, decode_state, decode, timeout}) do
-    {:ok,
-     %{
-       handle: open.(),
-       decode: decode,
-       decode_state: decode_state,
-       timeout: timeout,
-       buffer: :queue.new(),
-       buffered: 0,
-       consumers: %{},
-       pending: nil,
-       timer: nil,
-       done: false
-     }}
+  def start_link(other) do
+    raise ArgumentError, "#{@function} takes a keyword list, got: #{inspect(other)}"
   end
 
-  @impl true
-  def handle_info({:"$gen_producer", {pid, ref}, {:subscribe, _current, _opts}}, state) do
-    if Map.has_key?(state.consumers, ref) do
-      send(pid, {:"$gen_consumer", {self(), ref}, {:cancel, :duplicated_subscription}})
-      {:noreply, state}
+  defp engine!(:auto),
+    do: if(Code.ensure_loaded?(GenStage), do: GenStage, else: CloudStreams.ProducerEngine)
+
+  defp engine!(:builtin), do: CloudStreams.ProducerEngine
+
+  defp engine!(:gen_stage) do
+    if Code.ensure_loaded?(GenStage) do
+      GenStage
     else
-      consumer = %{pid: pid, monitor: Process.monitor(pid), demand: 0}
-      {:noreply, put_in(state.consumers[ref], consumer)}
+      raise ArgumentError, "#{@function}: engine: :gen_stage needs the gen_stage package loaded"
     end
   end
 
-  def handle_info({:"$gen_producer", {pid, ref}, {:ask, n}}, state)
-      when is_integer(n) and n > 0 do
-    case state.consumers do
-      %{^ref => consumer} ->
-        state = put_in(state.consumers[ref], %{consumer | demand: consumer.demand + n})
-        state |> dispatch() |> fill()
+  defp engine!(other) do
+    raise ArgumentError,
+          "#{@function}: invalid value for option :engine, expected :auto, :gen_stage or " <>
+            ":builtin, got: #{inspect(other)}"
+  end
 
-      %{} ->
-        send(pid, {:"$gen_consumer", {self(), ref}, {:cancel, :unknown_subscription}})
-        {:noreply, state}
+  defp stage_opts!(own, engine) do
+    demand =
+      case Keyword.get(own, :demand, :forward) do
+        mode when mode in [:forward, :accumulate] ->
+          mode
+
+        other ->
+          raise ArgumentError,
+                "#{@function}: invalid value for option :demand, expected :forward or " <>
+                  ":accumulate, got: #{inspect(other)}"
+      end
+
+    dispatcher = Keyword.get(own, :dispatcher, GenStage.DemandDispatcher)
+
+    unless engine == GenStage or dispatcher == GenStage.DemandDispatcher do
+      raise ArgumentError,
+            "#{@function}: option :dispatcher (#{inspect(dispatcher)}) needs the gen_stage package loaded"
     end
+
+    # Unbounded: this module emits only for demand, at most a page beyond it.
+    [demand: demand, dispatcher: dispatcher, buffer_size: :infinity]
   end
 
-  def handle_info({:"$gen_producer", {pid, ref}, {:cancel, reason}}, state) do
-    case Map.pop(state.consumers, ref) do
-      {nil, _} ->
-        {:noreply, state}
+  ## GenStage callbacks
 
-      {consumer, consumers} ->
-        Process.demonitor(consumer.monitor, [:flush])
-        send(pid, {:"$gen_consumer", {self(), ref}, {:cancel, reason}})
-        {:noreply, %{state | consumers: consumers}}
-    end
+  @doc false
+  def init({{open, decode_state, decode, timeout}, stage_opts}) do
+    state = %{
+      handle: open.(),
+      decode: decode,
+      decode_state: decode_state,
+      timeout: timeout,
+      # demand asked through handle_demand/2 and not yet covered by emitted events
+      demand: 0,
+      waiter: nil,
+      timer: nil,
+      done: false
+    }
+
+    {:producer, state, stage_opts}
   end
 
-  def handle_info({:"$gen_producer", _from, _other}, state), do: {:noreply, state}
-
-  # GenStage's demand mode switch: this producer always serves demand as it comes.
-  def handle_info({:"$demand", _mode}, state), do: {:noreply, state}
-
-  def handle_info({:DOWN, monitor, :process, _pid, _reason}, state) do
-    consumers =
-      state.consumers
-      |> Enum.reject(fn {_ref, c} -> c.monitor == monitor end)
-      |> Map.new()
-
-    {:noreply, %{state | consumers: consumers}}
+  @doc false
+  def handle_demand(demand, state) do
+    fill(%{state | demand: state.demand + demand}, [])
   end
 
-  def handle_info({:pull_timeout, tag}, %{pending: tag} = state) do
-    if Native.stream_disarm(state.handle) do
-      error = %Dynamo.Error{
-        type: :timeout,
-        message: "no page arrived within #{state.timeout} ms",
-        retryable: true
-      }
-
-      {:stop, {:dynamo_error, error}, state}
-    else
-      # The page was handed over as the timer fired: it is on its way.
-      {:noreply, state}
-    end
-  end
-
-  def handle_info({:pull_timeout, _stale}, state), do: {:noreply, state}
-
-  def handle_info({tag, event}, %{pending: tag} = state) when is_reference(tag) do
+  @doc false
+  def handle_info({tag, event}, %{waiter: %{tag: tag}} = state) do
     if state.timer, do: Process.cancel_timer(state.timer)
-    handle_event(event, %{state | pending: nil, timer: nil})
+    handle_event(event, %{state | waiter: nil, timer: nil}, [])
   end
 
-  def handle_info(_unexpected, state), do: {:noreply, state}
-
-  @impl true
-  def terminate(_reason, state), do: Native.stream_close(state.handle)
-
-  # Pulls pages while the consumers want more than is buffered.
-  defp fill(state) do
-    demand = state.consumers |> Map.values() |> Enum.map(& &1.demand) |> Enum.sum()
-
-    cond do
-      state.done -> maybe_stop(state)
-      state.pending != nil -> {:noreply, state}
-      demand <= state.buffered -> {:noreply, state}
-      true -> pull(state)
+  def handle_info({:pull_expired, tag}, %{waiter: %{tag: tag} = waiter} = state) do
+    case PullStream.expired(waiter) do
+      {:event, event} -> handle_event(event, %{state | waiter: nil, timer: nil}, [])
+      {:wait, waiter} -> {:noreply, [], wait(state, waiter)}
     end
   end
 
-  defp pull(state) do
-    tag = make_ref()
+  def handle_info(@finished, state), do: {:stop, :normal, state}
 
-    case Native.stream_pull(state.handle, tag) do
-      :pending ->
-        timer =
-          if state.timeout != :infinity,
-            do: Process.send_after(self(), {:pull_timeout, tag}, state.timeout)
+  # Stale timers, and anything else sent to the stage.
+  def handle_info(_message, state), do: {:noreply, [], state}
 
-        {:noreply, %{state | pending: tag, timer: timer}}
+  @doc false
+  def handle_call(message, _from, state),
+    do: {:reply, {:error, {:unknown_call, message}}, [], state}
 
-      event ->
-        handle_event(event, state)
+  @doc false
+  def handle_cast(_message, state), do: {:noreply, [], state}
+
+  @doc false
+  def terminate(_reason, state), do: CloudStreams.Native.stream_close(state.handle)
+
+  ## Pulling pages
+
+  # Pulls while demand is left; `events` are those gathered so far in this callback, newest
+  # page first.
+  defp fill(%{done: true} = state, events), do: {:noreply, flatten(events), state}
+  defp fill(%{waiter: waiter} = state, events) when waiter != nil, do: emit(state, events)
+  defp fill(%{demand: demand} = state, events) when demand <= 0, do: emit(state, events)
+
+  defp fill(state, events) do
+    case PullStream.pull(state.handle, state.timeout) do
+      {:event, event} -> handle_event(event, state, events)
+      {:wait, waiter} -> emit(wait(state, waiter), events)
     end
   end
 
-  defp handle_event({:item, page}, state) do
+  defp wait(state, waiter) do
+    timer =
+      case PullStream.wait_time(waiter) do
+        :infinity -> nil
+        ms -> Process.send_after(self(), {:pull_expired, waiter.tag}, ms)
+      end
+
+    %{state | waiter: waiter, timer: timer}
+  end
+
+  defp handle_event({:item, page}, state, events) do
     {items, decode_state} = state.decode.(page, state.decode_state)
-    buffer = Enum.reduce(items, state.buffer, &:queue.in/2)
-
-    %{
-      state
-      | decode_state: decode_state,
-        buffer: buffer,
-        buffered: state.buffered + length(items)
-    }
-    |> dispatch()
-    |> fill()
+    # What exceeds the demand waits in the stage's buffer, which serves the next asks itself.
+    state = %{state | decode_state: decode_state, demand: max(state.demand - length(items), 0)}
+    fill(state, [items | events])
   end
 
-  defp handle_event(:done, state) do
+  defp handle_event(:done, state, events) do
     {items, decode_state} = state.decode.(:done, state.decode_state)
-    buffer = Enum.reduce(items, state.buffer, &:queue.in/2)
-
-    %{
-      state
-      | decode_state: decode_state,
-        buffer: buffer,
-        buffered: state.buffered + length(items),
-        done: true
-    }
-    |> dispatch()
-    |> maybe_stop()
+    # Delivered to handle_info/2 once every event before it has gone to a consumer.
+    GenServer.cast(self(), {:"$info", @finished})
+    {:noreply, flatten([items | events]), %{state | decode_state: decode_state, done: true}}
   end
 
-  defp handle_event({:error, native}, state) do
+  defp handle_event({:error, native}, state, _events) do
     {:stop, {:dynamo_error, Dynamo.Error.from_native(native)}, state}
   end
 
-  defp maybe_stop(%{done: true, buffered: 0} = state), do: {:stop, :normal, state}
-  defp maybe_stop(state), do: {:noreply, state}
+  defp emit(state, events), do: {:noreply, flatten(events), state}
 
-  # Gives buffered events to the consumer with the most pending demand, until the buffer or
-  # the demand runs out.
-  defp dispatch(%{buffered: 0} = state), do: state
-
-  defp dispatch(state) do
-    case Enum.max_by(state.consumers, fn {_ref, c} -> c.demand end, fn -> nil end) do
-      {ref, %{demand: demand} = consumer} when demand > 0 ->
-        count = min(demand, state.buffered)
-        {events, buffer} = :queue.split(count, state.buffer)
-        send(consumer.pid, {:"$gen_consumer", {self(), ref}, :queue.to_list(events)})
-
-        %{
-          state
-          | buffer: buffer,
-            buffered: state.buffered - count,
-            consumers: Map.put(state.consumers, ref, %{consumer | demand: demand - count})
-        }
-        |> dispatch()
-
-      _ ->
-        state
-    end
-  end
+  defp flatten(pages), do: pages |> Enum.reverse() |> Enum.concat()
 end

@@ -1,13 +1,32 @@
 defmodule Dynamo.Table.Stream.Sender do
   @moduledoc false
-  # The process behind `Dynamo.Table.Stream.scan_to_process/3`: enumerates a scan and sends
-  # its items to a receiver, pausing while the receiver's mailbox is above its high-water
-  # mark, and stopping (native fetching included) as soon as the receiver exits.
+  # The processes behind `Dynamo.Table.Stream.scan_to_process/3`.
+  #
+  # The scanner (supervised, its pid returned to the caller) enumerates the scan and sends
+  # the items, then exactly one terminal message: the completion message, or the error
+  # message for any failure it can see (a DynamoDB error, an exception in `message_format`,
+  # a decode failure). A watcher beside it covers what the scanner cannot report itself: if
+  # the scanner dies (killed, or a crash outside its rescue), the watcher sends the error
+  # message; if the receiver dies, the watcher kills the scanner, whose native stream then
+  # stops with it.
+  #
+  # Pacing costs nothing while the receiver keeps up: the scanner reads the receiver's
+  # mailbox length only once it has sent as many messages as could have filled the mailbox
+  # to `max_mailbox` since the last reading, and waits (backing off from 1 ms to 64 ms) only
+  # while the mailbox is above it.
 
-  @poll_ms 5
+  @max_backoff_ms 64
 
-  def run(stream, pid, opts) do
-    receiver = Process.monitor(pid)
+  @spec start(Enumerable.t(), pid(), map()) :: {:ok, pid()} | {:error, term()}
+  def start(stream, receiver, opts) do
+    Task.Supervisor.start_child(CloudStreams.TaskSupervisor, fn ->
+      scanner = self()
+      watcher = spawn(fn -> watch(scanner, receiver, opts) end)
+      run(stream, receiver, watcher, opts)
+    end)
+  end
+
+  defp run(stream, receiver, watcher, opts) do
     batch = opts.batch_size
 
     format =
@@ -16,65 +35,105 @@ defmodule Dynamo.Table.Stream.Sender do
 
     items = if batch == 1, do: stream, else: Stream.chunk_every(stream, batch)
 
-    result =
+    ending =
       try do
-        Enum.reduce_while(items, :ok, fn payload, :ok ->
-          if wait_for_room(pid, receiver, opts.max_mailbox) do
-            send(pid, fill(format, payload, [:item, :items]))
-            {:cont, :ok}
-          else
-            {:halt, :receiver_down}
-          end
+        Enum.reduce(items, room(receiver, opts.max_mailbox), fn payload, room ->
+          room = wait_for_room(receiver, opts.max_mailbox, room, 1)
+          send(receiver, fill(format, payload, [:item, :items], "message_format"))
+          room - 1
         end)
+
+        :ok
       rescue
         error in Dynamo.Error -> {:error, error}
+        exception -> {:error, internal("the scan failed: " <> Exception.message(exception))}
+      catch
+        kind, reason ->
+          {:error, internal("the scan failed: #{Exception.format_banner(kind, reason)}")}
       end
 
-    case result do
-      :ok -> send(pid, opts.completion_message)
-      {:error, error} -> send(pid, fill(opts.error_message, error, [:error]))
-      :receiver_down -> :ok
-    end
-
+    send(receiver, terminal(ending, opts))
+    # Tells the watcher the receiver has heard the end (it arrives before our :DOWN).
+    send(watcher, :told)
     :ok
   end
 
-  # False once the receiver is gone; otherwise waits while its mailbox is above `max`.
-  defp wait_for_room(pid, receiver, max) do
+  defp terminal(:ok, opts), do: opts.completion_message
+
+  defp terminal({:error, error}, opts) do
+    fill(opts.error_message, error, [:error], "error_message")
+  rescue
+    # A raising error_message function still leaves the receiver told, in the default shape.
+    exception ->
+      {:scan_error,
+       internal("error_message raised #{inspect(exception.__struct__)} for: " <>
+         Exception.message(error))}
+  end
+
+  defp watch(scanner, receiver, opts) do
+    scanner_ref = Process.monitor(scanner)
+    receiver_ref = Process.monitor(receiver)
+
     receive do
-      {:DOWN, ^receiver, :process, _, _} -> false
-    after
-      0 ->
-        if node(pid) == node() and mailbox(pid) > max do
-          receive do
-            {:DOWN, ^receiver, :process, _, _} -> false
-          after
-            @poll_ms -> wait_for_room(pid, receiver, max)
-          end
-        else
-          true
+      {:DOWN, ^scanner_ref, :process, _, reason} ->
+        receive do
+          :told -> :ok
+        after
+          0 ->
+            error = internal("the scanner exited before the scan ended: #{inspect(reason)}")
+            send(receiver, terminal({:error, error}, opts))
         end
+
+      {:DOWN, ^receiver_ref, :process, _, _} ->
+        Process.exit(scanner, :kill)
     end
   end
 
-  defp mailbox(pid) do
-    case Process.info(pid, :message_queue_len) do
-      {:message_queue_len, n} -> n
-      nil -> 0
+  # How many messages may be sent before the receiver's mailbox could pass `max`.
+  # A remote receiver's mailbox cannot be read: it is not paced.
+  defp room(receiver, _max) when node(receiver) != node(), do: :infinity
+
+  defp room(receiver, max) do
+    case Process.info(receiver, :message_queue_len) do
+      {:message_queue_len, n} -> max - n
+      nil -> max
     end
   end
+
+  defp wait_for_room(_receiver, _max, :infinity, _backoff), do: :infinity
+  defp wait_for_room(_receiver, _max, room, _backoff) when room > 0, do: room
+
+  defp wait_for_room(receiver, max, _room, backoff) do
+    case room(receiver, max) do
+      room when room > 0 ->
+        room
+
+      _full ->
+        Process.sleep(backoff)
+        wait_for_room(receiver, max, 0, min(backoff * 2, @max_backoff_ms))
+    end
+  end
+
+  defp internal(message), do: %Dynamo.Error{type: :internal, message: message, retryable: false}
 
   # A message from its template: a function of the payload, or a term in which the
   # placeholder atoms stand for it.
-  defp fill(format, payload, _placeholders) when is_function(format, 1), do: format.(payload)
+  defp fill(format, payload, _placeholders, option) when is_function(format, 1) do
+    format.(payload)
+  rescue
+    exception ->
+      reraise RuntimeError,
+              [message: "#{option} raised #{Exception.format(:error, exception)}"],
+              __STACKTRACE__
+  end
 
-  defp fill(format, payload, placeholders) when is_tuple(format) do
+  defp fill(format, payload, placeholders, _option) when is_tuple(format) do
     format
     |> Tuple.to_list()
     |> Enum.map(&if(&1 in placeholders, do: payload, else: &1))
     |> List.to_tuple()
   end
 
-  defp fill(format, payload, placeholders),
+  defp fill(format, payload, placeholders, _option),
     do: if(format in placeholders, do: payload, else: format)
 end
