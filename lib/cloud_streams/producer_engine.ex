@@ -117,7 +117,11 @@ defmodule CloudStreams.ProducerEngine do
   def handle_info({:"$gen_producer", {pid, tag}, {:subscribe, current, _opts}}, stage) do
     case stage.consumers do
       %{^tag => _} ->
-        send_noconnect(pid, {:"$gen_consumer", {self(), tag}, {:cancel, :duplicated_subscription}})
+        send_noconnect(
+          pid,
+          {:"$gen_consumer", {self(), tag}, {:cancel, :duplicated_subscription}}
+        )
+
         {:noreply, stage}
 
       %{} ->
@@ -272,6 +276,7 @@ defmodule CloudStreams.ProducerEngine do
   end
 
   defp dispatch([], stage), do: stage
+
   defp dispatch(events, %{mode: held} = stage) when is_list(held),
     do: %{stage | mode: [{:dispatch, events} | held]}
 

@@ -66,8 +66,10 @@ defmodule Dynamo.Table.Stream.Sender do
     # A raising error_message function still leaves the receiver told, in the default shape.
     exception ->
       {:scan_error,
-       internal("error_message raised #{inspect(exception.__struct__)} for: " <>
-         Exception.message(error))}
+       internal(
+         "error_message raised #{inspect(exception.__struct__)} for: " <>
+           Exception.message(error)
+       )}
   end
 
   defp watch(scanner, receiver, opts) do
