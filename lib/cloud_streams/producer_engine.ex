@@ -29,7 +29,8 @@ defmodule CloudStreams.ProducerEngine do
     * `GenStage.estimate_buffered_count/2` (a call of `:"$estimate_buffered_count"`) answers
       the number of events buffered past the consumers' demand.
     * `GenStage.sync_info/3` and `async_info/2` (a call or cast of `{:"$info", msg}`): `msg`
-      is delivered to `handle_info/2` after every event buffered before it.
+      is delivered to `handle_info/2` after every event buffered before it (but, as in
+      gen_stage, not after events held back by `:accumulate`).
     * Any other call or cast goes to the callback module's `handle_call/3` or `handle_cast/2`.
 
   A consumer that dies (or cancels) with demand outstanding leaves that demand counted as
@@ -229,7 +230,6 @@ defmodule CloudStreams.ProducerEngine do
     Enum.reduce(Enum.reverse(held), {:noreply, %{stage | mode: :forward}}, fn
       {:demand, counter}, {:noreply, stage} -> take_from_buffer_or_handle_demand(counter, stage)
       {:dispatch, events}, {:noreply, stage} -> {:noreply, dispatch(events, stage)}
-      {:info, message}, {:noreply, stage} -> {:noreply, info(message, stage)}
       _, stop -> stop
     end)
   end
@@ -320,16 +320,13 @@ defmodule CloudStreams.ProducerEngine do
     {current, rest}
   end
 
-  # An info waits behind the buffered events, and behind accumulated ones, so it never
-  # overtakes an event emitted before it.
+  # An info waits behind the buffered events. Like gen_stage's, it does not wait behind events
+  # held back by `:accumulate`: a producer finishing with an info must wait for `:forward`.
   defp info(message, stage) do
     if :queue.is_empty(stage.buffer),
       do: deliver_info(message, stage),
       else: %{stage | buffer: :queue.in({:info, message}, stage.buffer)}
   end
-
-  defp deliver_info(message, %{mode: held} = stage) when is_list(held),
-    do: %{stage | mode: [{:info, message} | held]}
 
   defp deliver_info(message, stage) do
     send(self(), message)

@@ -457,6 +457,21 @@ defmodule Dynamo.ProducerTest do
       GenServer.stop(producer)
     end
 
+    test ":accumulate while the last page is in flight: held, then every event, then :normal" do
+      {:ok, producer} = Producer.start_link(schema: User, segments: 1, page_size: 1_000)
+      monitor = Process.monitor(producer)
+      tag = subscribe(producer)
+      ask(producer, tag, 2_000)
+      # The page is being fetched: the producer holds it (and the end of the scan) back.
+      GenServer.cast(producer, {:"$demand", :accumulate})
+      assert events_in_mailbox(producer, tag, 1_000) == []
+      refute_received {:DOWN, ^monitor, _, _, _}
+
+      GenServer.cast(producer, {:"$demand", :forward})
+      assert length(receive_events(producer, tag, @items)) == @items
+      assert_receive {:DOWN, ^monitor, :process, _, :normal}, 5_000
+    end
+
     test "demand: :accumulate at start, as GenStage's init option" do
       {:ok, producer} = Producer.start_link(schema: User, demand: :accumulate, page_size: 20)
       assert GenServer.call(producer, :"$demand") == :accumulate
@@ -478,6 +493,7 @@ defmodule Dynamo.ProducerTest do
       assert GenServer.call(producer, :"$estimate_buffered_count") == 45
 
       assert GenServer.call(producer, {:"$info", :hello}) == :ok
+      # (gen_stage counts the two infos buffered behind the events too; this engine does not.)
       GenServer.cast(producer, {:"$info", :hello_again})
       assert {:error, {:unknown_call, :what}} = GenServer.call(producer, :what)
       GenServer.cast(producer, :what)

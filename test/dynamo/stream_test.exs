@@ -398,8 +398,8 @@ defmodule Dynamo.Table.StreamTest do
       assert Exception.message(error) =~ "message_format raised"
       assert Exception.message(error) =~ "no 500"
       assert_receive {:DOWN, ^ref, :process, _, :normal}, 5_000
-      refute_received :scan_complete
-      refute_received {:scan_error, _}
+      refute_receive :scan_complete, 200
+      refute_receive {:scan_error, _}, 200
     end
 
     test "an exception raised inside the scan (here by on_checkpoint) ends in {:scan_error, _}" do
@@ -450,6 +450,14 @@ defmodule Dynamo.Table.StreamTest do
       Process.exit(receiver, :kill)
     end
 
+    test "a receiver on another node gets every item and the end (not paced)" do
+      {_peer, node} = CloudStreams.Cluster.start_peer!(dynamodb_endpoint())
+      receiver = CloudStreams.Forwarder.start(node, self(), :scan_complete)
+      {:ok, _} = TableStream.scan_to_process(User, receiver, batch_size: 100)
+      batches = receive_forwarded([])
+      assert batches |> List.flatten() |> Enum.map(& &1.id) |> Enum.sort() == all_ids()
+    end
+
     test "a paused scan goes on as the receiver drains its mailbox, to the end" do
       me = self()
 
@@ -461,8 +469,11 @@ defmodule Dynamo.Table.StreamTest do
         end)
 
       {:ok, _} = TableStream.scan_to_process(User, receiver, max_mailbox: 50, page_size: 20)
-      Process.sleep(300)
-      assert {:message_queue_len, 50} = Process.info(receiver, :message_queue_len)
+
+      CloudStreams.NativeHelpers.wait_until(fn ->
+        Process.info(receiver, :message_queue_len) == {:message_queue_len, 50}
+      end)
+
       send(receiver, :go)
       assert_receive {:drained, {@count, longest}}, 20_000
       # The :go message came on top of the 50 it found.
@@ -540,6 +551,16 @@ defmodule Dynamo.Table.StreamTest do
       :scan_complete -> acc
     after
       10_000 -> flunk("no :scan_complete")
+    end
+  end
+
+  defp receive_forwarded(acc) do
+    receive do
+      {:forwarded, {:scan_batch, items}} -> receive_forwarded([items | acc])
+      {:forwarded, :scan_complete} -> acc
+      {:forwarded, other} -> flunk("unexpected #{inspect(other)}")
+    after
+      10_000 -> flunk("no :scan_complete from the remote receiver")
     end
   end
 

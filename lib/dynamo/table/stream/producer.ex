@@ -53,7 +53,7 @@ defmodule Dynamo.Table.Stream.Producer do
 
   @own_opts [:schema, :name, :demand, :dispatcher, :engine]
   @function "Dynamo.Table.Stream.Producer.start_link/1"
-  # Sent to itself through the stage, so it arrives after every buffered event.
+  # Cast to itself through the stage, so it arrives after every buffered event.
   @finished :"$cloud_streams_scan_finished"
 
   @doc false
@@ -128,7 +128,8 @@ defmodule Dynamo.Table.Stream.Producer do
 
     dispatcher = Keyword.get(own, :dispatcher, GenStage.DemandDispatcher)
 
-    unless engine == GenStage or dispatcher == GenStage.DemandDispatcher do
+    unless engine == GenStage or dispatcher == GenStage.DemandDispatcher or
+             (is_tuple(dispatcher) and elem(dispatcher, 0) == GenStage.DemandDispatcher) do
       raise ArgumentError,
             "#{@function}: option :dispatcher (#{inspect(dispatcher)}) needs the gen_stage package loaded"
     end
@@ -223,8 +224,7 @@ defmodule Dynamo.Table.Stream.Producer do
 
   defp handle_event(:done, state, events) do
     {items, decode_state} = state.decode.(:done, state.decode_state)
-    # Delivered to handle_info/2 once every event before it has gone to a consumer.
-    GenServer.cast(self(), {:"$info", @finished})
+    finish_when_forwarding(self())
     {:noreply, flatten([items | events]), %{state | decode_state: decode_state, done: true}}
   end
 
@@ -233,6 +233,35 @@ defmodule Dynamo.Table.Stream.Producer do
   end
 
   defp emit(state, events), do: {:noreply, flatten(events), state}
+
+  # The last events are out of this callback; the stage must stop only once each has gone to
+  # a consumer. An info cast to the stage (what `GenStage.async_info/2` does) is delivered
+  # after every buffered event, but gen_stage delivers it at once while it holds events back
+  # in `:accumulate` mode. So a helper waits until the stage forwards (`GenStage.demand/1`,
+  # asked by call: the held events were replayed before it answers :forward), then casts
+  # the info. Every event exists by then, so nothing can overtake it.
+  defp finish_when_forwarding(stage) do
+    spawn(fn -> finish_loop(stage, Process.monitor(stage), 10) end)
+  end
+
+  defp finish_loop(stage, monitor, backoff) do
+    mode =
+      try do
+        GenServer.call(stage, :"$demand", 5_000)
+      catch
+        :exit, _ -> :unknown
+      end
+
+    if mode == :forward do
+      GenServer.cast(stage, {:"$info", @finished})
+    else
+      receive do
+        {:DOWN, ^monitor, :process, _, _} -> :ok
+      after
+        backoff -> finish_loop(stage, monitor, min(backoff * 2, 1_000))
+      end
+    end
+  end
 
   defp flatten(pages), do: pages |> Enum.reverse() |> Enum.concat()
 end

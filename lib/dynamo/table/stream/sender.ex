@@ -3,11 +3,11 @@ defmodule Dynamo.Table.Stream.Sender do
   # The processes behind `Dynamo.Table.Stream.scan_to_process/3`.
   #
   # The scanner (supervised, its pid returned to the caller) enumerates the scan and sends
-  # the items, then exactly one terminal message: the completion message, or the error
-  # message for any failure it can see (a DynamoDB error, an exception in `message_format`,
-  # a decode failure). A watcher beside it covers what the scanner cannot report itself: if
-  # the scanner dies (killed, or a crash outside its rescue), the watcher sends the error
-  # message; if the receiver dies, the watcher kills the scanner, whose native stream then
+  # the items. A watcher beside it sends exactly one terminal message: the one the scanner
+  # hands it at the end (the completion message, or the error message for any failure the
+  # scanner caught: a DynamoDB error, an exception in `message_format` or `on_checkpoint`),
+  # or, if the scanner dies first (killed, or a crash outside its rescue), an error message
+  # saying so. If the receiver dies, the watcher kills the scanner, whose native stream then
   # stops with it.
   #
   # Pacing costs nothing while the receiver keeps up: the scanner reads the receiver's
@@ -40,7 +40,7 @@ defmodule Dynamo.Table.Stream.Sender do
         Enum.reduce(items, room(receiver, opts.max_mailbox), fn payload, room ->
           room = wait_for_room(receiver, opts.max_mailbox, room, 1)
           send(receiver, fill(format, payload, [:item, :items], "message_format"))
-          room - 1
+          spend(room)
         end)
 
         :ok
@@ -52,11 +52,14 @@ defmodule Dynamo.Table.Stream.Sender do
           {:error, internal("the scan failed: #{Exception.format_banner(kind, reason)}")}
       end
 
-    send(receiver, terminal(ending, opts))
-    # Tells the watcher the receiver has heard the end (it arrives before our :DOWN).
-    send(watcher, :told)
+    # The watcher alone sends the terminal message, so it is sent exactly once, whenever the
+    # scanner dies; on one node it still follows every item sent before it.
+    send(watcher, {:terminal, terminal(ending, opts)})
     :ok
   end
+
+  defp spend(:infinity), do: :infinity
+  defp spend(room), do: room - 1
 
   defp terminal(:ok, opts), do: opts.completion_message
 
@@ -77,14 +80,13 @@ defmodule Dynamo.Table.Stream.Sender do
     receiver_ref = Process.monitor(receiver)
 
     receive do
+      {:terminal, message} ->
+        send(receiver, message)
+
       {:DOWN, ^scanner_ref, :process, _, reason} ->
-        receive do
-          :told -> :ok
-        after
-          0 ->
-            error = internal("the scanner exited before the scan ended: #{inspect(reason)}")
-            send(receiver, terminal({:error, error}, opts))
-        end
+        # A :terminal sent before the scanner died arrives before its :DOWN.
+        error = internal("the scanner exited before the scan ended: #{inspect(reason)}")
+        send(receiver, terminal({:error, error}, opts))
 
       {:DOWN, ^receiver_ref, :process, _, _} ->
         Process.exit(scanner, :kill)
