@@ -29,6 +29,15 @@ defmodule Dynamo.Table.Stream.Producer do
   and `Flow.from_stages/2` then end with every item. When a segment fails it exits with
   `{:dynamo_error, %Dynamo.Error{}}`: never `:normal`, never a silently shorter result.
 
+  A consumer that leaves with demand still outstanding (for example
+  `GenStage.stream([producer]) |> Enum.take(5)` on a producer that others share, or a
+  consumer that crashes) leaves that demand counted as already requested: GenStage's demand
+  dispatcher hands the events it brings to the other consumers, and reduces their next
+  asks by it. A finite scan may end before that demand is met, and then the events left in
+  the stage's buffer never go out and the producer does not finish (gen_stage does the same
+  with `GenStage.from_enumerable/2`). Give a producer one consumer, or consumers that stay
+  to the end with the same `max_demand`.
+
   Its child spec is `restart: :transient`: a finished scan is not restarted, a failed one is
   (from the beginning, or from `:resume`). Consumers under the same supervisor exit with the
   producer (GenStage's default `cancel: :permanent`): give them `restart: :transient` too
