@@ -35,10 +35,18 @@ defmodule CloudStreams.Cluster.Dispatcher do
     * `{:failed, id, reason, state}` - the item will not be tried again
     * `{:done, state}` - every item is completed or failed; the workers are stopped
 
-  Example, with a worker module that doubles numbers:
+  Example: a worker module (compiled on every node), and a loop over the events.
 
-      state = Dispatcher.start(Doubler, :no_args, items: [a: 1, b: 2], nodes: [node()])
-      {:completed, :a, 2, state} = Dispatcher.next(state)
+      defmodule Doubler do
+        @behaviour CloudStreams.Cluster.Dispatcher
+        def init(factor), do: {:ok, factor}
+        def run(factor, n, _emit), do: {:ok, n * factor}
+      end
+
+      state = Dispatcher.start(Doubler, 2, items: [a: 1, b: 2], nodes: [node() | Node.list()])
+      {:completed, _id, _doubled, state} = Dispatcher.next(state)
+      {:completed, _id, _doubled, state} = Dispatcher.next(state)
+      {:done, _} = Dispatcher.next(state)
   """
 
   @typedoc "What identifies an item in events; any term, unique within the job."
@@ -394,6 +402,7 @@ defmodule CloudStreams.Cluster.Dispatcher do
   @doc false
   # A worker, on its node: init, then one item at a time until told to stop or until the
   # coordinator exits.
+  @spec worker(pid(), reference(), module(), (() -> term()), boolean()) :: :ok
   def worker(coordinator, ref, module, args, pull?) do
     watch = Process.monitor(coordinator)
     link = %{coordinator: coordinator, ref: ref, watch: watch, pull: pull?}
@@ -407,11 +416,19 @@ defmodule CloudStreams.Cluster.Dispatcher do
         end
 
       {:error, why} when is_binary(why) ->
-        send(coordinator, {ref, self(), {:init_failed, why}})
+        init_failed(link, why)
 
       {:caught, caught} ->
-        send(coordinator, {ref, self(), {:init_failed, describe(caught)}})
+        init_failed(link, describe(caught))
+
+      _other ->
+        init_failed(link, "#{inspect(module)}.init/1 returned an unexpected value")
     end
+  end
+
+  defp init_failed(link, why) do
+    send(link.coordinator, {link.ref, self(), {:init_failed, why}})
+    :ok
   end
 
   defp work(%{ref: ref, watch: watch} = link, module, context) do
@@ -429,6 +446,10 @@ defmodule CloudStreams.Cluster.Dispatcher do
 
             {:caught, caught} ->
               {:retry, %CloudStreams.Error{kind: :worker_crashed, message: describe(caught)}}
+
+            _other ->
+              message = "#{inspect(module)}.run/3 returned an unexpected value on #{node()}"
+              {:retry, %CloudStreams.Error{kind: :worker_crashed, message: message}}
           end
 
         reply(link, {:result, id, result})

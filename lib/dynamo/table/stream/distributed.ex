@@ -39,6 +39,7 @@ defmodule Dynamo.Table.Stream.Distributed do
   @default_per_node 64
 
   @doc false
+  @spec stream(module(), map(), [node()]) :: Enumerable.t()
   def stream(schema, opts, nodes) do
     nodes = validate_nodes!(nodes)
     segments = opts.segments
