@@ -172,6 +172,17 @@ defmodule CloudStreams.DistributedTest do
     assert {:error, %{copied: 1, failed: [{"missing", %ObjectStoreX.Error{kind: :not_found}}]}} =
              ObjectStoreX.Transfer.copy_many(from, to, ["here", "missing"])
 
+    # No listed node can run a copier: each object fails, saying why.
+    absent = :"absent#{System.unique_integer([:positive])}@127.0.0.1"
+
+    assert {:error,
+            %{copied: 0, failed: [{"here", %CloudStreams.Error{kind: :no_workers} = error}]}} =
+             ObjectStoreX.Transfer.copy_many(from, to, ["here"], nodes: [absent])
+
+    assert error.message ==
+             "no node can run a copier of ObjectStoreX.Transfer.copy_many/4 " <>
+               "(#{absent}: it is not reachable)"
+
     assert_raise ArgumentError, ~r/as \{backend, options\}/, fn ->
       ObjectStoreX.Transfer.copy_many(ObjectStoreX.new!(:memory), to, ["x"])
     end

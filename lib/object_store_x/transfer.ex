@@ -83,7 +83,7 @@ defmodule ObjectStoreX.Transfer do
         nodes: nodes,
         max_concurrency: opts.max_concurrency,
         max_attempts: opts.max_attempts,
-        name: "ObjectStoreX.Transfer.copy_many/4 copier"
+        name: "copier of ObjectStoreX.Transfer.copy_many/4"
       )
       |> collect(%{copied: 0, bytes: 0, failed: refused})
       |> result()

@@ -76,8 +76,8 @@ defmodule CloudStreams.Cluster.Dispatcher do
   Starts workers for `items` (`[{id, payload}]`) running `module` with `args`.
 
   Options: `:nodes` (required, node names), `:max_concurrency` (workers per node, default 4),
-  `:max_attempts` (per item, default 3), `:pull` (default false), `:name` (what the errors call
-  the job, default the module's name).
+  `:max_attempts` (per item, default 3), `:pull` (default false), `:name` (what errors call a
+  worker, default "worker of <module>").
   """
   @spec start(module(), term(), keyword()) :: t()
   def start(module, args, opts) do
@@ -90,7 +90,7 @@ defmodule CloudStreams.Cluster.Dispatcher do
       ref: make_ref(),
       module: module,
       args: wrap(args),
-      name: Keyword.get(opts, :name, inspect(module)),
+      name: Keyword.get(opts, :name, "worker of #{inspect(module)}"),
       pull: Keyword.get(opts, :pull, false),
       nodes: nodes,
       per_node: per_node,
@@ -205,7 +205,7 @@ defmodule CloudStreams.Cluster.Dispatcher do
       true ->
         error = %CloudStreams.Error{
           kind: :worker_crashed,
-          message: "#{state.name} worker on #{worker.node} exited: #{describe_exit(reason)}"
+          message: "a #{state.name} on #{worker.node} exited: #{describe_exit(reason)}"
         }
 
         retry(state, worker.item, error)
@@ -382,7 +382,7 @@ defmodule CloudStreams.Cluster.Dispatcher do
         "#{node}: #{Map.get(state.unusable, node, "its workers kept exiting")}"
       end)
 
-    "no node can run a #{state.name} worker (#{reasons})"
+    "no node can run a #{state.name} (#{reasons})"
   end
 
   defp now, do: System.monotonic_time(:millisecond)

@@ -89,7 +89,7 @@ defmodule Dynamo.Table.Stream.Distributed do
         nodes: nodes,
         max_concurrency: per_node,
         pull: true,
-        name: "Dynamo.Table.Stream.parallel_scan/2 reader"
+        name: "reader of Dynamo.Table.Stream.parallel_scan/2"
       )
 
     %{
