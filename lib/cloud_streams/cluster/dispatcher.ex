@@ -27,6 +27,9 @@ defmodule CloudStreams.Cluster.Dispatcher do
       at most one such message per node is in flight.
     * The worker's arguments travel wrapped in a closure, so a crash report of a worker (which
       prints a process's arguments) shows no credentials.
+    * Both sides monitor each other: a wait ends when the other side dies or its node is lost
+      (OTP notices a silent node within `net_ticktime`). A caller that abandons a job calls
+      `stop/1`; a caller that dies stops its workers by dying.
 
   Events returned by `next/1`:
 
@@ -73,25 +76,37 @@ defmodule CloudStreams.Cluster.Dispatcher do
   @max_backoff 2_000
 
   @doc """
-  Starts workers for `items` (`[{id, payload}]`) running `module` with `args`.
+  Starts workers running `module` with `args` (handed to `c:init/1` on each worker's node).
 
-  Options: `:nodes` (required, node names), `:max_concurrency` (workers per node, default 4),
-  `:max_attempts` (per item, default 3), `:pull` (default false), `:name` (what errors call a
-  worker, default "worker of <module>").
+  Options: `:items` (required, `[{id, payload}]`), `:nodes` (required, node names),
+  `:max_concurrency` (workers per node, default 4), `:max_attempts` (per item, default 3),
+  `:pull` (default false), `:name` (what errors call a worker, default "worker of <module>").
+  Worker replacements are bounded: at most `max_attempts` times the workers the nodes can run.
   """
   @spec start(module(), term(), keyword()) :: t()
   def start(module, args, opts) do
-    nodes = Keyword.fetch!(opts, :nodes)
-    per_node = Keyword.get(opts, :max_concurrency, 4)
-    max_attempts = Keyword.get(opts, :max_attempts, 3)
-    items = Keyword.fetch!(opts, :items)
+    opts =
+      CloudStreams.Options.validate!(
+        opts,
+        [
+          items: {:any, :required},
+          nodes: {:any, :required},
+          max_concurrency: {:pos_integer, 4},
+          max_attempts: {:pos_integer, 3},
+          pull: {:boolean, false},
+          name: {:string, "worker of #{inspect(module)}"}
+        ],
+        "CloudStreams.Cluster.Dispatcher.start/3"
+      )
+
+    %{nodes: nodes, max_concurrency: per_node, max_attempts: max_attempts, items: items} = opts
 
     state = %{
       ref: make_ref(),
       module: module,
       args: wrap(args),
-      name: Keyword.get(opts, :name, "worker of #{inspect(module)}"),
-      pull: Keyword.get(opts, :pull, false),
+      name: opts.name,
+      pull: opts.pull,
       nodes: nodes,
       per_node: per_node,
       max_attempts: max_attempts,
