@@ -294,6 +294,7 @@ defmodule CloudStreams.DistributedTest do
     refute log =~ @secret
     Process.sleep(200)
     for line <- LogForwarder.lines(), do: refute(line =~ @secret)
+    assert_readers_gone(nodes)
   end
 
   test "a node killed mid-scan: its segments resume elsewhere, each item exactly once",
@@ -314,6 +315,39 @@ defmodule CloudStreams.DistributedTest do
     assert length(ids) == @items
     assert Enum.sort(ids) == all_ids()
     refute doomed.node in Node.list()
+  end
+
+  test "a reader killed mid-scan (its node stays up) is replaced there, each item exactly once",
+       %{peers: [peer, _]} do
+    ids =
+      Dynamo.Table.Stream.parallel_scan(ClusterUser,
+        segments: 2,
+        page_size: 10,
+        nodes: [peer.node]
+      )
+      |> Stream.with_index(1)
+      |> Stream.each(fn {_user, i} ->
+        if i == 50 do
+          [reader | _] =
+            :erpc.call(peer.node, Task.Supervisor, :children, [CloudStreams.TaskSupervisor])
+
+          Process.exit(reader, :kill)
+        end
+      end)
+      |> Enum.map(fn {user, _} -> user.id end)
+
+    assert length(ids) == @items
+    assert Enum.sort(ids) == all_ids()
+    assert_readers_gone([peer.node])
+  end
+
+  defp assert_readers_gone(nodes) do
+    for node <- nodes do
+      wait_until(fn ->
+        :erpc.call(node, Task.Supervisor, :children, [CloudStreams.TaskSupervisor]) == [] and
+          :erpc.call(node, CloudStreams, :stats, []).open_streams == 0
+      end)
+    end
   end
 
   defp s3_spec(prefix) do
@@ -377,6 +411,7 @@ defmodule CloudStreams.DistributedTest do
     assert returned.message =~ ":not_a_string"
     destination = ObjectStoreX.new!(:local, elem(to, 1))
     assert ObjectStoreX.get!(destination, "copied/" <> good) == bodies[good]
+    assert_readers_gone(nodes)
     refute log =~ @secret
     Process.sleep(200)
     for line <- LogForwarder.lines(), do: refute(line =~ @secret)
