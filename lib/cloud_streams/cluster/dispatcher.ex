@@ -14,8 +14,8 @@ defmodule CloudStreams.Cluster.Dispatcher do
       a message only from a worker it started: two jobs driven by one process never take each
       other's messages.
     * An exception, throw or exit in `c:run/3` is caught and counts as a failed attempt; so does
-      a worker that dies holding an item (except when its node went down, which is no fault of
-      the item). An item is tried again after a backoff (100 ms, doubling, at most 2 s) up to
+      a worker that dies holding an item (except when its node went down or shut it down,
+      which is no fault of the item). An item is tried again after a backoff (100 ms, doubling, at most 2 s) up to
       `:max_attempts` times, then reported failed with its last reason. `{:error, reason}` from
       `c:run/3` fails the item at once.
     * Lost workers are replaced on the nodes still usable, up to `:max_concurrency` per node,
@@ -212,6 +212,11 @@ defmodule CloudStreams.Cluster.Dispatcher do
       reason == :noconnection ->
         # The node went down: no fault of the item, which goes back first in line.
         state = put_in(state.unusable[worker.node], "it went down")
+        requeue(state, worker.item)
+
+      reason == :shutdown or match?({:shutdown, _}, reason) ->
+        # The node is stopping (its supervisor shut the worker down): no fault of the item.
+        state = put_in(state.unusable[worker.node], "it shut its workers down")
         requeue(state, worker.item)
 
       worker.item == nil ->
