@@ -183,6 +183,16 @@ defmodule CloudStreams.DistributedTest do
              "no node can run a copier of ObjectStoreX.Transfer.copy_many/4 " <>
                "(#{absent}: it is not reachable)"
 
+    assert_raise ArgumentError,
+                 ~r/copy_many\/4 takes paths as strings, got :here at position 1/,
+                 fn ->
+                   ObjectStoreX.Transfer.copy_many(from, to, ["here", :here])
+                 end
+
+    assert_raise ArgumentError, ~r/paths as an enumerable of strings, got: 42/, fn ->
+      ObjectStoreX.Transfer.copy_many(from, to, 42)
+    end
+
     assert_raise ArgumentError, ~r/as \{backend, options\}/, fn ->
       ObjectStoreX.Transfer.copy_many(ObjectStoreX.new!(:memory), to, ["x"])
     end

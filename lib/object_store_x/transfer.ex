@@ -74,6 +74,7 @@ defmodule ObjectStoreX.Transfer do
     check_spec!(from, :from)
     check_spec!(to, :to)
     nodes = nodes!(opts.nodes)
+    paths = paths!(paths)
     # Both stores must build here first: a bad configuration fails once, clearly.
     with {:ok, _} <- build(from), {:ok, _} <- build(to) do
       {items, refused} = items(paths, opts.to_path || (& &1))
@@ -112,6 +113,26 @@ defmodule ObjectStoreX.Transfer do
 
   defp build({backend, opts}), do: ObjectStoreX.new(backend, opts)
 
+  defp paths!(paths) do
+    unless Enumerable.impl_for(paths) do
+      raise ArgumentError,
+            "ObjectStoreX.Transfer.copy_many/4 takes paths as an enumerable of strings, " <>
+              "got: #{inspect(paths)}"
+    end
+
+    paths = Enum.to_list(paths)
+
+    case Enum.find_index(paths, &(not is_binary(&1))) do
+      nil ->
+        paths
+
+      index ->
+        raise ArgumentError,
+              "ObjectStoreX.Transfer.copy_many/4 takes paths as strings, got " <>
+                "#{inspect(Enum.at(paths, index))} at position #{index}"
+    end
+  end
+
   # `{items, failures}`: an item is `{{index, path}, {path, destination}}` (the index keeps a
   # path listed twice as two copies, as asked). A path whose destination cannot be computed
   # fails here, before any copier sees it.
@@ -126,9 +147,6 @@ defmodule ObjectStoreX.Transfer do
     end)
     |> then(fn {items, failed} -> {Enum.reverse(items), failed} end)
   end
-
-  defp destination(path, _to_path) when not is_binary(path),
-    do: {:error, invalid(path, "a path must be a string, got: #{inspect(path)}")}
 
   defp destination(path, to_path) do
     case to_path.(path) do
@@ -150,8 +168,7 @@ defmodule ObjectStoreX.Transfer do
       {:error, invalid(path, "to_path #{kind}: #{inspect(reason, limit: 10)}")}
   end
 
-  defp invalid(path, message),
-    do: %Error{kind: :invalid_argument, path: if(is_binary(path), do: path), message: message}
+  defp invalid(path, message), do: %Error{kind: :invalid_argument, path: path, message: message}
 
   defp collect(dispatcher, summary) do
     case Dispatcher.next(dispatcher) do
