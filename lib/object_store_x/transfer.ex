@@ -18,7 +18,8 @@ defmodule ObjectStoreX.Transfer do
   it was copying are handed out again to the others; copies are idempotent, so every object
   ends up copied exactly once in the destination.
 
-  Returns `{:ok, %{copied: n, bytes: total}}`, or `{:error, %{copied: n, bytes: total,
+  Returns `{:ok, %{copied: n, bytes: total}}`, `{:error, %ObjectStoreX.Error{}}` when a store
+  spec does not build (nothing is copied), or `{:error, %{copied: n, bytes: total,
   failed: [{path, reason}]}}` when some copies failed. A reason is an `ObjectStoreX.Error`
   when the store failed (the store's client already retried it;
   `ObjectStoreX.Error.retryable?/1` says which are worth another run), of kind
@@ -58,6 +59,7 @@ defmodule ObjectStoreX.Transfer do
   @spec copy_many(store_spec(), store_spec(), Enumerable.t(), keyword()) ::
           {:ok, summary()}
           | {:error, %{copied: non_neg_integer(), bytes: non_neg_integer(), failed: [failure()]}}
+          | {:error, Error.t()}
   def copy_many(from, to, paths, opts \\ []) do
     opts =
       CloudStreams.Options.validate!(
