@@ -18,7 +18,7 @@ defmodule CloudStreams.DistributedTest do
   # reaches DynamoDB Local through its own counting proxy, so the test sees which node read.
   use ExUnit.Case, async: false
 
-  import CloudStreams.NativeHelpers, only: [wait_until: 1]
+  import CloudStreams.NativeHelpers, only: [wait_until: 1, assert_native_idle: 0]
   import ExUnit.CaptureLog
 
   alias CloudStreams.{Cluster, CountingProxy}
@@ -484,5 +484,32 @@ defmodule CloudStreams.DistributedTest do
     refute stack =~ @secret
     refute dictionary =~ @secret
     refute log =~ @secret
+  end
+
+  test "copy_many whose caller dies mid-object: the copier stops and its upload is aborted",
+       %{tmp_dir: dir} do
+    from = {:local, root: Path.join(dir, "from"), create_root: true}
+
+    :ok =
+      ObjectStoreX.put(
+        ObjectStoreX.new!(:local, elem(from, 1)),
+        "big.bin",
+        :crypto.strong_rand_bytes(64 * 1024 * 1024)
+      )
+
+    {backend, opts} = to = s3_spec("h4-abort-#{System.unique_integer([:positive])}")
+    destination = ObjectStoreX.new!(backend, opts)
+
+    caller = spawn(fn -> ObjectStoreX.Transfer.copy_many(from, to, ["big.bin"]) end)
+    wait_until(fn -> Task.Supervisor.children(CloudStreams.TaskSupervisor) != [] end)
+    # Let the upload get under way (moto stores about 40 MB/s), then take the caller away.
+    Process.sleep(300)
+    Process.exit(caller, :kill)
+
+    wait_until(fn -> Task.Supervisor.children(CloudStreams.TaskSupervisor) == [] end)
+    assert_native_idle()
+
+    assert {:error, %ObjectStoreX.Error{kind: :not_found}} =
+             ObjectStoreX.head(destination, "big.bin")
   end
 end

@@ -29,7 +29,7 @@ defmodule CloudStreams.Cluster.Dispatcher do
       prints a process's arguments) shows no credentials.
     * Both sides monitor each other: a wait ends when the other side dies or its node is lost
       (OTP notices a silent node within `net_ticktime`). A caller that abandons a job calls
-      `stop/1`; a caller that dies stops its workers by dying.
+      `stop/1`; a caller that dies stops its workers by dying, even in the middle of an item.
 
   Events returned by `next/1`:
 
@@ -426,6 +426,7 @@ defmodule CloudStreams.Cluster.Dispatcher do
   def worker(coordinator, ref, module, args, pull?) do
     watch = Process.monitor(coordinator)
     link = %{coordinator: coordinator, ref: ref, watch: watch, pull: pull?}
+    stop_with(coordinator)
 
     case guarded(fn -> module.init(args.()) end) do
       {:ok, context} ->
@@ -444,6 +445,23 @@ defmodule CloudStreams.Cluster.Dispatcher do
       _other ->
         init_failed(link, "#{inspect(module)}.init/1 returned an unexpected value")
     end
+  end
+
+  # A worker busy with an item (a copy of a large object) does not read its mailbox: a watcher
+  # shuts it down when the coordinator goes, so its native work is cancelled at once. The
+  # watcher ends with whichever of the two goes first.
+  defp stop_with(coordinator) do
+    worker = self()
+
+    spawn(fn ->
+      watched = Process.monitor(worker)
+      Process.monitor(coordinator)
+
+      receive do
+        {:DOWN, ^watched, :process, _, _} -> :ok
+        {:DOWN, _, :process, _, _} -> Process.exit(worker, :shutdown)
+      end
+    end)
   end
 
   defp init_failed(link, why) do
