@@ -258,7 +258,7 @@ defmodule CloudStreams.DistributedTest do
   test "no listed node can run a reader (:cloud_streams not started there): a clear error",
        %{peers: peers} do
     nodes = Enum.map(peers, & &1.node)
-    for node <- nodes, do: :ok = :erpc.call(node, Application, :stop, [:cloud_streams])
+    for node <- nodes, do: Cluster.stop_app!(node)
 
     assert {:raised, %CloudStreams.Error{kind: :no_workers, message: message}} =
              bounded(fn ->

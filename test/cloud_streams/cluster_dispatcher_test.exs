@@ -87,7 +87,7 @@ defmodule CloudStreams.Cluster.DispatcherTest do
 
   test "no node can run a worker: every item fails with :no_workers, naming each node's reason",
        %{nodes: [stopped, refusing]} do
-    :ok = :erpc.call(stopped, Application, :stop, [:cloud_streams])
+    Cluster.stop_app!(stopped)
     absent = :"absent#{System.unique_integer([:positive])}@127.0.0.1"
 
     {completed, failed, []} =

@@ -47,6 +47,13 @@ defmodule CloudStreams.Cluster do
     {peer, node}
   end
 
+  @doc "Stops `:cloud_streams` on a peer, without the notice its logger would print."
+  def stop_app!(node) do
+    :ok = :erpc.call(node, :logger, :set_application_level, [:kernel, :warning])
+    :ok = :erpc.call(node, :logger, :set_primary_config, [:level, :warning])
+    :ok = :erpc.call(node, Application, :stop, [:cloud_streams])
+  end
+
   @doc "Kills a peer's OS process (SIGKILL): the node vanishes without a word."
   def kill_peer!(node) do
     os_pid = :erpc.call(node, :os, :getpid, [])
