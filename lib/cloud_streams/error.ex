@@ -6,7 +6,8 @@ defmodule CloudStreams.Error do
 
   Fields: `kind` (an atom such as `:timeout`, `:network`, `:internal`), `message`,
   `retryable` (true exactly for transient failures), `status` (HTTP status or `nil`) and
-  `path` (or `nil`).
+  `path` (or `nil`). `CloudStreams.Cluster.Dispatcher` reports `:worker_crashed` (a worker kept
+  crashing on an item) and `:no_workers` (no listed node can run a worker).
 
       iex> error = CloudStreams.Error.from_native(%{kind: :network, message: "reset", retryable: true})
       iex> {error.kind, CloudStreams.Error.retryable?(error)}

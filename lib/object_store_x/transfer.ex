@@ -13,24 +13,40 @@ defmodule ObjectStoreX.Transfer do
   one VM: every node builds its own stores from them.
 
   The calling process hands out one path at a time to `:max_concurrency` copiers per node
-  (default 4), each asking for the next when done, so fast nodes take more work. When a node
-  goes down (or a copier dies), the objects it was copying are handed out again to the others;
-  copies are idempotent, so every object ends up copied exactly once in the destination.
+  (default 4), each taking the next when done, so fast nodes take more work
+  (`CloudStreams.Cluster.Dispatcher`). When a node goes down (or a copier dies), the objects
+  it was copying are handed out again to the others; copies are idempotent, so every object
+  ends up copied exactly once in the destination.
 
-  Returns `{:ok, %{copied: n, bytes: total}}`, or `{:error, %{copied: n, bytes: total,
-  failed: [{path, %ObjectStoreX.Error{}}]}}` when some copies failed (each was tried once;
-  `ObjectStoreX.Error.retryable?/1` says which are worth another run).
+  Returns `{:ok, %{copied: n, bytes: total}}`, `{:error, %ObjectStoreX.Error{}}` when a store
+  spec does not build (nothing is copied), or `{:error, %{copied: n, bytes: total,
+  failed: [{path, reason}]}}` when some copies failed. A reason is an `ObjectStoreX.Error`
+  when the store failed (the store's client already retried it;
+  `ObjectStoreX.Error.retryable?/1` says which are worth another run), of kind
+  `:invalid_argument` when `:to_path` raised or returned something other than a string, and a
+  `CloudStreams.Error` when a copier crashed `:max_attempts` times on that object (kind
+  `:worker_crashed`) or no listed node could run a copier (kind `:no_workers`, its message
+  says why for each node).
   """
 
+  alias CloudStreams.Cluster.Dispatcher
   alias ObjectStoreX.Error
+
+  @behaviour Dispatcher
 
   @type store_spec :: {ObjectStoreX.backend(), keyword()}
   @type summary :: %{copied: non_neg_integer(), bytes: non_neg_integer()}
+  @type failure :: {String.t(), Error.t() | CloudStreams.Error.t()}
 
   @doc """
-  Copies every path of `paths` from `from` to `to` (same path on both). Options: `:nodes`
-  (default `[node()]`), `:max_concurrency` (copiers per node, default 4), `:to_path` (a
-  function mapping a source path to its destination path, default: the same).
+  Copies every path of `paths` from `from` to `to` (same path on both). Options:
+
+    * `:nodes` - the nodes to copy on (default `[node()]`)
+    * `:max_concurrency` - copiers per node (default 4)
+    * `:to_path` - a function mapping a source path to its destination path (default: the
+      same); it runs in the calling process, so it needs no code on the other nodes
+    * `:max_attempts` - how many times an object is tried when its copier crashes or dies
+      (default 3), with a backoff between attempts
 
       iex> dir = Path.join(System.tmp_dir!(), "transfer-doc-\#{System.unique_integer([:positive])}")
       iex> from = {:local, root: Path.join(dir, "a"), create_root: true}
@@ -42,7 +58,8 @@ defmodule ObjectStoreX.Transfer do
   """
   @spec copy_many(store_spec(), store_spec(), Enumerable.t(), keyword()) ::
           {:ok, summary()}
-          | {:error, %{copied: non_neg_integer(), bytes: non_neg_integer(), failed: list()}}
+          | {:error, %{copied: non_neg_integer(), bytes: non_neg_integer(), failed: [failure()]}}
+          | {:error, Error.t()}
   def copy_many(from, to, paths, opts \\ []) do
     opts =
       CloudStreams.Options.validate!(
@@ -50,7 +67,8 @@ defmodule ObjectStoreX.Transfer do
         [
           nodes: {:any, nil},
           max_concurrency: {:pos_integer, 4},
-          to_path: {{:or_nil, {:fun, 1}}, nil}
+          to_path: {{:or_nil, {:fun, 1}}, nil},
+          max_attempts: {:pos_integer, 3}
         ],
         "ObjectStoreX.Transfer.copy_many/4"
       )
@@ -58,36 +76,30 @@ defmodule ObjectStoreX.Transfer do
     check_spec!(from, :from)
     check_spec!(to, :to)
     nodes = nodes!(opts.nodes)
+    paths = paths!(paths)
     # Both stores must build here first: a bad configuration fails once, clearly.
     with {:ok, _} <- build(from), {:ok, _} <- build(to) do
-      paths = Enum.to_list(paths)
-      job = %{from: from, to: to, to_path: opts.to_path}
+      {items, refused} = items(paths, opts.to_path || (& &1))
 
-      state = %{
-        queue: :queue.from_list(paths),
-        copiers: %{},
+      Dispatcher.start(__MODULE__, {from, to},
+        items: items,
         nodes: nodes,
-        job: job,
-        copied: 0,
-        bytes: 0,
-        failed: []
-      }
-
-      state =
-        for node <- nodes, _ <- 1..opts.max_concurrency, reduce: state do
-          state -> start_copier(state, node)
-        end
-
-      state |> loop() |> result()
+        max_concurrency: opts.max_concurrency,
+        max_attempts: opts.max_attempts,
+        name: "copier of ObjectStoreX.Transfer.copy_many/4"
+      )
+      |> collect(%{copied: 0, bytes: 0, failed: refused})
+      |> result()
     end
   end
 
   defp check_spec!({backend, opts}, _name) when is_atom(backend) and is_list(opts), do: :ok
 
-  defp check_spec!(other, name) do
+  # The value is not shown: a misplaced store configuration holds credentials.
+  defp check_spec!(_other, name) do
     raise ArgumentError,
           "ObjectStoreX.Transfer.copy_many/4 takes #{name} as {backend, options} (every node " <>
-            "builds its own store from it), got: #{inspect(other)}"
+            "builds its own store from it; a store handle lives in one VM)"
   end
 
   defp nodes!(nil), do: [node()]
@@ -103,119 +115,95 @@ defmodule ObjectStoreX.Transfer do
 
   defp build({backend, opts}), do: ObjectStoreX.new(backend, opts)
 
-  defp start_copier(state, node) do
-    args = [self(), state.job]
+  defp paths!(paths) do
+    unless Enumerable.impl_for(paths) do
+      raise ArgumentError,
+            "ObjectStoreX.Transfer.copy_many/4 takes paths as an enumerable of strings, " <>
+              "got: #{inspect(paths)}"
+    end
 
-    started =
-      try do
-        Task.Supervisor.start_child(
-          {CloudStreams.TaskSupervisor, node},
-          __MODULE__,
-          :copier,
-          args
-        )
-      catch
-        :exit, reason -> {:error, reason}
-      end
+    paths = Enum.to_list(paths)
 
-    case started do
-      {:ok, pid} ->
-        monitor = Process.monitor(pid)
-        put_in(state.copiers[monitor], %{pid: pid, node: node, path: nil})
+    case Enum.find_index(paths, &(not is_binary(&1))) do
+      nil ->
+        paths
 
-      {:error, _} ->
-        state
+      index ->
+        raise ArgumentError,
+              "ObjectStoreX.Transfer.copy_many/4 takes paths as strings, got " <>
+                "#{inspect(Enum.at(paths, index))} at position #{index}"
     end
   end
 
-  defp loop(state) do
-    if map_size(state.copiers) == 0 do
-      if :queue.is_empty(state.queue) do
-        state
-      else
-        # Every copier is gone (their nodes went down): the rest is copied here.
-        state |> start_copier(node()) |> loop()
+  # `{items, failures}`: an item is `{{index, path}, {path, destination}}` (the index keeps a
+  # path listed twice as two copies, as asked). A path whose destination cannot be computed
+  # fails here, before any copier sees it.
+  defp items(paths, to_path) do
+    paths
+    |> Enum.with_index()
+    |> Enum.reduce({[], []}, fn {path, index}, {items, failed} ->
+      case destination(path, to_path) do
+        {:ok, destination} -> {[{{index, path}, {path, destination}} | items], failed}
+        {:error, error} -> {items, [{path, error} | failed]}
       end
-    else
-      receive do
-        {:want, pid} ->
-          state |> hand_out(pid) |> loop()
-
-        {:copied, pid, bytes} ->
-          state = %{state | copied: state.copied + 1, bytes: state.bytes + bytes}
-          state |> hand_out(pid) |> loop()
-
-        {:failed, pid, path, %Error{} = error} ->
-          state = %{state | failed: [{path, error} | state.failed]}
-          state |> hand_out(pid) |> loop()
-
-        {:DOWN, monitor, :process, _pid, reason} when is_map_key(state.copiers, monitor) ->
-          {copier, copiers} = Map.pop(state.copiers, monitor)
-          state = %{state | copiers: copiers}
-
-          # A copier that died mid-copy (its node went down): its object goes back in line.
-          state =
-            if copier.path != nil and reason != :normal,
-              do: %{state | queue: :queue.in_r(copier.path, state.queue)},
-              else: state
-
-          loop(state)
-      end
-    end
+    end)
+    |> then(fn {items, failed} -> {Enum.reverse(items), failed} end)
   end
 
-  # Records the path a copier is copying (nil: none), to hand it out again if the copier dies.
-  defp copying(state, pid, path) do
-    case Enum.find(state.copiers, fn {_m, c} -> c.pid == pid end) do
-      {monitor, copier} -> put_in(state.copiers[monitor], %{copier | path: path})
-      nil -> state
+  defp destination(path, to_path) do
+    case to_path.(path) do
+      destination when is_binary(destination) ->
+        {:ok, destination}
+
+      other ->
+        {:error, invalid(path, "to_path returned #{inspect(other)} for it, not a string")}
     end
+  rescue
+    exception ->
+      {:error,
+       invalid(
+         path,
+         "to_path raised #{inspect(exception.__struct__)}: " <> Exception.message(exception)
+       )}
+  catch
+    kind, reason ->
+      {:error, invalid(path, "to_path #{kind}: #{inspect(reason, limit: 10)}")}
   end
 
-  defp hand_out(state, pid) do
-    case :queue.out(state.queue) do
-      {{:value, path}, queue} ->
-        send(pid, {:copy, path})
-        copying(%{state | queue: queue}, pid, path)
+  defp invalid(path, message), do: %Error{kind: :invalid_argument, path: path, message: message}
 
-      {:empty, _} ->
-        send(pid, :stop)
-        copying(state, pid, nil)
+  defp collect(dispatcher, summary) do
+    case Dispatcher.next(dispatcher) do
+      {:completed, _id, bytes, dispatcher} ->
+        collect(dispatcher, %{summary | copied: summary.copied + 1, bytes: summary.bytes + bytes})
+
+      {:failed, {_index, path}, reason, dispatcher} ->
+        collect(dispatcher, %{summary | failed: [{path, reason} | summary.failed]})
+
+      {:done, _dispatcher} ->
+        summary
     end
   end
 
   defp result(%{failed: [], copied: copied, bytes: bytes}),
     do: {:ok, %{copied: copied, bytes: bytes}}
 
-  defp result(state),
-    do: {:error, %{copied: state.copied, bytes: state.bytes, failed: Enum.reverse(state.failed)}}
+  defp result(summary), do: {:error, %{summary | failed: Enum.reverse(summary.failed)}}
 
+  @impl Dispatcher
   @doc false
-  # A copier, on its node: asks for a path, copies it, reports, until told to stop or until
-  # the coordinator exits.
-  def copier(coordinator, job) do
-    watch = Process.monitor(coordinator)
-    {:ok, from} = build(job.from)
-    {:ok, to} = build(job.to)
-    send(coordinator, {:want, self()})
-    copy_loop(coordinator, watch, from, to, job.to_path || (& &1))
-  end
-
-  defp copy_loop(coordinator, watch, from, to, to_path) do
-    receive do
-      {:copy, path} ->
-        send(coordinator, copy_one(from, to, path, to_path.(path)))
-        copy_loop(coordinator, watch, from, to, to_path)
-
-      :stop ->
-        :ok
-
-      {:DOWN, ^watch, :process, _, _} ->
-        :ok
+  # On each copier's node: both stores, built there from their specs.
+  def init({from, to}) do
+    with {:ok, source} <- build(from), {:ok, destination} <- build(to) do
+      {:ok, {source, destination}}
+    else
+      {:error, error} -> {:error, "its stores could not be built: " <> Exception.message(error)}
     end
   end
 
-  defp copy_one(from, to, path, destination) do
+  @impl Dispatcher
+  @doc false
+  def run({from, to}, {path, destination}, _emit) do
     counter = :counters.new(1, [])
 
     from
@@ -223,10 +211,10 @@ defmodule ObjectStoreX.Transfer do
     |> Stream.each(&:counters.add(counter, 1, byte_size(&1)))
     |> ObjectStoreX.Stream.upload(to, destination)
     |> case do
-      :ok -> {:copied, self(), :counters.get(counter, 1)}
-      {:error, error} -> {:failed, self(), path, error}
+      :ok -> {:ok, :counters.get(counter, 1)}
+      {:error, error} -> {:error, error}
     end
   rescue
-    error in Error -> {:failed, self(), path, error}
+    error in Error -> {:error, error}
   end
 end

@@ -47,9 +47,86 @@ defmodule CloudStreams.Cluster do
     {peer, node}
   end
 
+  @doc "Stops `:cloud_streams` on a peer, without the notice its logger would print."
+  def stop_app!(node) do
+    :ok = :erpc.call(node, :logger, :set_application_level, [:kernel, :warning])
+    :ok = :erpc.call(node, :logger, :set_primary_config, [:level, :warning])
+    :ok = :erpc.call(node, Application, :stop, [:cloud_streams])
+  end
+
+  @doc "Kills a peer's OS process (SIGKILL): the node vanishes without a word."
+  def kill_peer!(node) do
+    os_pid = :erpc.call(node, :os, :getpid, [])
+    {_, 0} = System.cmd("kill", ["-9", List.to_string(os_pid)])
+    :ok
+  end
+
   def stop_peer(peer) do
     :peer.stop(peer)
   catch
     :exit, _ -> :ok
+  end
+end
+
+defmodule CloudStreams.Cluster.TestWorker do
+  @moduledoc false
+  # A worker for CloudStreams.Cluster.Dispatcher tests, in test/support so peers load it. Its
+  # payload says what to do; `init` refuses on the nodes listed in its args.
+  @behaviour CloudStreams.Cluster.Dispatcher
+
+  @impl true
+  def init(%{refuse_on: nodes} = args) do
+    if node() in nodes, do: {:error, "this node refuses"}, else: {:ok, args}
+  end
+
+  @impl true
+  def run(_args, payload, emit) do
+    case payload do
+      {:ok, value} -> {:ok, value}
+      {:error, reason} -> {:error, reason}
+      {:node} -> {:ok, node()}
+      {:emit, outputs} -> Enum.each(outputs, emit) && {:ok, length(outputs)}
+      {:raise, message} -> raise message
+      {:throw, value} -> throw(value)
+      {:exit, reason} -> exit(reason)
+      {:kill} -> Process.exit(self(), :kill)
+      {:sleep, ms} -> Process.sleep(ms) && {:ok, node()}
+      # Counts its attempts in `agent` (on the test node); raises until `failures` are done.
+      {:flaky, agent, failures} -> flaky(agent, failures)
+    end
+  end
+
+  defp flaky(agent, failures) do
+    attempt = Agent.get_and_update(agent, &{&1 + 1, &1 + 1})
+    if attempt <= failures, do: raise("flaky attempt #{attempt}"), else: {:ok, attempt}
+  end
+end
+
+defmodule CloudStreams.Cluster.LogForwarder do
+  @moduledoc false
+  # A :logger handler for peers: sends every log event, formatted by OTP's own formatter (raw
+  # terms, no Inspect protocol), to a process on the test node.
+
+  def attach!(node, pid) do
+    :ok =
+      :erpc.call(node, :logger, :add_handler, [
+        :forward_to_test,
+        __MODULE__,
+        %{config: %{pid: pid}}
+      ])
+  end
+
+  def log(event, %{config: %{pid: pid}}) do
+    text = :logger_formatter.format(event, %{single_line: true, template: [:msg]})
+    send(pid, {:peer_log, node(), IO.chardata_to_string(text)})
+  end
+
+  @doc "The log lines forwarded so far, taken from the mailbox."
+  def lines(acc \\ []) do
+    receive do
+      {:peer_log, node, text} -> lines(["#{node}: #{text}" | acc])
+    after
+      0 -> Enum.reverse(acc)
+    end
   end
 end

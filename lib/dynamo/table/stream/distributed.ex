@@ -3,27 +3,43 @@ defmodule Dynamo.Table.Stream.Distributed do
   A parallel scan whose segments are read on several nodes of a cluster:
   `Dynamo.Table.Stream.parallel_scan(User, segments: 8, nodes: [node() | Node.list()])`.
 
-  It runs on the BEAM's own distribution. Segments are dealt round-robin to the nodes; on
-  each, a process under that node's `CloudStreams.TaskSupervisor` reads its segments with a
-  native stream of its own and decodes the pages into structs there. The enumerating process
-  pulls pages from those readers the same way it pulls from a native stream: each reader sends
-  a page only when asked, and is asked for the next one when its page arrives, so at most one
-  page per node is in flight and memory stays bounded however large the table is.
+  It runs on the BEAM's own distribution, through `CloudStreams.Cluster.Dispatcher`. Each
+  segment is read by a reader process under a node's `CloudStreams.TaskSupervisor`, with a
+  native stream of its own, and its pages are decoded into structs there. Segments are spread
+  over the nodes (at most `:max_concurrency` at once over all of them, by default all; at most
+  64 per node unless `:max_concurrency` says more); a reader that finishes its segment takes
+  the next one waiting. The enumerating process pulls pages from the readers the same way it
+  pulls from a native stream: a reader sends a page only when asked, and at most one page per
+  node is in flight, so memory stays bounded however large the table is.
 
   Every page carries its segment's position. When a node goes down (or its reader dies)
-  mid-scan, its unfinished segments are read again from their last delivered positions on
-  another node of the list (the local node if none is left): nothing is lost and nothing is
-  delivered twice. A DynamoDB error raises `Dynamo.Error` from the enumeration, as in a local
-  scan. Stopping the enumeration, or the death of the enumerating process, stops every reader.
+  mid-scan, its unfinished segments are read again from their last delivered positions on the
+  other nodes of the list: nothing is lost and nothing is delivered twice. A DynamoDB error
+  raises `Dynamo.Error` from the enumeration, as in a local scan. A reader that crashes (an
+  exception other than `Dynamo.Error`, a kill) is replaced and its segment tried again, at most
+  3 times, after which the enumeration raises `CloudStreams.Error` (kind `:worker_crashed`).
+  When no listed node can run a reader (not reachable, `:cloud_streams` not started there, the
+  schema module not loaded there), it raises `CloudStreams.Error` of kind `:no_workers`, whose
+  message gives each node's reason. Stopping the enumeration, or the death of the enumerating
+  process, stops every reader.
 
   Each node needs `:cloud_streams` running, the schema module loaded, and DynamoDB
   configuration (its application environment, or `config:` in the options, which travels with
-  the request). Functions in the options (`on_checkpoint:`) run in the enumerating process.
+  the request, wrapped so that no crash report prints it). Functions in the options
+  (`on_checkpoint:`) run in the enumerating process.
   """
 
+  alias CloudStreams.Cluster.Dispatcher
   alias Dynamo.Table.Stream, as: TableStream
 
+  @behaviour Dispatcher
+
+  # Readers per node when `:max_concurrency` is not given: enough to keep DynamoDB busy, few
+  # enough that a scan of many segments does not start a process per segment.
+  @default_per_node 64
+
   @doc false
+  @spec stream(module(), map(), [node()]) :: Enumerable.t()
   def stream(schema, opts, nodes) do
     nodes = validate_nodes!(nodes)
     segments = opts.segments
@@ -51,7 +67,9 @@ defmodule Dynamo.Table.Stream.Distributed do
 
   defp start(schema, opts, nodes, segments) do
     positions = TableStream.initial_positions(opts, segments)
-    todo = for {s, p} <- Enum.sort(positions), p != "done", do: s
+    # Each segment is an item; its payload is where it starts (nil or a key), kept up to date
+    # with each delivered page, so a retried segment resumes where it stopped.
+    items = for {s, p} <- Enum.sort(positions), p != "done", do: {s, {s, p}}
     # What every reader is given: plain options, without the caller-side callback.
     remote_opts =
       opts
@@ -60,136 +78,81 @@ defmodule Dynamo.Table.Stream.Distributed do
       |> Map.to_list()
       |> Enum.reject(fn {_k, v} -> is_nil(v) end)
 
-    state = %{
-      schema: schema,
-      opts: remote_opts,
-      nodes: nodes,
+    per_node =
+      if opts.max_concurrency,
+        do: div(opts.max_concurrency + length(nodes) - 1, length(nodes)),
+        else: min(div(segments + length(nodes) - 1, length(nodes)), @default_per_node)
+
+    dispatcher =
+      Dispatcher.start(__MODULE__, {schema, remote_opts, segments},
+        items: items,
+        nodes: nodes,
+        max_concurrency: per_node,
+        pull: true,
+        name: "reader of Dynamo.Table.Stream.parallel_scan/2"
+      )
+
+    %{
+      dispatcher: dispatcher,
       segments: segments,
       positions: positions,
       consumed: nil,
-      on_checkpoint: opts.on_checkpoint,
-      readers: %{}
+      on_checkpoint: opts.on_checkpoint
     }
-
-    todo
-    |> Enum.with_index()
-    |> Enum.group_by(fn {_s, i} -> Enum.at(nodes, rem(i, length(nodes))) end, &elem(&1, 0))
-    |> Enum.reduce(state, fn {node, segs}, state -> start_reader(state, node, segs) end)
   end
 
-  # Starts a reader of `segs` on `node` (or the first live node after it) and asks it for a page.
-  defp start_reader(state, _node, []), do: state
-
-  defp start_reader(state, node, segs) do
-    # Segments handed to a reader are never "done": their position is nil or a key.
-    starts = for s <- segs, do: {s, state.positions[s]}
-    args = [self(), state.schema, state.opts, state.segments, starts]
-
-    case start_child(node, args) do
-      {:ok, pid} ->
-        monitor = Process.monitor(pid)
-        send(pid, {:pull, self()})
-        put_in(state.readers[monitor], %{pid: pid, node: node, segments: segs})
-
-      {:error, _reason} ->
-        case live_nodes(state, node) do
-          [next | _] -> start_reader(state, next, segs)
-          [] -> start_reader(state, node(), segs)
-        end
-    end
-  end
-
-  defp start_child(node, args) do
-    Task.Supervisor.start_child({CloudStreams.TaskSupervisor, node}, __MODULE__, :read, args)
-  catch
-    :exit, reason -> {:error, reason}
-  end
-
-  defp live_nodes(state, except) do
-    connected = [node() | Node.list()]
-    Enum.filter(state.nodes, &(&1 != except and &1 in connected))
-  end
-
-  defp next(%{readers: readers} = state) when map_size(readers) == 0 do
-    {:halt, TableStream.commit(state)}
-  end
+  defp next(%{dispatcher: nil} = state), do: {:halt, state}
 
   defp next(state) do
-    receive do
-      {:scan_page, pid, segment, structs, position} ->
+    case Dispatcher.next(state.dispatcher) do
+      {:output, segment, {structs, position}, dispatcher} ->
+        # Handed to the consumer: delivered. A retried segment starts after it.
         state = TableStream.commit(state)
-        send(pid, {:pull, self()})
-        {structs, %{state | consumed: {segment, position}}}
+        dispatcher = Dispatcher.update(dispatcher, segment, {segment, position})
+        {structs, %{state | dispatcher: dispatcher, consumed: {segment, position}}}
 
-      {:scan_done, pid} ->
-        {[], drop_reader(state, pid)}
+      {:completed, _segment, _, dispatcher} ->
+        {[], %{state | dispatcher: dispatcher}}
 
-      {:scan_error, _pid, error} ->
-        raise error
+      {:failed, _segment, reason, dispatcher} ->
+        # Readers started since the last page are known to this dispatcher only.
+        Dispatcher.stop(dispatcher)
+        raise reason
 
-      {:DOWN, monitor, :process, _pid, reason} when is_map_key(state.readers, monitor) ->
-        {reader, readers} = Map.pop(state.readers, monitor)
-        state = %{TableStream.commit(state) | readers: readers}
-
-        case reason do
-          :normal ->
-            {[], state}
-
-          _down ->
-            # Its unfinished segments, from their last delivered positions, elsewhere.
-            left = Enum.reject(reader.segments, &(state.positions[&1] == "done"))
-            target = List.first(live_nodes(state, reader.node)) || node()
-            {[], start_reader(state, target, left)}
-        end
+      {:done, _dispatcher} ->
+        {:halt, %{TableStream.commit(state) | dispatcher: nil}}
     end
   end
 
-  defp drop_reader(state, pid) do
-    case Enum.find(state.readers, fn {_m, r} -> r.pid == pid end) do
-      {monitor, _} ->
-        Process.demonitor(monitor, [:flush])
-        %{state | readers: Map.delete(state.readers, monitor)}
-
-      nil ->
-        state
-    end
-  end
+  defp stop(%{dispatcher: nil}), do: :ok
 
   defp stop(state) do
-    for {monitor, reader} <- state.readers do
-      Process.demonitor(monitor, [:flush])
-      Process.exit(reader.pid, :kill)
-    end
-
+    Dispatcher.stop(state.dispatcher)
     :ok
   end
 
+  @impl Dispatcher
   @doc false
-  # A reader, on its node: sends one page per `{:pull, coordinator}`, then `:scan_done`.
-  def read(coordinator, schema, opts, segments, starts) do
-    watch = Process.monitor(coordinator)
-
-    try do
-      schema
-      |> TableStream.segment_pages(opts, segments, starts)
-      |> Enum.each(fn {segment, structs, position} ->
-        await_pull(watch)
-        send(coordinator, {:scan_page, self(), segment, structs, position})
-      end)
-
-      await_pull(watch)
-      send(coordinator, {:scan_done, self()})
-    rescue
-      error in Dynamo.Error ->
-        await_pull(watch)
-        send(coordinator, {:scan_error, self(), error})
-    end
+  # On each reader's node: the schema must be there.
+  def init({schema, _opts, _segments} = context) do
+    if Code.ensure_loaded?(schema) and function_exported?(schema, :__dynamo__, 1),
+      do: {:ok, context},
+      else: {:error, "the schema module #{inspect(schema)} is not loaded there"}
   end
 
-  defp await_pull(watch) do
-    receive do
-      {:pull, _coordinator} -> :ok
-      {:DOWN, ^watch, :process, _, _} -> exit(:normal)
-    end
+  @impl Dispatcher
+  @doc false
+  # One segment from `start`, a page per pull. A segment whose last page was delivered before
+  # its reader was lost is done.
+  def run(_context, {_segment, "done"}, _emit), do: {:ok, nil}
+
+  def run({schema, opts, segments}, {segment, start}, emit) do
+    schema
+    |> TableStream.segment_pages(opts, segments, [{segment, start}])
+    |> Enum.each(fn {_segment, structs, position} -> emit.({structs, position}) end)
+
+    {:ok, nil}
+  rescue
+    error in Dynamo.Error -> {:error, error}
   end
 end
