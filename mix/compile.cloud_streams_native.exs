@@ -301,6 +301,9 @@ defmodule Mix.Tasks.Compile.CloudStreamsNative do
       {:contents, contents} -> File.write!(installed, contents)
     end
 
+    # Mix links the build's priv/ to ours only if priv/ existed when it made the build
+    # structure; a package ships none, so link it now.
+    Mix.Project.build_structure()
     :ok
   end
 
