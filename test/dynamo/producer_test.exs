@@ -3,6 +3,7 @@ defmodule Dynamo.ProducerTest do
   # processes speak GenStage's producer protocol themselves (DESIGN §4), exactly as GenStage's
   # consumers do: {:"$gen_producer", {pid, tag}, ...} in, {:"$gen_consumer", {pid, tag}, ...} out.
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   import CloudStreams.NativeHelpers, only: [wait_for_stats: 1]
 
