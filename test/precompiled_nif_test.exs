@@ -37,6 +37,11 @@ defmodule CloudStreams.PrecompiledNifTest do
     %{release: release, artifact: artifact, checksum: checksum, library: library}
   end
 
+  # Each test copies the package (sources, guides); leave no copy behind.
+  setup %{tmp_dir: dir} do
+    on_exit(fn -> File.rm_rf!(dir) end)
+  end
+
   test "the artifact is named and checksummed as rustler_precompiled names them", ctx do
     version = Mix.Project.config()[:version]
     {:ok, target} = Compiler.target()
