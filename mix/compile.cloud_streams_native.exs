@@ -311,7 +311,7 @@ defmodule Mix.Tasks.Compile.CloudStreamsNative do
     case File.stat(installed, time: :posix) do
       {:ok, %{mtime: built_at}} ->
         Enum.any?(sources(root), fn source ->
-          File.stat!(source, time: :posix).mtime > built_at
+          File.stat!(source, time: :posix).mtime >= built_at
         end)
 
       {:error, _} ->

@@ -10,6 +10,7 @@ defmodule CloudStreams.PrecompiledNifTest do
   # philss/rustler_precompiled: `lib_name_with_ext`, `tar_gz_file_url`, `write_checksum!`).
   use ExUnit.Case, async: true
 
+  alias CloudStreams.PackageCopy
   alias Mix.Tasks.Compile.CloudStreamsNative, as: Compiler
 
   @moduletag timeout: 300_000
@@ -232,41 +233,22 @@ defmodule CloudStreams.PrecompiledNifTest do
     "http://127.0.0.1:#{port}"
   end
 
-  # A copy of the package as hex would ship it (mix.exs `package: [files: ...]`), an app that
-  # depends on it by path, and a fake cargo.
+  # A copy of the package as hex would ship it, an app that depends on it by path, and a
+  # fake cargo that fails.
   defp app(ctx, dir, checksums: checksums?) do
-    root = File.cwd!()
-    package = Path.join(dir, "package")
+    package = PackageCopy.copy!(Path.join(dir, "package"))
+    name = Compiler.checksum_file_name()
 
-    for entry <- Mix.Project.config()[:package][:files],
-        source <- Path.wildcard(Path.join(root, entry)) do
-      dest = Path.join(package, Path.relative_to(source, root))
-      File.mkdir_p!(Path.dirname(dest))
-      File.cp_r!(source, dest)
-    end
-
-    if checksums? do
-      name = Compiler.checksum_file_name()
-      File.cp!(Path.join(ctx.release, name), Path.join(package, name))
-    else
-      File.rm(Path.join(package, Compiler.checksum_file_name()))
-    end
+    if checksums?,
+      do: File.cp!(Path.join(ctx.release, name), Path.join(package, name)),
+      else: File.rm(Path.join(package, name))
 
     app = Path.join(dir, "app")
     File.cp_r!(Path.expand("fixtures/path_dep_app", __DIR__), app)
 
     bin = Path.join(dir, "bin")
-    File.mkdir_p!(bin)
     marker = Path.join(dir, "cargo_called")
-
-    File.write!(Path.join(bin, "cargo"), """
-    #!/bin/sh
-    echo "$@" >> "#{marker}"
-    echo 'fake cargo: refusing to build' >&2
-    exit 1
-    """)
-
-    File.chmod!(Path.join(bin, "cargo"), 0o755)
+    PackageCopy.fake_cargo!(bin, marker, "echo 'fake cargo: refusing to build' >&2\nexit 1\n")
     %{dir: app, package: package, bin: bin, marker: marker}
   end
 
@@ -289,5 +271,5 @@ defmodule CloudStreams.PrecompiledNifTest do
     )
   end
 
-  defp cargo_called?(app), do: File.exists?(app.marker)
+  defp cargo_called?(app), do: PackageCopy.cargo_calls(app.marker) > 0
 end
