@@ -19,6 +19,8 @@ defmodule Mix.Tasks.Compile.CloudStreamsNative do
       checkout has none);
     * the download fails: no network, a refused connection, an HTTP error.
 
+  `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` are honoured.
+
   An artifact whose SHA-256 differs from the checksum file is refused with an error and
   nothing is installed: a tampered download never falls back silently.
 
@@ -236,6 +238,7 @@ defmodule Mix.Tasks.Compile.CloudStreamsNative do
     {:ok, _} = Application.ensure_all_started(:ssl)
 
     with {:ok, http_options} <- http_options(url) do
+      use_proxies()
       request = {String.to_charlist(url), []}
 
       case :httpc.request(:get, request, http_options, body_format: :binary) do
@@ -266,6 +269,25 @@ defmodule Mix.Tasks.Compile.CloudStreamsNative do
       {:ok, base}
     end
   end
+
+  # HTTP_PROXY and HTTPS_PROXY (or their lowercase forms), as rustler_precompiled and most
+  # tools read them; NO_PROXY lists hosts reached directly.
+  defp use_proxies do
+    no_proxy =
+      (env("NO_PROXY") || "")
+      |> String.split(",", trim: true)
+      |> Enum.map(&(&1 |> String.trim() |> String.to_charlist()))
+
+    for {variable, option} <- [{"HTTP_PROXY", :proxy}, {"HTTPS_PROXY", :https_proxy}],
+        proxy = env(variable),
+        %URI{host: host, port: port} when is_binary(host) <- [URI.parse(proxy)] do
+      :ok = :httpc.set_options([{option, {{String.to_charlist(host), port}, no_proxy}}])
+    end
+
+    :ok
+  end
+
+  defp env(name), do: System.get_env(name) || System.get_env(String.downcase(name))
 
   defp os_cacerts do
     {:ok, :public_key.cacerts_get()}

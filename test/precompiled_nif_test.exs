@@ -81,6 +81,23 @@ defmodule CloudStreams.PrecompiledNifTest do
     refute cargo_called?(app)
   end
 
+  test "HTTP_PROXY is honoured: the download goes through the proxy", ctx do
+    # httpd answers a proxy's absolute-form request line (GET http://host/path) as well.
+    proxy = serve(served_dir(ctx, ctx.tmp_dir, File.read!(Path.join(ctx.release, ctx.artifact))))
+    app = app(ctx, ctx.tmp_dir, checksums: true)
+
+    env = %{
+      "CLOUD_STREAMS_PRECOMPILED_URL" => "http://artifacts.invalid",
+      "HTTP_PROXY" => proxy.url
+    }
+
+    {output, status} = run_app(app, env)
+
+    assert status == 0, output
+    assert requests(proxy) == 1
+    refute cargo_called?(app)
+  end
+
   test "a tampered artifact is refused with a clear error, and nothing is installed", ctx do
     {name, contents} = ctx.library
     tampered = pack(name, contents <> "tampered")
@@ -261,7 +278,11 @@ defmodule CloudStreams.PrecompiledNifTest do
         {"MIX_BUILD_PATH", nil},
         {"MIX_EXS", nil},
         {"CARGO", nil},
-        {"CLOUD_STREAMS_BUILD", nil}
+        {"CLOUD_STREAMS_BUILD", nil},
+        {"HTTP_PROXY", nil},
+        {"http_proxy", nil},
+        {"HTTPS_PROXY", nil},
+        {"https_proxy", nil}
       ] ++ Enum.to_list(env)
 
     System.cmd("mix", ["run", "-e", "IO.inspect(PathDepApp.run(), label: :result)"],
