@@ -61,13 +61,14 @@ defmodule Mix.Tasks.Compile.CloudStreamsNative do
             write_manifest({:precompiled, artifact, checksum})
             {:ok, []}
 
+          # A fresh source build from an earlier fallback is kept.
           true ->
-            build_from_source(root, manifest, :force)
+            build_from_source(root, manifest)
         end
 
       {:source, reason} ->
         if reason, do: Mix.shell().info("cloud_streams: building the NIF from source (#{reason})")
-        build_from_source(root, manifest, :if_stale)
+        build_from_source(root, manifest)
     end
   end
 
@@ -295,11 +296,11 @@ defmodule Mix.Tasks.Compile.CloudStreamsNative do
     e -> {:error, "no CA certificates to verify TLS with: #{Exception.message(e)}"}
   end
 
-  defp build_from_source(root, manifest, when_) do
+  defp build_from_source(root, manifest) do
     installed = installed_path(root)
     profile = profile()
 
-    if when_ == :if_stale and manifest == {:source, profile} and not stale?(root, installed) do
+    if manifest == {:source, profile} and not stale?(root, installed) do
       {:noop, []}
     else
       install!(root, {:file, cargo_build!(root, profile)})
