@@ -86,8 +86,7 @@ defmodule CloudStreams.MixProject do
         "guides/architecture.md",
         "guides/releasing.md",
         "NOTES.md",
-        "CHANGELOG.md",
-        "LICENSE"
+        "CHANGELOG.md"
       ],
       groups_for_extras: [
         Guides:
