@@ -17,15 +17,16 @@ defmodule Mix.Tasks.Compile.CloudStreamsNative do
     * `CLOUD_STREAMS_BUILD=1` (or `true`) is set;
     * the checksum file lists no artifact for this version and target (a development
       checkout has none);
-    * the download fails: no network, a refused connection, an HTTP error.
+    * the download fails: no network, a refused connection, an HTTP error, a certificate
+      that does not verify (a warning says so).
 
   `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` are honoured.
 
   An artifact whose SHA-256 differs from the checksum file is refused with an error and
   nothing is installed: a tampered download never falls back silently.
 
-  Source builds run cargo when a crate source, a `build.rs`, a `Cargo.toml`, `Cargo.lock`
-  or `.cargo/config.toml` is newer than the installed library, or when the last install was
+  Source builds run `cargo` from the `PATH` (or the binary `CARGO` names) when a crate source, a `build.rs`, a `Cargo.toml`, `Cargo.lock`
+  or `.cargo/config.toml` is not older than the installed library, or when the last install was
   not a source build of the same profile. The profile is release in every Mix environment
   (NOTES.md, issue 15). On macOS the library is linked with `-undefined dynamic_lookup`, as
   rustler does, and installed as `.so`, the name `:erlang.load_nif/2` looks for. Set
@@ -63,12 +64,11 @@ defmodule Mix.Tasks.Compile.CloudStreamsNative do
 
           # A fresh source build from an earlier fallback is kept.
           true ->
-            build_from_source(root, manifest)
+            build_from_source(root, manifest, nil)
         end
 
       {:source, reason} ->
-        if reason, do: Mix.shell().info("cloud_streams: building the NIF from source (#{reason})")
-        build_from_source(root, manifest)
+        build_from_source(root, manifest, reason)
     end
   end
 
@@ -296,13 +296,14 @@ defmodule Mix.Tasks.Compile.CloudStreamsNative do
     e -> {:error, "no CA certificates to verify TLS with: #{Exception.message(e)}"}
   end
 
-  defp build_from_source(root, manifest) do
+  defp build_from_source(root, manifest, reason) do
     installed = installed_path(root)
     profile = profile()
 
     if manifest == {:source, profile} and not stale?(root, installed) do
       {:noop, []}
     else
+      if reason, do: Mix.shell().info("cloud_streams: building the NIF from source (#{reason})")
       install!(root, {:file, cargo_build!(root, profile)})
       write_manifest({:source, profile})
       {:ok, []}
