@@ -25,9 +25,9 @@ defmodule Mix.Tasks.Compile.CloudStreamsNative do
   An artifact whose SHA-256 differs from the checksum file is refused with an error and
   nothing is installed: a tampered download never falls back silently.
 
-  Source builds run `cargo` from the `PATH` (or the binary `CARGO` names) when a crate source, a `build.rs`, a `Cargo.toml`, `Cargo.lock`
-  or `.cargo/config.toml` is not older than the installed library, or when the last install was
-  not a source build of the same profile. The profile is release in every Mix environment
+  Source builds run `cargo` from the `PATH` (or the binary `CARGO` names) when a crate
+  source, a `build.rs`, a `Cargo.toml`, `Cargo.lock` or `.cargo/config.toml` is not older than
+  the installed library, or when the last install was not a source build of the same profile. The profile is release in every Mix environment
   (NOTES.md, issue 15). On macOS the library is linked with `-undefined dynamic_lookup`, as
   rustler does, and installed as `.so`, the name `:erlang.load_nif/2` looks for. Set
   `CARGO_TARGET_DIR` to share a warm `target/` between checkouts. `mix clean` removes the
@@ -152,7 +152,9 @@ defmodule Mix.Tasks.Compile.CloudStreamsNative do
 
     cargo = System.get_env("CARGO") || "cargo"
 
-    case System.cmd(cargo, args, cd: root, into: IO.stream(:stdio, :line), stderr_to_stdout: true) do
+    output = IO.stream(:stdio, :line)
+
+    case System.cmd(cargo, args, cd: root, into: output, stderr_to_stdout: true) do
       {_, 0} -> Path.join([target_dir(root), Atom.to_string(profile), built_name()])
       {_, status} -> Mix.raise("cargo build of #{@crate} failed (exit status #{status})")
     end
