@@ -27,11 +27,11 @@ defmodule Mix.Tasks.Compile.CloudStreamsNative do
 
   Source builds run `cargo` from the `PATH` (or the binary `CARGO` names) when a crate
   source, a `build.rs`, a `Cargo.toml`, `Cargo.lock` or `.cargo/config.toml` is not older than
-  the installed library, or when the last install was not a source build of the same profile. The profile is release in every Mix environment
-  (NOTES.md, issue 15). On macOS the library is linked with `-undefined dynamic_lookup`, as
-  rustler does, and installed as `.so`, the name `:erlang.load_nif/2` looks for. Set
-  `CARGO_TARGET_DIR` to share a warm `target/` between checkouts. `mix clean` removes the
-  installed library and this compiler's manifest.
+  the installed library, or when the last install was not a source build of the same
+  profile. The profile is release in every Mix environment (NOTES.md, issue 15). On macOS the
+  library is linked with `-undefined dynamic_lookup`, as rustler does, and installed as `.so`,
+  the name `:erlang.load_nif/2` looks for. Set `CARGO_TARGET_DIR` to share a warm `target/`
+  between checkouts. `mix clean` removes the installed library and this compiler's manifest.
   """
   use Mix.Task.Compiler
 
