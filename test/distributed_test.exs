@@ -17,6 +17,7 @@ defmodule CloudStreams.DistributedTest do
   # nodes (lib/object_store_x/transfer.ex). Peers are started with OTP's :peer module; each
   # reaches DynamoDB Local through its own counting proxy, so the test sees which node read.
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   import CloudStreams.NativeHelpers, only: [wait_until: 1, assert_native_idle: 0]
   import ExUnit.CaptureLog

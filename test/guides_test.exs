@@ -13,6 +13,7 @@ defmodule CloudStreams.GuidesTest do
   # their own tests (test/object_store_x/streaming_guide_test.exs,
   # test/dynamo/streaming_guide_test.exs).
   use ExUnit.Case, async: false
+  @moduletag dynamodb: true, s3: true, azure: true
 
   import ExUnit.CaptureIO
   alias CloudStreams.Guide

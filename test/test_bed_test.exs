@@ -1,6 +1,9 @@
 defmodule CloudStreams.TestBedTest do
-  # The servers started by scripts/with_servers.sh answer where the environment says.
+  # The servers started by scripts/with_servers.sh answer where the environment says, and the
+  # probe that decides the test tiers (test/test_helper.exs) tells them from a closed port.
   use ExUnit.Case, async: true
+
+  alias CloudStreams.TestBed
 
   setup_all do
     {:ok, _} = Application.ensure_all_started(:inets)
@@ -27,6 +30,18 @@ defmodule CloudStreams.TestBedTest do
     {status, body}
   end
 
+  test "the tier probe: a listening port is reachable; a closed port or no endpoint is not" do
+    {:ok, listen} = :gen_tcp.listen(0, ip: {127, 0, 0, 1})
+    {:ok, port} = :inet.port(listen)
+    assert TestBed.probe("http://127.0.0.1:#{port}/devstoreaccount1") == :ok
+
+    :ok = :gen_tcp.close(listen)
+    assert TestBed.probe("http://127.0.0.1:#{port}") == {:error, "connection refused"}
+    assert TestBed.probe(nil) == {:error, :unset}
+    assert TestBed.probe("not a url") == {:error, "not a URL with a host and port"}
+  end
+
+  @tag :dynamodb
   test "DynamoDB Local answers ListTables" do
     {status, body} =
       request(
@@ -45,6 +60,7 @@ defmodule CloudStreams.TestBedTest do
     assert body =~ ~s("TableNames")
   end
 
+  @tag :s3
   test "the S3 emulator serves the test bucket" do
     bucket = env!("CLOUD_STREAMS_S3_BUCKET")
     {status, body} = request(:get, "#{env!("CLOUD_STREAMS_S3_ENDPOINT")}/#{bucket}", [])
@@ -53,6 +69,7 @@ defmodule CloudStreams.TestBedTest do
     assert body =~ "<Name>#{bucket}</Name>"
   end
 
+  @tag :azure
   test "Azurite has the test container" do
     account = env!("CLOUD_STREAMS_AZURE_ACCOUNT")
     container = env!("CLOUD_STREAMS_AZURE_CONTAINER")

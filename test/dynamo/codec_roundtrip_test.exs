@@ -2,6 +2,7 @@ defmodule Dynamo.CodecRoundtripTest do
   # Property-style: many random items of every type, written to DynamoDB Local and read back,
   # must come back equal. Seeded by ExUnit's seed, so a failure can be replayed.
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   alias Dynamo.Table
 

@@ -2,6 +2,7 @@ defmodule Dynamo.ConfigTest do
   # Credentials from the standard AWS chain (environment variables), and bad configuration.
   # Named profiles are passed to aws-config but not tested here (see NOTES.md).
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   alias Dynamo.Table
 

@@ -1,5 +1,6 @@
 defmodule Dynamo.DoctestTest do
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   setup_all do
     DocUser.seed!()

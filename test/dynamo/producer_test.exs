@@ -15,6 +15,7 @@ defmodule Dynamo.ProducerTest do
   #     :forward once they have (dashbitco/flow v1.2.4, lib/flow/materialize.ex lines 21-23,
   #     lib/gen_stage/stream.ex line 46 through Flow.Coordinator's :stream call).
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   import CloudStreams.NativeHelpers, only: [wait_for_stats: 1]
 

@@ -5,6 +5,7 @@ defmodule Dynamo.ProfileTest do
   # own environment. DynamoDB Local keeps one database per access key: an item the peer
   # writes is found with the profile's key and not with the test bed's.
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   @moduletag :tmp_dir
 

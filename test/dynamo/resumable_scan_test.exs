@@ -4,6 +4,7 @@ defmodule Dynamo.ResumableScanTest do
   # :erlang.term_to_binary/1; the guide keeps Jason for users. last_evaluated_key is a
   # string-keyed DynamoDB JSON map either way.
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   alias Dynamo.Table
 

@@ -2,6 +2,7 @@ defmodule Dynamo.Table.StreamTest do
   # Dynamo.Table.Stream against DynamoDB Local (native/cloud_streams_nif/src/dynamo/stream.rs,
   # native/cloud_streams_core/src/dynamo/stream.rs).
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   import CloudStreams.NativeHelpers
 

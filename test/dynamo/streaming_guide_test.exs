@@ -15,6 +15,7 @@ defmodule Dynamo.StreamingGuideTest do
   # block defines the `User` schema every other block reads; blocks that define a module are
   # followed by a call of that module (see `drive/2`).
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   import CloudStreams.NativeHelpers, only: [wait_until: 1]
 

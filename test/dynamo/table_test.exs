@@ -1,6 +1,7 @@
 defmodule Dynamo.TableTest do
   # Dynamo.Table and Dynamo.Schema against DynamoDB Local (native/cloud_streams_nif/src/dynamo).
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   alias Dynamo.{Error, Table}
 

@@ -2,6 +2,7 @@ defmodule ObjectStoreX.ConfigTest do
   # ObjectStoreX.new/2: URLs, the environment, secrets, bad options, and how transport
   # failures are reported.
   use ExUnit.Case, async: true
+  @moduletag :s3
 
   import CloudStreams.TestBed, only: [env!: 1, s3_store: 1]
   alias CloudStreams.HTTPResponder

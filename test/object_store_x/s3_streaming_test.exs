@@ -4,6 +4,7 @@ defmodule ObjectStoreX.S3StreamingTest do
   # proxy in front of the S3 emulator that cuts chosen requests; listing goes to the emulator
   # directly. Also: how many list requests a lazy listing makes.
   use ExUnit.Case, async: false
+  @moduletag :s3
 
   import CloudStreams.NativeHelpers
   import CloudStreams.TestBed, only: [env!: 1, s3_store: 2]

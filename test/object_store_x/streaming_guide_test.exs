@@ -12,6 +12,7 @@ defmodule ObjectStoreX.StreamingGuideTest do
   # local-disk store and the S3 emulator, in a scratch working directory. Blocks that define a
   # module are followed by a call of that module (see `drive/3`).
   use ExUnit.Case, async: false
+  @moduletag :s3
 
   # Defined by the guide's blocks when they run.
   @compile {:no_warn_undefined,

@@ -17,6 +17,7 @@ defmodule ObjectStoreX.Conformance do
 
     quote do
       use ExUnit.Case, async: true
+      @moduletag unquote(Keyword.get(opts, :moduletag, []))
 
       alias ObjectStoreX.{Error, Meta}
 

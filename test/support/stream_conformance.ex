@@ -8,6 +8,7 @@ defmodule ObjectStoreX.StreamConformance do
   defmacro __using__(opts) do
     quote do
       use ExUnit.Case, async: false
+      @moduletag unquote(Keyword.get(opts, :moduletag, []))
 
       import CloudStreams.NativeHelpers
       alias ObjectStoreX.{Error, Meta}
