@@ -158,7 +158,7 @@ defmodule Dynamo.Schema do
             "#{inspect(schema)} item has no value for its key field #{inspect(key)}"
     end
 
-    extra = Dynamo.Codec.encode_item(struct.__extra__)
+    extra = Dynamo.Codec.encode_attributes(struct.__extra__)
 
     Enum.reduce(types, extra, fn {field, type}, item ->
       case Map.fetch!(struct, field) do

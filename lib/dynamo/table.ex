@@ -39,15 +39,19 @@ defmodule Dynamo.Table do
   """
   @spec put_item(struct(), keyword()) :: :ok | {:error, Error.t()}
   def put_item(%schema{} = struct, opts \\ []) do
-    opts = Options.validate!(opts, @expression_opts, "Dynamo.Table.put_item/2")
-    item = Schema.to_item(struct)
+    function = "Dynamo.Table.put_item/2"
+    opts = Options.validate!(opts, @expression_opts, function)
+    schema!(schema, function)
+
+    {item, expressions} =
+      encoding!(function, fn -> {Schema.to_item(struct), expressions(opts)} end)
 
     call(
       &Native.dynamo_put_item(
         config(opts),
         schema.__dynamo__(:table),
         item,
-        expressions(opts),
+        expressions,
         &1
       )
     )
@@ -69,7 +73,7 @@ defmodule Dynamo.Table do
         "Dynamo.Table.get_item/3"
       )
 
-    key = Schema.key_item(schema, key)
+    key = key!(schema, key, "Dynamo.Table.get_item/3")
 
     call(
       &Native.dynamo_get_item(
@@ -88,15 +92,17 @@ defmodule Dynamo.Table do
   @doc "Deletes one item by key; returns the item as it was, or `nil` when there was none."
   @spec delete_item(schema(), key(), keyword()) :: {:ok, struct() | nil} | {:error, Error.t()}
   def delete_item(schema, key, opts \\ []) do
-    opts = Options.validate!(opts, @expression_opts, "Dynamo.Table.delete_item/3")
-    key = Schema.key_item(schema, key)
+    function = "Dynamo.Table.delete_item/3"
+    opts = Options.validate!(opts, @expression_opts, function)
+    key = key!(schema, key, function)
+    expressions = encoding!(function, fn -> expressions(opts) end)
 
     call(
       &Native.dynamo_delete_item(
         config(opts),
         schema.__dynamo__(:table),
         key,
-        expressions(opts),
+        expressions,
         &1
       )
     )
@@ -126,15 +132,16 @@ defmodule Dynamo.Table do
         "Dynamo.Table.update_item/3"
       )
 
-    key = Schema.key_item(schema, key)
-    {expression, names, values} = update_expression(schema, opts)
+    function = "Dynamo.Table.update_item/3"
+    key = key!(schema, key, function)
+
+    {{expression, names, values}, base} =
+      encoding!(function, fn -> {update_expression(schema, opts), expressions(opts)} end)
 
     if expression == "" do
       raise ArgumentError,
             "Dynamo.Table.update_item/3 needs set:, remove:, add: or update_expression:"
     end
-
-    base = expressions(opts)
 
     expressions = %{
       base
@@ -255,7 +262,7 @@ defmodule Dynamo.Table do
                 "segment: and total_segments: go together, with segment < total_segments, got: #{inspect(other)}"
       end
 
-    read_page(schema, :scan, read(schema, opts, segment: segment))
+    read_page(schema, :scan, read(schema, opts, "Dynamo.Table.scan/2", segment: segment))
   end
 
   @doc """
@@ -275,7 +282,7 @@ defmodule Dynamo.Table do
     read_page(
       schema,
       :query,
-      read(schema, opts,
+      read(schema, opts, "Dynamo.Table.query/2",
         key_condition_expression: opts.key_condition_expression,
         forward: opts.scan_index_forward
       )
@@ -284,7 +291,15 @@ defmodule Dynamo.Table do
 
   @doc false
   # The read request the NIF takes (shared with Dynamo.Table.Stream).
-  def read(schema, opts, extra \\ []) do
+  def read(schema, opts, extra), do: read(schema, opts, "Dynamo.Table.Stream", extra)
+
+  @doc false
+  def read(schema, opts, function, extra) do
+    schema!(schema, function)
+    encoding!(function, fn -> read!(schema, opts, extra) end)
+  end
+
+  defp read!(schema, opts, extra) do
     %{
       config: config(opts),
       table: schema.__dynamo__(:table),
@@ -332,23 +347,11 @@ defmodule Dynamo.Table do
   @spec batch_write_item(schema(), [struct() | {:put, struct()} | {:delete, key()}], keyword()) ::
           {:ok, non_neg_integer()} | {:error, Error.t()}
   def batch_write_item(schema, requests, opts \\ []) do
-    opts = Options.validate!(opts, [config: {:any, []}], "Dynamo.Table.batch_write_item/3")
+    function = "Dynamo.Table.batch_write_item/3"
+    opts = Options.validate!(opts, [config: {:any, []}], function)
+    schema!(schema, function)
 
-    {puts, deletes} =
-      Enum.reduce(requests, {[], []}, fn
-        {:put, %^schema{} = s}, {p, d} ->
-          {[Schema.to_item(s) | p], d}
-
-        %^schema{} = s, {p, d} ->
-          {[Schema.to_item(s) | p], d}
-
-        {:delete, key}, {p, d} ->
-          {p, [Schema.key_item(schema, key) | d]}
-
-        other, _ ->
-          raise ArgumentError,
-                "invalid batch write request for #{inspect(schema)}: #{inspect(other)}"
-      end)
+    {puts, deletes} = encoding!(function, fn -> batch_requests(schema, requests) end)
 
     call(
       &Native.dynamo_batch_write(
@@ -359,6 +362,23 @@ defmodule Dynamo.Table do
         &1
       )
     )
+  end
+
+  defp batch_requests(schema, requests) do
+    Enum.reduce(requests, {[], []}, fn
+      {:put, %^schema{} = s}, {p, d} ->
+        {[Schema.to_item(s) | p], d}
+
+      %^schema{} = s, {p, d} ->
+        {[Schema.to_item(s) | p], d}
+
+      {:delete, key}, {p, d} ->
+        {p, [Schema.key_item(schema, key) | d]}
+
+      other, _ ->
+        raise ArgumentError,
+              "invalid batch write request for #{inspect(schema)}: #{inspect(other)}"
+    end)
   end
 
   @doc """
@@ -374,7 +394,7 @@ defmodule Dynamo.Table do
         "Dynamo.Table.batch_get_item/3"
       )
 
-    keys = Enum.map(keys, &Schema.key_item(schema, &1))
+    keys = Enum.map(keys, &key!(schema, &1, "Dynamo.Table.batch_get_item/3"))
 
     call(
       &Native.dynamo_batch_get(
@@ -496,6 +516,39 @@ defmodule Dynamo.Table do
 
   # --- helpers -------------------------------------------------------------------------------
 
+  @doc false
+  # Raises unless `schema` is a Dynamo.Schema module.
+  def schema!(schema, function) do
+    # function_exported?/3 does not load modules: ensure_loaded? first.
+    unless is_atom(schema) and not is_nil(schema) and Code.ensure_loaded?(schema) and
+             function_exported?(schema, :__dynamo__, 1) do
+      raise ArgumentError, "#{function} needs a Dynamo.Schema module, got: #{inspect(schema)}"
+    end
+
+    schema
+  end
+
+  @doc false
+  # Runs `build`, whose ArgumentErrors (a value that cannot be stored, a bad key) are raised
+  # again naming `function`.
+  def encoding!(function, build) do
+    build.()
+  rescue
+    e in ArgumentError ->
+      message = Exception.message(e)
+
+      if String.starts_with?(message, function) do
+        reraise e, __STACKTRACE__
+      else
+        reraise ArgumentError, "#{function}: #{message}", __STACKTRACE__
+      end
+  end
+
+  defp key!(schema, key, function) do
+    schema!(schema, function)
+    encoding!(function, fn -> Schema.key_item(schema, key) end)
+  end
+
   defp config(opts), do: Dynamo.Config.native(opts.config)
 
   defp expressions(opts),
@@ -520,7 +573,14 @@ defmodule Dynamo.Table do
         %{}
 
       values when is_map(values) or is_list(values) ->
-        Codec.encode_item(values)
+        try do
+          Codec.encode_item(values)
+        rescue
+          e in ArgumentError ->
+            reraise ArgumentError,
+                    "expression_attribute_values: #{Exception.message(e)}",
+                    __STACKTRACE__
+        end
 
       other ->
         raise ArgumentError, "expression_attribute_values must be a map, got: #{inspect(other)}"
