@@ -33,8 +33,10 @@ defmodule Dynamo.Codec do
   comes back as `10.0` in a `:float` field (DynamoDB itself keeps no such distinction), an
   integer of any size stays an integer, binaries stay bytes.
 
-  Values nest at most 32 lists or maps deep (DynamoDB's limit); deeper ones raise
-  `ArgumentError` before any request is made.
+  Values nest at most 32 levels deep, DynamoDB's limit: an attribute is level 1 and the
+  contents of a list or map are one level deeper than it, so at most 31 lists or maps fit
+  inside one another (what DynamoDB Local accepts). Deeper values raise `ArgumentError`
+  before any request is made.
 
       iex> Dynamo.Codec.encode(%{"n" => 10, "tags" => MapSet.new(["a"])})
       {:m, %{"n" => {:n, "10"}, "tags" => {:ss, ["a"]}}}
@@ -50,12 +52,8 @@ defmodule Dynamo.Codec do
 
   @json_types ~w(S N B BOOL NULL L M SS NS BS)
 
-  # DynamoDB's limit on nested lists and maps.
-  @max_depth 32
-
-  @doc "The deepest nesting of lists and maps DynamoDB stores: #{@max_depth}."
-  @spec max_depth() :: pos_integer()
-  def max_depth, do: @max_depth
+  # DynamoDB's limit of 32 levels: at most 31 lists or maps inside one another.
+  @max_containers 31
 
   @doc """
   A plain Elixir value as a tagged attribute value. Maps are always maps: DynamoDB JSON is
@@ -89,11 +87,13 @@ defmodule Dynamo.Codec do
     raise ArgumentError, "cannot store #{inspect(other)} in DynamoDB: no attribute type for it"
   end
 
-  defp deeper!(depth) when depth < @max_depth, do: depth + 1
+  # `depth` counts the lists and maps around a value.
+  defp deeper!(depth) when depth < @max_containers, do: depth + 1
 
   defp deeper!(_depth) do
     raise ArgumentError,
-          "the value nests lists or maps more than #{@max_depth} levels deep (DynamoDB's limit)"
+          "the value nests more than #{@max_containers} lists or maps inside one another " <>
+            "(DynamoDB allows 32 levels, the attribute itself included)"
   end
 
   defp encode_map(map, depth),

@@ -4,7 +4,8 @@
 //! `{:ss, [binary]}`, `{:ns, ["digits"]}`, `{:bs, [binary]}`. An item is `%{name => value}`.
 //! `Dynamo.Codec` turns these into schema types and plain Elixir values.
 //!
-//! Decoding stops at DynamoDB's nesting limit ([`MAX_DEPTH`] lists or maps): a term nested
+//! Decoding stops at DynamoDB's nesting limit ([`MAX_DEPTH`] lists or maps inside one
+//! another, as in `Dynamo.Codec`): a term nested
 //! thousands of levels deep is a `badarg`, never a recursion deep enough to overflow a
 //! scheduler's stack.
 
@@ -17,8 +18,8 @@ mod tags {
     rustler::atoms! { s, n, b, bool, null, l, m, ss, ns, bs }
 }
 
-/// DynamoDB's limit on nested lists and maps (`Dynamo.Codec.max_depth/0`).
-pub const MAX_DEPTH: usize = 32;
+/// DynamoDB allows 32 levels, the attribute itself included: at most 31 lists or maps.
+pub const MAX_DEPTH: usize = 31;
 
 pub fn decode_value(term: Term<'_>) -> NifResult<AttributeValue> {
     decode_nested(term, 0)
