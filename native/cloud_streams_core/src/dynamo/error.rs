@@ -1,9 +1,10 @@
 //! SDK errors to ours, in one place. The DynamoDB error code (`ConditionalCheckFailedException`,
 //! ...) is kept in `Error::code`; the kind says what a program can do about it.
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{CancellationReason, Error, ErrorKind};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types;
 
 pub fn from_sdk<E>(error: SdkError<E, HttpResponse>) -> Error
 where
@@ -50,14 +51,61 @@ where
     }
 }
 
+/// A transaction DynamoDB cancelled, with the reason for each action (`cancellation_reasons`
+/// of `TransactionCanceledException`). Its kind is the kind of the first action that failed.
+pub fn cancelled(mut error: Error, reasons: &[types::CancellationReason]) -> Error {
+    let reasons: Vec<CancellationReason> = reasons
+        .iter()
+        .map(|reason| {
+            let code = reason.code().unwrap_or("None").to_string();
+            CancellationReason {
+                kind: reason_kind(&code),
+                message: reason.message().map(str::to_string),
+                code,
+            }
+        })
+        .collect();
+    if let Some(first) = reasons.iter().find(|r| r.code != "None") {
+        error.kind = first.kind;
+        error.retryable = first.kind.is_transient();
+    }
+    error.cancellation_reasons = Some(reasons);
+    error
+}
+
+/// The kind for a cancellation reason's code, or a PartiQL batch statement's error code
+/// (the same names, without `Exception`).
+pub fn reason_kind(code: &str) -> ErrorKind {
+    match code {
+        // This action was fine: another one cancelled the transaction.
+        "None" => ErrorKind::Cancelled,
+        "ConditionalCheckFailed" => ErrorKind::PreconditionFailed,
+        "DuplicateItem" => ErrorKind::AlreadyExists,
+        "ResourceNotFound" => ErrorKind::NotFound,
+        "TransactionConflict"
+        | "ProvisionedThroughputExceeded"
+        | "ThrottlingError"
+        | "RequestLimitExceeded" => ErrorKind::Throttled,
+        "ValidationError" | "ItemCollectionSizeLimitExceeded" => ErrorKind::InvalidArgument,
+        "AccessDenied" => ErrorKind::PermissionDenied,
+        "InternalServerError" => ErrorKind::ServerError,
+        _ => ErrorKind::Internal,
+    }
+}
+
 /// The kind for a DynamoDB error code.
 pub fn kind_of(code: &str) -> ErrorKind {
     match code {
         "ConditionalCheckFailedException" => ErrorKind::PreconditionFailed,
-        // Another transaction holds the item: trying again later may succeed.
-        "TransactionConflictException" | "LimitExceededException" => ErrorKind::Throttled,
+        // Another transaction holds the item, or one with the same client request token is
+        // still running: trying again later may succeed.
+        "TransactionConflictException"
+        | "TransactionInProgressException"
+        | "LimitExceededException" => ErrorKind::Throttled,
         "ResourceNotFoundException" => ErrorKind::NotFound,
-        "ResourceInUseException" => ErrorKind::AlreadyExists,
+        "ResourceInUseException" | "DuplicateItemException" => ErrorKind::AlreadyExists,
+        // A client request token reused for different actions.
+        "IdempotentParameterMismatchException" => ErrorKind::InvalidArgument,
         "ProvisionedThroughputExceededException"
         | "ThrottlingException"
         | "RequestLimitExceeded" => ErrorKind::Throttled,
