@@ -435,6 +435,358 @@ defmodule Dynamo.Table do
     to: Dynamo.Table.Stream,
     as: :scan_to_process
 
+  # --- transactions ----------------------------------------------------------------------
+
+  # DynamoDB's limits: actions of one transaction, statements of one batch.
+  @max_transaction_actions 100
+  @max_batch_statements 25
+
+  @condition_opts [
+    condition_expression: {{:or_nil, :string}, nil},
+    expression_attribute_names: {{:or_nil, :any}, nil},
+    expression_attribute_values: {{:or_nil, :any}, nil}
+  ]
+
+  @doc """
+  Applies up to #{@max_transaction_actions} writes, on items of one or several schemas, all or none.
+
+  Actions:
+
+    * `{:put, struct}` or `{:put, struct, opts}`
+    * `{:update, schema, key, opts}` - `opts` as for `update_item/3` (`set:`, `remove:`, `add:`
+      or `update_expression:`)
+    * `{:delete, schema, key}` or `{:delete, schema, key, opts}`
+    * `{:condition_check, schema, key, opts}` - writes nothing; `condition_expression:` is
+      required
+
+  Each action's `opts` may hold `condition_expression:`, `expression_attribute_names:` and
+  `expression_attribute_values:`. Two actions may not touch the same item.
+
+  Options: `client_request_token:` (1 to 36 characters) makes the call idempotent: DynamoDB
+  applies a transaction once per token for 10 minutes, so a retry after a timeout cannot apply
+  it twice; `config:`.
+
+  A cancelled transaction is `{:error, %Dynamo.Error{code: "TransactionCanceledException"}}`
+  whose `cancellation_reasons` say, for each action in order, why: `code:
+  "ConditionalCheckFailed"` (`kind: :precondition_failed`) for the condition that failed,
+  `"TransactionConflict"` (`:throttled`) when a concurrent transaction held an item, `"None"`
+  (`:cancelled`) for the actions that were fine. The error's `kind` is the first failed
+  action's.
+
+      iex> :ok = Dynamo.Table.transact_write_items([
+      ...>   {:put, %DocUser{id: "t1", email: "t1@example.com"}},
+      ...>   {:update, DocUser, [id: "u1"], set: %{active: false}},
+      ...>   {:condition_check, DocUser, [id: "u2"], condition_expression: "attribute_exists(id)"}
+      ...> ])
+      iex> {:error, error} = Dynamo.Table.transact_write_items([
+      ...>   {:delete, DocUser, [id: "t1"]},
+      ...>   {:condition_check, DocUser, [id: "nobody"], condition_expression: "attribute_exists(id)"}
+      ...> ])
+      iex> {error.kind, Enum.map(error.cancellation_reasons, & &1.code)}
+      {:precondition_failed, ["None", "ConditionalCheckFailed"]}
+  """
+  @spec transact_write_items([tuple()], keyword()) :: :ok | {:error, Error.t()}
+  def transact_write_items(actions, opts \\ []) do
+    function = "Dynamo.Table.transact_write_items/2"
+
+    opts =
+      Options.validate!(
+        opts,
+        [client_request_token: {{:or_nil, :string}, nil}, config: {:any, []}],
+        function
+      )
+
+    token = opts.client_request_token
+
+    if token && (byte_size(token) == 0 or String.length(token) > 36) do
+      raise ArgumentError,
+            "#{function}: client_request_token must have 1 to 36 characters, got: #{inspect(token)}"
+    end
+
+    actions =
+      actions
+      |> actions!(function, @max_transaction_actions)
+      |> Enum.with_index()
+      |> Enum.map(fn {action, i} -> write_action(action, "#{function}: action #{i}") end)
+
+    call(&Native.dynamo_transact_write(config(opts), actions, token, &1)) |> ok_only()
+  end
+
+  defp actions!(actions, function, max) do
+    unless is_list(actions) do
+      raise ArgumentError, "#{function} takes a list, got: #{inspect(actions)}"
+    end
+
+    case length(actions) do
+      0 ->
+        raise ArgumentError, "#{function} needs at least one action"
+
+      n when n > max ->
+        raise ArgumentError,
+              "#{function} takes at most #{max} actions (DynamoDB's limit), got #{n}"
+
+      _ ->
+        actions
+    end
+  end
+
+  defp write_action({:put, struct}, context), do: write_action({:put, struct, []}, context)
+
+  defp write_action({:put, %schema{} = struct, opts}, context) do
+    schema!(schema, context)
+    opts = Options.validate!(opts, @condition_opts, context)
+
+    encoding!(context, fn ->
+      {:put, schema.__dynamo__(:table), Schema.to_item(struct), expressions(opts)}
+    end)
+  end
+
+  defp write_action({:update, schema, key, opts}, context) do
+    opts =
+      Options.validate!(
+        opts,
+        @condition_opts ++
+          [
+            set: {:any, %{}},
+            remove: {:any, []},
+            add: {:any, %{}},
+            update_expression: {{:or_nil, :string}, nil}
+          ],
+        context
+      )
+
+    key = key!(schema, key, context)
+
+    {{expression, names, values}, base} =
+      encoding!(context, fn -> {update_expression(schema, opts), expressions(opts)} end)
+
+    if expression == "" do
+      raise ArgumentError, "#{context}: an update needs set:, remove:, add: or update_expression:"
+    end
+
+    expressions = %{
+      base
+      | names: Map.merge(base.names, names),
+        values: Map.merge(base.values, values)
+    }
+
+    {:update, schema.__dynamo__(:table), key, expression, expressions}
+  end
+
+  defp write_action({:delete, schema, key}, context),
+    do: write_action({:delete, schema, key, []}, context)
+
+  defp write_action({kind, schema, key, opts}, context)
+       when kind in [:delete, :condition_check] do
+    opts = Options.validate!(opts, @condition_opts, context)
+    key = key!(schema, key, context)
+
+    if kind == :condition_check and is_nil(opts.condition_expression) do
+      raise ArgumentError, "#{context}: a condition check needs condition_expression:"
+    end
+
+    {kind, schema.__dynamo__(:table), key, encoding!(context, fn -> expressions(opts) end)}
+  end
+
+  defp write_action(other, context) do
+    raise ArgumentError,
+          "#{context}: expected {:put, struct}, {:put, struct, opts}, {:update, schema, key, opts}, " <>
+            "{:delete, schema, key}, {:delete, schema, key, opts} or " <>
+            "{:condition_check, schema, key, opts}, got: #{inspect(other)}"
+  end
+
+  @doc """
+  Reads up to #{@max_transaction_actions} items, of one or several schemas, as one consistent
+  snapshot: `{:ok, [struct | nil]}` in the order of `gets` (`nil` where there is no item).
+
+  Each get is `{schema, key}` or `{schema, key, opts}`, with `projection_expression:` and
+  `expression_attribute_names:` in `opts`. Options: `config:`.
+
+      iex> {:ok, [%DocUser{id: "u1"}, nil]} =
+      ...>   Dynamo.Table.transact_get_items([{DocUser, [id: "u1"]}, {DocUser, [id: "nobody"]}])
+  """
+  @spec transact_get_items([{schema(), key()} | {schema(), key(), keyword()}], keyword()) ::
+          {:ok, [struct() | nil]} | {:error, Error.t()}
+  def transact_get_items(gets, opts \\ []) do
+    function = "Dynamo.Table.transact_get_items/2"
+    opts = Options.validate!(opts, [config: {:any, []}], function)
+
+    gets =
+      gets
+      |> actions!(function, @max_transaction_actions)
+      |> Enum.with_index()
+      |> Enum.map(fn {get, i} -> get_action(get, "#{function}: get #{i}") end)
+
+    schemas = Enum.map(gets, &elem(&1, 0))
+    gets = Enum.map(gets, &Tuple.delete_at(&1, 0))
+
+    call(&Native.dynamo_transact_get(config(opts), gets, &1))
+    |> map_ok(fn items ->
+      Enum.zip_with(schemas, items, fn schema, item -> item && Schema.from_item(schema, item) end)
+    end)
+  end
+
+  defp get_action({schema, key}, context), do: get_action({schema, key, []}, context)
+
+  defp get_action({schema, key, opts}, context) when is_list(opts) do
+    opts =
+      Options.validate!(
+        opts,
+        [
+          projection_expression: {{:or_nil, :string}, nil},
+          expression_attribute_names: {{:or_nil, :any}, nil}
+        ],
+        context
+      )
+
+    key = key!(schema, key, context)
+    {schema, schema.__dynamo__(:table), key, opts.projection_expression, names(opts)}
+  end
+
+  defp get_action(other, context) do
+    raise ArgumentError,
+          "#{context}: expected {schema, key} or {schema, key, opts}, got: #{inspect(other)}"
+  end
+
+  # --- PartiQL ------------------------------------------------------------------------------
+
+  @statement_opts [
+    parameters: {:any, []},
+    consistent_read: {:boolean, false},
+    config: {:any, []}
+  ]
+
+  @doc """
+  Runs one PartiQL statement and answers one page: `{:ok, %{items: [struct], next_token:
+  token | nil}}`, the items decoded into `schema`'s structs. Pass `next_token` back as
+  `next_token:` for the next page; `nil` means there is no more. For every page, use
+  `Dynamo.Table.Stream.execute_statement/3`.
+
+  Options: `parameters:` (the values of the statement's `?`, in order, as plain Elixir values:
+  a map is a map), `consistent_read:`, `limit:` (items evaluated per page), `next_token:`,
+  `config:`. A statement DynamoDB cannot parse is `{:error, %Dynamo.Error{kind:
+  :invalid_argument}}`.
+
+      iex> {:ok, %{items: [%DocUser{email: "a@example.com"}], next_token: nil}} =
+      ...>   Dynamo.Table.execute_statement(DocUser, ~s(SELECT * FROM "cloud_streams_doc_users" WHERE id = ?),
+      ...>     parameters: ["u1"]
+      ...>   )
+  """
+  @spec execute_statement(schema(), String.t(), keyword()) ::
+          {:ok, %{items: [struct()], next_token: String.t() | nil}} | {:error, Error.t()}
+  def execute_statement(schema, statement, opts \\ []) do
+    function = "Dynamo.Table.execute_statement/3"
+
+    opts =
+      Options.validate!(
+        opts,
+        @statement_opts ++
+          [limit: {{:or_nil, :pos_integer}, nil}, next_token: {{:or_nil, :string}, nil}],
+        function
+      )
+
+    schema!(schema, function)
+    statement = statement(statement, opts, function)
+
+    call(&Native.dynamo_execute_statement(config(opts), statement, &1))
+    |> map_ok(fn page ->
+      %{items: Enum.map(page.items, &Schema.from_item(schema, &1)), next_token: page.next_token}
+    end)
+  end
+
+  @doc false
+  # The statement the NIF takes (shared with Dynamo.Table.Stream.execute_statement/3).
+  def statement(statement, opts, function) do
+    unless is_binary(statement) and statement != "" do
+      raise ArgumentError, "#{function} needs a statement string, got: #{inspect(statement)}"
+    end
+
+    unless is_list(opts.parameters) do
+      raise ArgumentError,
+            "#{function}: parameters must be a list, got: #{inspect(opts.parameters)}"
+    end
+
+    parameters =
+      opts.parameters
+      |> Enum.with_index()
+      |> Enum.map(fn {value, i} ->
+        encoding!("#{function}: parameter #{i}", fn -> Codec.encode(value) end)
+      end)
+
+    %{
+      statement: statement,
+      parameters: parameters,
+      consistent_read: opts.consistent_read,
+      limit: Map.get(opts, :limit),
+      next_token: Map.get(opts, :next_token)
+    }
+  end
+
+  @doc """
+  Runs up to #{@max_batch_statements} PartiQL statements in one request. Each succeeds or fails on
+  its own: `{:ok, results}` with, in order, `{:ok, struct | nil}` (the item a `SELECT` read,
+  `nil` for writes and missing items) or `{:error, %Dynamo.Error{}}` for that statement
+  (`code: "ConditionalCheckFailed"`, `"DuplicateItem"` ...).
+
+  Each statement is `{schema, statement}` or `{schema, statement, parameters}`. Options:
+  `consistent_read:`, `config:`.
+
+      iex> {:ok, [{:ok, %DocUser{id: "u2"}}, {:error, error}]} =
+      ...>   Dynamo.Table.batch_execute_statement([
+      ...>     {DocUser, ~s(SELECT * FROM "cloud_streams_doc_users" WHERE id = ?), ["u2"]},
+      ...>     {DocUser, ~s(INSERT INTO "cloud_streams_doc_users" VALUE {'id': ?}), ["u3"]}
+      ...>   ])
+      iex> error.kind
+      :already_exists
+  """
+  @spec batch_execute_statement([tuple()], keyword()) ::
+          {:ok, [{:ok, struct() | nil} | {:error, Error.t()}]} | {:error, Error.t()}
+  def batch_execute_statement(statements, opts \\ []) do
+    function = "Dynamo.Table.batch_execute_statement/2"
+
+    opts =
+      Options.validate!(opts, [consistent_read: {:boolean, false}, config: {:any, []}], function)
+
+    {schemas, statements} =
+      statements
+      |> actions!(function, @max_batch_statements)
+      |> Enum.with_index()
+      |> Enum.map(fn {entry, i} ->
+        context = "#{function}: statement #{i}"
+
+        {schema, statement, parameters} =
+          case entry do
+            {schema, statement} ->
+              {schema, statement, []}
+
+            {schema, statement, parameters} ->
+              {schema, statement, parameters}
+
+            other ->
+              raise ArgumentError,
+                    "#{context}: expected {schema, statement} or {schema, statement, parameters}, got: #{inspect(other)}"
+          end
+
+        schema!(schema, context)
+
+        {schema,
+         statement(
+           statement,
+           %{parameters: parameters, consistent_read: opts.consistent_read},
+           context
+         )}
+      end)
+      |> Enum.unzip()
+
+    call(&Native.dynamo_batch_execute_statement(config(opts), statements, &1))
+    |> map_ok(fn results ->
+      Enum.zip_with(schemas, results, fn
+        schema, {:ok, item} -> {:ok, item && Schema.from_item(schema, item)}
+        _schema, {:error, native} -> {:error, Error.from_native(native)}
+      end)
+    end)
+  end
+
   @doc """
   Creates the schema's table (on-demand capacity), keyed as the schema says.
 
