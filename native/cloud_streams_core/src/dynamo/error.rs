@@ -103,7 +103,10 @@ pub fn kind_of(code: &str) -> ErrorKind {
         | "TransactionInProgressException"
         | "LimitExceededException" => ErrorKind::Throttled,
         "ResourceNotFoundException" => ErrorKind::NotFound,
-        "ResourceInUseException" | "DuplicateItemException" => ErrorKind::AlreadyExists,
+        // DynamoDB Local answers a PartiQL INSERT of an existing item with "DuplicateItem".
+        "ResourceInUseException" | "DuplicateItemException" | "DuplicateItem" => {
+            ErrorKind::AlreadyExists
+        }
         // A client request token reused for different actions.
         "IdempotentParameterMismatchException" => ErrorKind::InvalidArgument,
         "ProvisionedThroughputExceededException"
