@@ -36,6 +36,13 @@ defmodule Dynamo.Table do
   Writes a struct as an item, replacing any item with the same key.
   `condition_expression:` makes the write conditional (`:conditional_check_failed` when the
   condition does not hold).
+
+      iex> :ok = Dynamo.Table.put_item(%DocAccount{id: "doc-put", owner: "cy", balance: 5})
+      iex> {:error, %Dynamo.Error{kind: :precondition_failed}} =
+      ...>   Dynamo.Table.put_item(%DocAccount{id: "doc-put"},
+      ...>     condition_expression: "attribute_not_exists(id)"
+      ...>   )
+      iex> {:ok, %DocAccount{balance: 5}} = Dynamo.Table.delete_item(DocAccount, id: "doc-put")
   """
   @spec put_item(struct(), keyword()) :: :ok | {:error, Error.t()}
   def put_item(%schema{} = struct, opts \\ []) do
@@ -58,7 +65,14 @@ defmodule Dynamo.Table do
     |> ok_only()
   end
 
-  @doc "Reads one item by key: `{:ok, struct}` or `{:ok, nil}` when there is none."
+  @doc """
+  Reads one item by key: `{:ok, struct}` or `{:ok, nil}` when there is none. Options:
+  `consistent_read:`, `projection_expression:`, `expression_attribute_names:`, `config:`.
+
+      iex> {:ok, %DocAccount{owner: "ann", balance: 100}} = Dynamo.Table.get_item(DocAccount, id: "acc1")
+      iex> Dynamo.Table.get_item(DocAccount, [id: "nobody"], consistent_read: true)
+      {:ok, nil}
+  """
   @spec get_item(schema(), key(), keyword()) :: {:ok, struct() | nil} | {:error, Error.t()}
   def get_item(schema, key, opts \\ []) do
     opts =
@@ -89,7 +103,15 @@ defmodule Dynamo.Table do
     |> map_ok(&(&1 && Schema.from_item(schema, &1)))
   end
 
-  @doc "Deletes one item by key; returns the item as it was, or `nil` when there was none."
+  @doc """
+  Deletes one item by key; returns the item as it was, or `nil` when there was none.
+  `condition_expression:` as for `put_item/2`.
+
+      iex> :ok = Dynamo.Table.put_item(%DocAccount{id: "doc-delete", balance: 1})
+      iex> {:ok, %DocAccount{balance: 1}} = Dynamo.Table.delete_item(DocAccount, id: "doc-delete")
+      iex> Dynamo.Table.delete_item(DocAccount, id: "doc-delete")
+      {:ok, nil}
+  """
   @spec delete_item(schema(), key(), keyword()) :: {:ok, struct() | nil} | {:error, Error.t()}
   def delete_item(schema, key, opts \\ []) do
     function = "Dynamo.Table.delete_item/3"
@@ -115,7 +137,15 @@ defmodule Dynamo.Table do
   `set:` (a map of fields to values), `remove:` (a list of fields) and `add:` (a map of
   numeric fields to increments, or set fields to elements to add) build the update
   expression; `update_expression:` gives one directly. `condition_expression:` as for
-  `put_item/2`.
+  `put_item/2`. Values in `set:` and `add:` are plain values of the fields' types.
+
+      iex> {:ok, %DocAccount{balance: 110}} =
+      ...>   Dynamo.Table.update_item(DocAccount, [id: "acc1"], add: %{balance: 10})
+      iex> {:ok, %DocAccount{balance: 100}} =
+      ...>   Dynamo.Table.update_item(DocAccount, [id: "acc1"],
+      ...>     update_expression: "SET balance = balance - :d",
+      ...>     expression_attribute_values: %{":d" => 10}
+      ...>   )
   """
   @spec update_item(schema(), key(), keyword()) :: {:ok, struct()} | {:error, Error.t()}
   def update_item(schema, key, opts) do
@@ -235,6 +265,14 @@ defmodule Dynamo.Table do
   `expression_attribute_values`, `consistent_read`, `limit` (items evaluated per page),
   `exclusive_start_key`, `index_name`, `segment` with `total_segments`, `select: :count`.
   For whole tables use `Dynamo.Table.Stream`.
+
+      iex> {:ok, page} =
+      ...>   Dynamo.Table.scan(DocAccount,
+      ...>     filter_expression: "balance >= :min",
+      ...>     expression_attribute_values: %{":min" => 60}
+      ...>   )
+      iex> {Enum.map(page.items, & &1.id), page.last_evaluated_key}
+      {["acc1"], nil}
   """
   @spec scan(schema(), keyword()) :: {:ok, page()} | {:error, Error.t()}
   def scan(schema, opts \\ []) do
@@ -268,6 +306,12 @@ defmodule Dynamo.Table do
   @doc """
   One page of a query: as `scan/2`, plus `key_condition_expression` (required) and
   `scan_index_forward` (default true: ascending sort key).
+
+      iex> {:ok, %{items: [%DocAccount{owner: "bob"}]}} =
+      ...>   Dynamo.Table.query(DocAccount,
+      ...>     key_condition_expression: "id = :id",
+      ...>     expression_attribute_values: %{":id" => "acc2"}
+      ...>   )
   """
   @spec query(schema(), keyword()) :: {:ok, page()} | {:error, Error.t()}
   def query(schema, opts) do
@@ -340,9 +384,17 @@ defmodule Dynamo.Table do
   @doc """
   Writes and deletes many items, 25 per request. Items DynamoDB leaves unprocessed are retried
   with jittered backoff, up to 10 times per request; after that the call returns
-  `{:error, %Dynamo.Error{type: :throttled}}`. `requests` are structs to put, or
+  `{:error, %Dynamo.Error{kind: :throttled}}`. `requests` are structs to put, or
   `{:put, struct}` / `{:delete, key}`.
-  Returns `{:ok, applied_count}`.
+
+  Returns `{:ok, applied_count}`. A batch is not a transaction: when it fails part-way, the
+  error's `applied` counts the requests DynamoDB applied before the failure (every request of
+  the groups of 25 sent before, and those of the failing group DynamoDB processed).
+
+      iex> Dynamo.Table.batch_write_item(DocAccount, [%DocAccount{id: "doc-b1"}, {:put, %DocAccount{id: "doc-b2"}}])
+      {:ok, 2}
+      iex> Dynamo.Table.batch_write_item(DocAccount, [{:delete, [id: "doc-b1"]}, {:delete, %{id: "doc-b2"}}])
+      {:ok, 2}
   """
   @spec batch_write_item(schema(), [struct() | {:put, struct()} | {:delete, key()}], keyword()) ::
           {:ok, non_neg_integer()} | {:error, Error.t()}
@@ -384,6 +436,10 @@ defmodule Dynamo.Table do
   @doc """
   Reads many items by key, 100 per request; unprocessed keys are retried as in
   `batch_write_item/3`. Missing items are left out.
+
+      iex> {:ok, accounts} = Dynamo.Table.batch_get_item(DocAccount, [[id: "acc1"], [id: "acc2"], [id: "nobody"]])
+      iex> accounts |> Enum.map(& &1.id) |> Enum.sort()
+      ["acc1", "acc2"]
   """
   @spec batch_get_item(schema(), [key()], keyword()) :: {:ok, [struct()]} | {:error, Error.t()}
   def batch_get_item(schema, keys, opts \\ []) do
@@ -411,6 +467,10 @@ defmodule Dynamo.Table do
   @doc """
   Every item of the table, read as `Dynamo.Table.Stream.parallel_scan/2` reads it, in one list:
   `{:ok, [struct]}`. For tables that fit in memory; stream the others.
+
+      iex> {:ok, accounts} = Dynamo.Table.parallel_scan(DocAccount, segments: 2)
+      iex> accounts |> Enum.map(& &1.id) |> Enum.sort()
+      ["acc1", "acc2"]
   """
   @spec parallel_scan(schema(), keyword()) :: {:ok, [struct()]} | {:error, Error.t()}
   def parallel_scan(schema, opts \\ []) do
@@ -419,17 +479,35 @@ defmodule Dynamo.Table do
     error in Error -> {:error, error}
   end
 
-  @doc "The same as `Dynamo.Table.Stream.scan/2` (the name in the streaming guide's table)."
+  @doc """
+  The same as `Dynamo.Table.Stream.scan/2` (the name in the streaming guide's table).
+
+      iex> Dynamo.Table.stream_scan(DocAccount, page_size: 1) |> Enum.count()
+      2
+  """
   @spec stream_scan(schema(), keyword()) :: Enumerable.t()
   defdelegate stream_scan(schema, opts \\ []), to: Dynamo.Table.Stream, as: :scan
 
-  @doc "The same as `Dynamo.Table.Stream.parallel_scan/2`."
+  @doc """
+  The same as `Dynamo.Table.Stream.parallel_scan/2`.
+
+      iex> Dynamo.Table.stream_parallel_scan(DocAccount, segments: 2) |> Enum.count()
+      2
+  """
   @spec stream_parallel_scan(schema(), keyword()) :: Enumerable.t()
   defdelegate stream_parallel_scan(schema, opts \\ []),
     to: Dynamo.Table.Stream,
     as: :parallel_scan
 
-  @doc "The same as `Dynamo.Table.Stream.scan_to_process/3`."
+  @doc """
+  The same as `Dynamo.Table.Stream.scan_to_process/3`.
+
+      iex> {:ok, _scanner} = Dynamo.Table.stream_scan_to_process(DocAccount, self(), batch_size: 10)
+      iex> receive do {:scan_batch, accounts} -> length(accounts) after 5_000 -> :timeout end
+      2
+      iex> receive do :scan_complete -> :ok after 5_000 -> :timeout end
+      :ok
+  """
   @spec stream_scan_to_process(schema(), pid(), keyword()) :: {:ok, pid()} | {:error, term()}
   defdelegate stream_scan_to_process(schema, pid, opts \\ []),
     to: Dynamo.Table.Stream,
@@ -474,16 +552,22 @@ defmodule Dynamo.Table do
   action's.
 
       iex> :ok = Dynamo.Table.transact_write_items([
-      ...>   {:put, %DocUser{id: "t1", email: "t1@example.com"}},
-      ...>   {:update, DocUser, [id: "u1"], set: %{active: false}},
-      ...>   {:condition_check, DocUser, [id: "u2"], condition_expression: "attribute_exists(id)"}
+      ...>   {:update, DocAccount, [id: "acc1"],
+      ...>    add: %{balance: -10},
+      ...>    condition_expression: "balance >= :ten",
+      ...>    expression_attribute_values: %{":ten" => 10}},
+      ...>   {:update, DocAccount, [id: "acc2"], add: %{balance: 10}}
       ...> ])
       iex> {:error, error} = Dynamo.Table.transact_write_items([
-      ...>   {:delete, DocUser, [id: "t1"]},
-      ...>   {:condition_check, DocUser, [id: "nobody"], condition_expression: "attribute_exists(id)"}
+      ...>   {:update, DocAccount, [id: "acc2"], add: %{balance: -10}},
+      ...>   {:condition_check, DocAccount, [id: "nobody"], condition_expression: "attribute_exists(id)"}
       ...> ])
       iex> {error.kind, Enum.map(error.cancellation_reasons, & &1.code)}
       {:precondition_failed, ["None", "ConditionalCheckFailed"]}
+      iex> :ok = Dynamo.Table.transact_write_items([
+      ...>   {:update, DocAccount, [id: "acc1"], add: %{balance: 10}},
+      ...>   {:update, DocAccount, [id: "acc2"], add: %{balance: -10}}
+      ...> ])
   """
   @spec transact_write_items([tuple()], keyword()) :: :ok | {:error, Error.t()}
   def transact_write_items(actions, opts \\ []) do
@@ -602,8 +686,8 @@ defmodule Dynamo.Table do
   Each get is `{schema, key}` or `{schema, key, opts}`, with `projection_expression:` and
   `expression_attribute_names:` in `opts`. Options: `config:`.
 
-      iex> {:ok, [%DocUser{id: "u1"}, nil]} =
-      ...>   Dynamo.Table.transact_get_items([{DocUser, [id: "u1"]}, {DocUser, [id: "nobody"]}])
+      iex> {:ok, [%DocAccount{balance: 100}, nil]} =
+      ...>   Dynamo.Table.transact_get_items([{DocAccount, [id: "acc1"]}, {DocAccount, [id: "nobody"]}])
   """
   @spec transact_get_items([{schema(), key()} | {schema(), key(), keyword()}], keyword()) ::
           {:ok, [struct() | nil]} | {:error, Error.t()}
@@ -667,9 +751,10 @@ defmodule Dynamo.Table do
   `config:`. A statement DynamoDB cannot parse is `{:error, %Dynamo.Error{kind:
   :invalid_argument}}`.
 
-      iex> {:ok, %{items: [%DocUser{email: "a@example.com"}], next_token: nil}} =
-      ...>   Dynamo.Table.execute_statement(DocUser, ~s(SELECT * FROM "cloud_streams_doc_users" WHERE id = ?),
-      ...>     parameters: ["u1"]
+      iex> {:ok, %{items: [%DocAccount{owner: "ann"}], next_token: nil}} =
+      ...>   Dynamo.Table.execute_statement(DocAccount,
+      ...>     ~s(SELECT * FROM "cloud_streams_doc_accounts" WHERE id = ?),
+      ...>     parameters: ["acc1"]
       ...>   )
   """
   @spec execute_statement(schema(), String.t(), keyword()) ::
@@ -731,10 +816,14 @@ defmodule Dynamo.Table do
   Each statement is `{schema, statement}` or `{schema, statement, parameters}`. Options:
   `consistent_read:`, `config:`.
 
-      iex> {:ok, [{:ok, %DocUser{id: "u2"}}, {:error, error}]} =
+  A batch holds reads or writes, not both (DynamoDB's rule).
+
+      iex> select = ~s(SELECT * FROM "cloud_streams_doc_accounts" WHERE id = ?)
+      iex> {:ok, [{:ok, %DocAccount{id: "acc2"}}, {:ok, nil}]} =
+      ...>   Dynamo.Table.batch_execute_statement([{DocAccount, select, ["acc2"]}, {DocAccount, select, ["nobody"]}])
+      iex> {:ok, [{:error, error}]} =
       ...>   Dynamo.Table.batch_execute_statement([
-      ...>     {DocUser, ~s(SELECT * FROM "cloud_streams_doc_users" WHERE id = ?), ["u2"]},
-      ...>     {DocUser, ~s(INSERT INTO "cloud_streams_doc_users" VALUE {'id': ?}), ["u3"]}
+      ...>     {DocAccount, ~s(INSERT INTO "cloud_streams_doc_accounts" VALUE {'id': ?}), ["acc1"]}
       ...>   ])
       iex> error.kind
       :already_exists
@@ -794,7 +883,12 @@ defmodule Dynamo.Table do
   `[{name, partition_field}]` or `[{name, partition_field, sort_field}]` (fields of the schema);
   query them with `index_name: name`.
 
-      Dynamo.Table.create_table(User, indexes: [{"by_email", :email}])
+      iex> :ok = Dynamo.Table.create_table(DocScratch)
+      iex> {:error, %Dynamo.Error{kind: :already_exists}} = Dynamo.Table.create_table(DocScratch)
+      iex> Dynamo.Table.delete_table(DocScratch)
+      :ok
+
+  An index: `Dynamo.Table.create_table(User, indexes: [{"by_email", :email}])`.
   """
   @spec create_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def create_table(schema, opts \\ []) do
@@ -848,7 +942,14 @@ defmodule Dynamo.Table do
     |> ok_only()
   end
 
-  @doc "Deletes the schema's table."
+  @doc """
+  Deletes the schema's table.
+
+      iex> :ok = Dynamo.Table.create_table(DocScratch)
+      iex> Dynamo.Table.delete_table(DocScratch)
+      :ok
+      iex> {:error, %Dynamo.Error{kind: :not_found}} = Dynamo.Table.delete_table(DocScratch)
+  """
   @spec delete_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def delete_table(schema, opts \\ []) do
     opts = Options.validate!(opts, [config: {:any, []}], "Dynamo.Table.delete_table/2")
@@ -865,6 +966,164 @@ defmodule Dynamo.Table do
         ArgumentError,
         "key field #{inspect(field)} of #{inspect(schema)} cannot be #{inspect(type)}"
       )
+
+  # --- bang forms ----------------------------------------------------------------------------
+  # Each returns what the plain form returns in `{:ok, value}` and raises its `Dynamo.Error`.
+
+  @doc """
+  Like `put_item/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.put_item!(%DocAccount{id: "doc-bang-put"})
+      :ok
+      iex> Dynamo.Table.delete_item!(DocAccount, id: "doc-bang-put").id
+      "doc-bang-put"
+  """
+  @spec put_item!(struct(), keyword()) :: :ok
+  def put_item!(struct, opts \\ []), do: put_item(struct, opts) |> bang!()
+
+  @doc """
+  Like `get_item/3`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.get_item!(DocAccount, id: "acc2").owner
+      "bob"
+  """
+  @spec get_item!(schema(), key(), keyword()) :: struct() | nil
+  def get_item!(schema, key, opts \\ []), do: get_item(schema, key, opts) |> bang!()
+
+  @doc """
+  Like `delete_item/3`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.delete_item!(DocAccount, id: "nobody")
+      nil
+  """
+  @spec delete_item!(schema(), key(), keyword()) :: struct() | nil
+  def delete_item!(schema, key, opts \\ []), do: delete_item(schema, key, opts) |> bang!()
+
+  @doc """
+  Like `update_item/3`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.update_item!(DocAccount, [id: "acc2"], set: %{owner: "bob"}).balance
+      50
+  """
+  @spec update_item!(schema(), key(), keyword()) :: struct()
+  def update_item!(schema, key, opts), do: update_item(schema, key, opts) |> bang!()
+
+  @doc """
+  Like `scan/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.scan!(DocAccount, select: :count).count
+      2
+  """
+  @spec scan!(schema(), keyword()) :: page()
+  def scan!(schema, opts \\ []), do: scan(schema, opts) |> bang!()
+
+  @doc """
+  Like `query/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.query!(DocAccount, key_condition_expression: "id = :id", expression_attribute_values: %{":id" => "acc1"}).count
+      1
+  """
+  @spec query!(schema(), keyword()) :: page()
+  def query!(schema, opts), do: query(schema, opts) |> bang!()
+
+  @doc """
+  Like `batch_write_item/3`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.batch_write_item!(DocAccount, [{:delete, [id: "nobody"]}])
+      1
+  """
+  @spec batch_write_item!(schema(), [struct() | {:put, struct()} | {:delete, key()}], keyword()) ::
+          non_neg_integer()
+  def batch_write_item!(schema, requests, opts \\ []),
+    do: batch_write_item(schema, requests, opts) |> bang!()
+
+  @doc """
+  Like `batch_get_item/3`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.batch_get_item!(DocAccount, [[id: "acc1"]]) |> Enum.map(& &1.owner)
+      ["ann"]
+  """
+  @spec batch_get_item!(schema(), [key()], keyword()) :: [struct()]
+  def batch_get_item!(schema, keys, opts \\ []), do: batch_get_item(schema, keys, opts) |> bang!()
+
+  @doc """
+  Like `parallel_scan/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.parallel_scan!(DocAccount) |> length()
+      2
+  """
+  @spec parallel_scan!(schema(), keyword()) :: [struct()]
+  def parallel_scan!(schema, opts \\ []), do: parallel_scan(schema, opts) |> bang!()
+
+  @doc """
+  Like `create_table/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.create_table!(DocScratch)
+      :ok
+      iex> Dynamo.Table.delete_table!(DocScratch)
+      :ok
+  """
+  @spec create_table!(schema(), keyword()) :: :ok
+  def create_table!(schema, opts \\ []), do: create_table(schema, opts) |> bang!()
+
+  @doc """
+  Like `delete_table/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.delete_table!(DocScratch)
+      ** (Dynamo.Error) (not_found) Cannot do operations on a non-existent table
+  """
+  @spec delete_table!(schema(), keyword()) :: :ok
+  def delete_table!(schema, opts \\ []), do: delete_table(schema, opts) |> bang!()
+
+  @doc """
+  Like `transact_write_items/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.transact_write_items!([{:condition_check, DocAccount, [id: "acc1"], condition_expression: "attribute_exists(id)"}])
+      :ok
+  """
+  @spec transact_write_items!([tuple()], keyword()) :: :ok
+  def transact_write_items!(actions, opts \\ []),
+    do: transact_write_items(actions, opts) |> bang!()
+
+  @doc """
+  Like `transact_get_items/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.transact_get_items!([{DocAccount, [id: "acc1"]}]) |> Enum.map(& &1.owner)
+      ["ann"]
+  """
+  @spec transact_get_items!([{schema(), key()} | {schema(), key(), keyword()}], keyword()) :: [
+          struct() | nil
+        ]
+  def transact_get_items!(gets, opts \\ []), do: transact_get_items(gets, opts) |> bang!()
+
+  @doc """
+  Like `execute_statement/3`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.execute_statement!(DocAccount, ~s(SELECT owner FROM "cloud_streams_doc_accounts" WHERE id = 'acc2')).items
+      [%DocAccount{id: nil, owner: "bob", balance: 0}]
+  """
+  @spec execute_statement!(schema(), String.t(), keyword()) :: %{
+          items: [struct()],
+          next_token: String.t() | nil
+        }
+  def execute_statement!(schema, statement, opts \\ []),
+    do: execute_statement(schema, statement, opts) |> bang!()
+
+  @doc """
+  Like `batch_execute_statement/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> [{:ok, %DocAccount{owner: "ann"}}] =
+      ...>   Dynamo.Table.batch_execute_statement!([{DocAccount, ~s(SELECT * FROM "cloud_streams_doc_accounts" WHERE id = ?), ["acc1"]}])
+  """
+  @spec batch_execute_statement!([tuple()], keyword()) :: [
+          {:ok, struct() | nil} | {:error, Error.t()}
+        ]
+  def batch_execute_statement!(statements, opts \\ []),
+    do: batch_execute_statement(statements, opts) |> bang!()
+
+  defp bang!(:ok), do: :ok
+  defp bang!({:ok, value}), do: value
+  defp bang!({:error, %Error{} = error}), do: raise(error)
 
   # --- helpers -------------------------------------------------------------------------------
 

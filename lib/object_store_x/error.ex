@@ -41,5 +41,4 @@ defmodule ObjectStoreX.Error do
           status: non_neg_integer() | nil,
           retryable: boolean()
         }
-
 end
