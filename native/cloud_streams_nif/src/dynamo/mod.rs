@@ -406,12 +406,15 @@ fn dynamo_transact_write<'a>(
     ))
 }
 
-/// `gets` are `{table, key, projection | nil, names}`; answers `[item | nil]` in their order.
+/// A read of a transaction: `{table, key, projection | nil, names}`.
+type GetTerm<'a> = (String, Term<'a>, Option<String>, HashMap<String, String>);
+
+/// Answers `[item | nil]` in the order of `gets`.
 #[rustler::nif]
 fn dynamo_transact_get<'a>(
     env: Env<'a>,
     config: ConfigTerm,
-    gets: Vec<(String, Term<'a>, Option<String>, HashMap<String, String>)>,
+    gets: Vec<GetTerm<'a>>,
     tag: Term<'a>,
 ) -> NifResult<Atom> {
     let config: ClientConfig = config.into();
