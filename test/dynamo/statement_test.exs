@@ -5,7 +5,7 @@ defmodule Dynamo.StatementTest do
   # aws-sdk-dynamodb 1.136.0's src/types/_batch_statement_error_code_enum.rs.
   use ExUnit.Case, async: false
 
-  import CloudStreams.NativeHelpers, only: [assert_native_idle: 0]
+  import CloudStreams.NativeHelpers, only: [assert_native_idle: 0, drain_mailbox: 0]
 
   alias Dynamo.{Error, Table}
   alias Dynamo.Table.Stream, as: TableStream
@@ -220,6 +220,26 @@ defmodule Dynamo.StatementTest do
       # Two pages of ten hold fifteen items; a third may have been in flight when we stopped.
       assert length(CloudStreams.CountingProxy.requests(agent)) in 2..3
 
+      # While the consumer holds a page, the stream fetches at most prefetch_pages more.
+      for prefetch <- [0, 2] do
+        {proxy, agent} = CloudStreams.CountingProxy.start(dynamodb_endpoint())
+
+        paused =
+          TableStream.execute_statement(Note, statement,
+            parameters: ["ann"],
+            page_size: 10,
+            prefetch_pages: prefetch,
+            config: [endpoint: proxy]
+          )
+          |> Enum.reduce_while(nil, fn _note, nil ->
+            Process.sleep(300)
+            {:halt, length(CloudStreams.CountingProxy.requests(agent))}
+          end)
+
+        assert paused == 1 + prefetch
+        assert_native_idle()
+      end
+
       all = TableStream.execute_statement(Note, statement, parameters: ["ann"], page_size: 7)
       assert all |> Enum.map(& &1.n) |> Enum.sort() == Enum.to_list(1..@count)
       assert Enum.all?(all, &match?(%Note{owner: "ann"}, &1))
@@ -241,6 +261,32 @@ defmodule Dynamo.StatementTest do
         |> Enum.map(fn {:ok, count} -> count end)
 
       assert counts == [@count, 0]
+      assert_native_idle()
+    end
+
+    test "sends no message it was not asked for, so Flow's GenStage processes can consume it" do
+      # Flow.from_enumerable/2 runs the enumerable inside a GenStage process that drops any
+      # unexpected message: the consumer must find its mailbox empty after halting early and
+      # after a full run (a signal-queue message is only seen by a receive, hence the wait).
+      stream =
+        TableStream.execute_statement(Note, ~s(SELECT * FROM "#{@table}" WHERE owner = ?),
+          parameters: ["ann"],
+          page_size: 5,
+          prefetch_pages: 3
+        )
+
+      leftovers =
+        Task.async(fn ->
+          taken = Enum.take(stream, 7)
+          Process.sleep(200)
+          early = drain_mailbox()
+          all = Enum.to_list(stream)
+          Process.sleep(200)
+          {length(taken), early, length(all), drain_mailbox()}
+        end)
+        |> Task.await(30_000)
+
+      assert leftovers == {7, [], @count, []}
       assert_native_idle()
     end
 
