@@ -1,15 +1,20 @@
 defmodule Dynamo.Table do
   @moduledoc """
-  Reads and writes of the items of a `Dynamo.Schema`.
+  Reads and writes of the items of a `Dynamo.Schema`: single items, batches, pages of scans
+  and queries, transactions (`transact_write_items/2`, `transact_get_items/2`) and PartiQL
+  (`execute_statement/3`, `batch_execute_statement/2`).
 
   Every function runs its request on the native runtime and answers by message, so no
-  scheduler waits on DynamoDB. Errors are `{:error, %Dynamo.Error{}}`; bad arguments raise
-  `ArgumentError` naming the problem. Every function takes `config:` (see `Dynamo.Config`).
+  scheduler waits on DynamoDB. Errors are `{:error, %Dynamo.Error{}}`; every such function has
+  a bang form (`get_item!/3`, ...) that returns the value itself and raises the error. Bad
+  arguments raise `ArgumentError` naming the function and the problem, before any request.
+  Every function takes `config:` (see `Dynamo.Config`).
 
-  `expression_attribute_values` may be DynamoDB JSON (`%{":v" => %{"BOOL" => true}}`) or
-  plain values (`%{":v" => true}`). `last_evaluated_key` is a string-keyed DynamoDB JSON map,
-  so it survives `Jason.encode!/1` and `Jason.decode!/1` unchanged and can be passed back as
-  `exclusive_start_key`.
+  What a struct holds is stored as itself (see `Dynamo.Codec`): a map in a field is a map,
+  even when it looks like DynamoDB JSON. `expression_attribute_values` may be DynamoDB JSON
+  (`%{":v" => %{"BOOL" => true}}`) or plain values (`%{":v" => true}`). `last_evaluated_key`
+  is a string-keyed DynamoDB JSON map, so it survives `Jason.encode!/1` and `Jason.decode!/1`
+  unchanged and can be passed back as `exclusive_start_key`.
   """
 
   alias CloudStreams.{Call, Native, Options}
