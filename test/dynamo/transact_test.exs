@@ -87,6 +87,16 @@ defmodule Dynamo.TransactTest do
     assert entry == %Entry{account: "a1", n: 1, amount: -30}
   end
 
+  test "100 actions, DynamoDB's limit, go in one transaction" do
+    actions = for n <- 1..100, do: {:put, %Entry{account: "hundred", n: n, amount: n}}
+    assert :ok = Table.transact_write_items(actions)
+
+    {:ok, entries} =
+      Table.transact_get_items(for n <- 1..100, do: {Entry, [account: "hundred", n: n]})
+
+    assert Enum.map(entries, & &1.amount) == Enum.to_list(1..100)
+  end
+
   test "a failed condition cancels everything and is reported for the right action" do
     :ok = Table.put_item(%Account{id: "c1", balance: 10})
     :ok = Table.put_item(%Account{id: "c2", balance: 10})
