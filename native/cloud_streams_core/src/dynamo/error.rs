@@ -51,6 +51,26 @@ where
     }
 }
 
+/// A transaction's SDK error. `reasons` finds the cancellation reasons in the service error
+/// (a `TransactionCanceledException`), whose type differs by operation.
+pub fn from_transaction<E>(
+    error: SdkError<E, HttpResponse>,
+    reasons: impl FnOnce(&E) -> Option<&[types::CancellationReason]>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let reasons = error
+        .as_service_error()
+        .and_then(reasons)
+        .map(<[_]>::to_vec);
+    let mapped = from_sdk(error);
+    match reasons {
+        Some(reasons) => cancelled(mapped, &reasons),
+        None => mapped,
+    }
+}
+
 /// A transaction DynamoDB cancelled, with the reason for each action (`cancellation_reasons`
 /// of `TransactionCanceledException`). Its kind is the kind of the first action that failed.
 pub fn cancelled(mut error: Error, reasons: &[types::CancellationReason]) -> Error {

@@ -571,17 +571,12 @@ pub async fn transact_write(
         .await
         .map(|_| ())
         .map_err(|e| {
-            let reasons = match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-                    c.cancellation_reasons.clone()
+            error::from_transaction(e, |e| match e {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    c.cancellation_reasons.as_deref()
                 }
                 _ => None,
-            };
-            let mapped = from_sdk(e);
-            match reasons {
-                Some(reasons) => error::cancelled(mapped, &reasons),
-                None => mapped,
-            }
+            })
         })
 }
 
@@ -618,17 +613,12 @@ pub async fn transact_get(
         .send()
         .await
         .map_err(|e| {
-            let reasons = match e.as_service_error() {
-                Some(TransactGetItemsError::TransactionCanceledException(c)) => {
-                    c.cancellation_reasons.clone()
+            error::from_transaction(e, |e| match e {
+                TransactGetItemsError::TransactionCanceledException(c) => {
+                    c.cancellation_reasons.as_deref()
                 }
                 _ => None,
-            };
-            let mapped = from_sdk(e);
-            match reasons {
-                Some(reasons) => error::cancelled(mapped, &reasons),
-                None => mapped,
-            }
+            })
         })?;
     Ok(output
         .responses
