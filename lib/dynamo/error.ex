@@ -28,9 +28,10 @@ defmodule Dynamo.Error do
   Every code-to-kind decision is made in one place, on the native side
   (`native/cloud_streams_core/src/dynamo/error.rs`). No credential ever appears in an error.
 
-      iex> error = Dynamo.Error.from_native(%{kind: :precondition_failed, message: "The conditional request failed", code: "ConditionalCheckFailedException"})
-      iex> {error.kind, error.type, Dynamo.Error.retryable?(error)}
-      {:precondition_failed, :conditional_check_failed, false}
+      iex> {:error, error} =
+      ...>   Dynamo.Table.put_item(%DocAccount{id: "acc1"}, condition_expression: "attribute_not_exists(id)")
+      iex> {error.kind, error.code, error.type, Dynamo.Error.retryable?(error)}
+      {:precondition_failed, "ConditionalCheckFailedException", :conditional_check_failed, false}
       iex> Dynamo.Error.retryable?(%Dynamo.Error{kind: :throttled, retryable: true})
       true
       iex> Dynamo.Error.retryable?(:nope)
