@@ -426,6 +426,68 @@ defmodule ObjectStoreX do
   @spec signed_url!(Store.t(), path(), keyword()) :: String.t()
   def signed_url!(store, path, opts \\ []), do: bang(signed_url(store, path, opts))
 
+  # Bang forms of the functions above that had none: each raises the `ObjectStoreX.Error`
+  # the plain form returns.
+
+  @doc """
+  Like `delete_many/2`, returning `{deleted, failures}` and raising `ObjectStoreX.Error` when
+  the request fails as a whole.
+
+      iex> store = ObjectStoreX.new!(:memory)
+      iex> :ok = ObjectStoreX.put(store, "a", "1")
+      iex> ObjectStoreX.delete_many!(store, ["a", "b"])
+      {2, []}
+  """
+  @spec delete_many!(Store.t(), [path()]) :: {non_neg_integer(), [{path(), Error.t()}]}
+  def delete_many!(store, paths) do
+    {:ok, deleted, failures} = bang_many(delete_many(store, paths))
+    {deleted, failures}
+  end
+
+  defp bang_many({:ok, _deleted, _failures} = result), do: result
+  defp bang_many({:error, %Error{} = error}), do: raise(error)
+
+  @doc """
+  Like `list_with_delimiter/2`, raising `ObjectStoreX.Error`.
+
+      iex> store = ObjectStoreX.new!(:memory)
+      iex> :ok = ObjectStoreX.put(store, "a/b/c", "1")
+      iex> ObjectStoreX.list_with_delimiter!(store, prefix: "a").common_prefixes
+      ["a/b"]
+  """
+  @spec list_with_delimiter!(Store.t(), keyword()) :: %{
+          objects: [Meta.t()],
+          common_prefixes: [String.t()]
+        }
+  def list_with_delimiter!(store, opts \\ []), do: bang(list_with_delimiter(store, opts))
+
+  @doc """
+  Like `copy_if_not_exists/3`, raising `ObjectStoreX.Error` (`:already_exists` when `to`
+  exists).
+
+      iex> store = ObjectStoreX.new!(:memory)
+      iex> :ok = ObjectStoreX.put(store, "a", "1")
+      iex> ObjectStoreX.copy_if_not_exists!(store, "a", "b")
+      :ok
+      iex> ObjectStoreX.copy_if_not_exists!(store, "a", "b")
+      ** (ObjectStoreX.Error) (already_exists) Object at location b already exists: Object already exists at that location: b
+  """
+  @spec copy_if_not_exists!(Store.t(), path(), path()) :: :ok
+  def copy_if_not_exists!(store, from, to), do: bang(copy_if_not_exists(store, from, to))
+
+  @doc """
+  Like `rename_if_not_exists/3`, raising `ObjectStoreX.Error`.
+
+      iex> store = ObjectStoreX.new!(:memory)
+      iex> :ok = ObjectStoreX.put(store, "a", "1")
+      iex> ObjectStoreX.rename_if_not_exists!(store, "a", "b")
+      :ok
+      iex> ObjectStoreX.get!(store, "b")
+      "1"
+  """
+  @spec rename_if_not_exists!(Store.t(), path(), path()) :: :ok
+  def rename_if_not_exists!(store, from, to), do: bang(rename_if_not_exists(store, from, to))
+
   # --- helpers -------------------------------------------------------------------------------
 
   @doc false

@@ -14,11 +14,7 @@ defmodule CloudStreams.Error do
       {:network, true}
   """
 
-  defexception kind: :internal,
-               message: "internal error",
-               retryable: false,
-               status: nil,
-               path: nil
+  use CloudStreams.Exception, message: "internal error", fields: [status: nil, path: nil]
 
   @type t :: %__MODULE__{
           kind: atom(),
@@ -27,24 +23,4 @@ defmodule CloudStreams.Error do
           status: non_neg_integer() | nil,
           path: String.t() | nil
         }
-
-  @doc "Builds the exception from the error map the NIF returns."
-  @spec from_native(map()) :: t()
-  def from_native(%{kind: kind, message: message} = native) do
-    %__MODULE__{
-      kind: kind,
-      message: message,
-      retryable: Map.get(native, :retryable, false),
-      status: Map.get(native, :status),
-      path: Map.get(native, :path)
-    }
-  end
-
-  @doc "True when trying again as is may succeed (timeouts, network failures, throttling, 5xx)."
-  @spec retryable?(t()) :: boolean()
-  def retryable?(%__MODULE__{retryable: retryable}), do: retryable
-  def retryable?(_other), do: false
-
-  @impl true
-  def message(%__MODULE__{kind: kind, message: message}), do: "(#{kind}) #{message}"
 end

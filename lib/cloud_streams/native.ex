@@ -86,6 +86,22 @@ defmodule CloudStreams.Native do
 
   def dynamo_delete_table(_config, _table, _tag), do: :erlang.nif_error(:nif_not_loaded)
 
+  # Transactions and PartiQL (native/cloud_streams_nif/src/dynamo/mod.rs)
+  def dynamo_transact_write(_config, _actions, _token, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def dynamo_transact_get(_config, _gets, _tag), do: :erlang.nif_error(:nif_not_loaded)
+
+  def dynamo_execute_statement(_config, _statement, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def dynamo_batch_execute_statement(_config, _statements, _tag),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  # native/cloud_streams_nif/src/dynamo/statement_stream.rs
+  def dynamo_statement_stream(_config, _statement, _prefetch, _fields),
+    do: :erlang.nif_error(:nif_not_loaded)
+
   # Scans and queries as pull streams (native/cloud_streams_nif/src/dynamo/stream.rs)
   def dynamo_read_stream(_config, _op, _read, _total, _segs, _conc, _prefetch, _cap, _fields),
     do: :erlang.nif_error(:nif_not_loaded)

@@ -8,16 +8,42 @@ defmodule Dynamo.Codec do
 
   Plain Elixir values map naturally: strings to `S`, integers and floats to `N`, booleans,
   `nil` to `NULL`, lists to `L`, maps to `M`, `MapSet`s to sets, `DateTime`s to ISO 8601
-  strings. DynamoDB JSON (`%{"S" => "x"}`, `%{"N" => "1"}`, `%{"BOOL" => true}`, ... with
-  binaries in Base64) is accepted too, and is what `last_evaluated_key` looks like, so a
-  checkpoint survives a JSON round trip.
+  strings.
+
+  ## Values are values
+
+  What is stored in a field, a map, a list or an `:any` field is stored as itself: a map is
+  always a map, whatever its keys. `%{"S" => "small"}` is stored as a map with the key `"S"`
+  and read back equal, never as the string `"small"`.
+
+  DynamoDB JSON (`%{"S" => "x"}`, `%{"N" => "1"}`, `%{"BOOL" => true}`, ... with binaries in
+  Base64) is read in exactly two places, where it is DynamoDB's own documented input:
+
+    * `expression_attribute_values` - each value that is a one-key map whose key is a type
+      name (`S N B BOOL NULL L M SS NS BS`) is DynamoDB JSON; any other value is plain. To
+      compare with a plain map that has such a single key, write it as DynamoDB JSON
+      (`%{"M" => %{"S" => %{"S" => "small"}}}`).
+    * keys: `exclusive_start_key`, `last_evaluated_key` and checkpoint positions
+      (`encode_item/1`), so a checkpoint survives a JSON round trip.
+
+  There is no other way in: `encode/1` never reads DynamoDB JSON; `from_json/1` converts it
+  explicitly.
 
   A schema field's type decides how a stored value comes back: a number stored from `10.0`
   comes back as `10.0` in a `:float` field (DynamoDB itself keeps no such distinction), an
   integer of any size stays an integer, binaries stay bytes.
 
+  Values nest at most 32 levels deep, DynamoDB's limit: an attribute is level 1 and the
+  contents of a list or map are one level deeper than it, so at most 31 lists or maps fit
+  inside one another (what DynamoDB Local accepts). Deeper values raise `ArgumentError`
+  before any request is made.
+
       iex> Dynamo.Codec.encode(%{"n" => 10, "tags" => MapSet.new(["a"])})
       {:m, %{"n" => {:n, "10"}, "tags" => {:ss, ["a"]}}}
+      iex> Dynamo.Codec.encode(%{"S" => "small"})
+      {:m, %{"S" => {:s, "small"}}}
+      iex> Dynamo.Codec.from_json(%{"S" => "small"})
+      {:s, "small"}
       iex> Dynamo.Codec.decode({:n, "123456789012345678901234567890"})
       123456789012345678901234567890
   """
@@ -26,37 +52,52 @@ defmodule Dynamo.Codec do
 
   @json_types ~w(S N B BOOL NULL L M SS NS BS)
 
-  @doc "A plain Elixir value (or DynamoDB JSON) as a tagged attribute value."
-  @spec encode(term()) :: attribute()
-  def encode(nil), do: :null
-  def encode(value) when is_boolean(value), do: {:bool, value}
-  def encode(value) when is_binary(value), do: {:s, value}
-  def encode(value) when is_integer(value), do: {:n, Integer.to_string(value)}
-  def encode(value) when is_float(value), do: {:n, Float.to_string(value)}
-  def encode(value) when is_atom(value), do: {:s, Atom.to_string(value)}
-  def encode(%DateTime{} = value), do: {:s, DateTime.to_iso8601(value)}
-  def encode(%MapSet{} = set), do: encode_set(MapSet.to_list(set))
-  def encode(list) when is_list(list), do: {:l, Enum.map(list, &encode/1)}
+  # DynamoDB's limit of 32 levels: at most 31 lists or maps inside one another.
+  @max_containers 31
 
-  def encode(%{} = map) when map_size(map) == 1 do
-    case Map.to_list(map) do
-      [{type, value}] when type in @json_types -> from_json(type, value)
-      _ -> encode_map(map)
-    end
+  @doc """
+  A plain Elixir value as a tagged attribute value. Maps are always maps: DynamoDB JSON is
+  not read here (see `from_json/1`).
+  """
+  @spec encode(term()) :: attribute()
+  def encode(value), do: encode(value, 0)
+
+  defp encode(nil, _depth), do: :null
+  defp encode(value, _depth) when is_boolean(value), do: {:bool, value}
+  defp encode(value, _depth) when is_binary(value), do: {:s, value}
+  defp encode(value, _depth) when is_integer(value), do: {:n, Integer.to_string(value)}
+  defp encode(value, _depth) when is_float(value), do: {:n, Float.to_string(value)}
+  defp encode(value, _depth) when is_atom(value), do: {:s, Atom.to_string(value)}
+  defp encode(%DateTime{} = value, _depth), do: {:s, DateTime.to_iso8601(value)}
+  defp encode(%MapSet{} = set, _depth), do: encode_set(MapSet.to_list(set))
+
+  defp encode(list, depth) when is_list(list) do
+    depth = deeper!(depth)
+    {:l, Enum.map(list, &encode(&1, depth))}
   end
 
-  def encode(%_{} = struct) do
+  defp encode(%_{} = struct, _depth) do
     raise ArgumentError,
           "cannot store #{inspect(struct)} in DynamoDB: structs other than DateTime and MapSet have no attribute type"
   end
 
-  def encode(%{} = map), do: encode_map(map)
+  defp encode(%{} = map, depth), do: encode_map(map, deeper!(depth))
 
-  def encode(other) do
+  defp encode(other, _depth) do
     raise ArgumentError, "cannot store #{inspect(other)} in DynamoDB: no attribute type for it"
   end
 
-  defp encode_map(map), do: {:m, Map.new(map, fn {k, v} -> {key!(k), encode(v)} end)}
+  # `depth` counts the lists and maps around a value.
+  defp deeper!(depth) when depth < @max_containers, do: depth + 1
+
+  defp deeper!(_depth) do
+    raise ArgumentError,
+          "the value nests more than #{@max_containers} lists or maps inside one another " <>
+            "(DynamoDB allows 32 levels, the attribute itself included)"
+  end
+
+  defp encode_map(map, depth),
+    do: {:m, Map.new(map, fn {k, v} -> {key!(k), encode(v, depth)} end)}
 
   defp key!(key) when is_binary(key), do: key
   defp key!(key) when is_atom(key), do: Atom.to_string(key)
@@ -84,20 +125,72 @@ defmodule Dynamo.Codec do
     end
   end
 
-  defp from_json("S", v) when is_binary(v), do: {:s, v}
-  defp from_json("N", v) when is_binary(v), do: {:n, v}
-  defp from_json("N", v) when is_number(v), do: encode(v)
-  defp from_json("B", v) when is_binary(v), do: {:b, Base.decode64!(v)}
-  defp from_json("BOOL", v) when is_boolean(v), do: {:bool, v}
-  defp from_json("NULL", true), do: :null
-  defp from_json("L", v) when is_list(v), do: {:l, Enum.map(v, &encode/1)}
-  defp from_json("M", v) when is_map(v), do: encode_map(v)
-  defp from_json("SS", v) when is_list(v), do: {:ss, v}
-  defp from_json("NS", v) when is_list(v), do: {:ns, Enum.map(v, &to_string/1)}
-  defp from_json("BS", v) when is_list(v), do: {:bs, Enum.map(v, &Base.decode64!/1)}
+  @doc """
+  A DynamoDB JSON value (`%{"S" => "x"}`, `%{"M" => %{...}}`, binaries in Base64) as a tagged
+  attribute value. Raises `ArgumentError` for anything else.
 
-  defp from_json(type, v),
+      iex> Dynamo.Codec.from_json(%{"L" => [%{"N" => "1"}, %{"NULL" => true}]})
+      {:l, [{:n, "1"}, :null]}
+  """
+  @spec from_json(map()) :: attribute()
+  def from_json(json), do: from_json(json, 0)
+
+  defp from_json(%{} = json, depth) when map_size(json) == 1 do
+    [{type, value}] = Map.to_list(json)
+    json_value(type, value, depth)
+  end
+
+  defp from_json(other, _depth),
+    do: raise(ArgumentError, "not a DynamoDB JSON value: #{inspect(other)}")
+
+  defp json_value("S", v, _) when is_binary(v), do: {:s, v}
+  defp json_value("N", v, _) when is_binary(v), do: {:n, v}
+  defp json_value("N", v, _) when is_number(v), do: encode(v)
+  defp json_value("B", v, _) when is_binary(v), do: {:b, base64!(v)}
+  defp json_value("BOOL", v, _) when is_boolean(v), do: {:bool, v}
+  defp json_value("NULL", true, _), do: :null
+
+  defp json_value("L", v, depth) when is_list(v) do
+    depth = deeper!(depth)
+    {:l, Enum.map(v, &from_json(&1, depth))}
+  end
+
+  defp json_value("M", v, depth) when is_map(v) do
+    depth = deeper!(depth)
+    {:m, Map.new(v, fn {k, v} -> {key!(k), from_json(v, depth)} end)}
+  end
+
+  defp json_value("SS", [_ | _] = v, _), do: {:ss, Enum.map(v, &json_string!/1)}
+  defp json_value("NS", [_ | _] = v, _), do: {:ns, Enum.map(v, &(&1 |> json_number!()))}
+  defp json_value("BS", [_ | _] = v, _), do: {:bs, Enum.map(v, &base64!/1)}
+
+  defp json_value(type, v, _),
     do: raise(ArgumentError, "invalid DynamoDB JSON value %{#{inspect(type)} => #{inspect(v)}}")
+
+  defp json_string!(v) when is_binary(v), do: v
+  defp json_string!(v), do: raise(ArgumentError, "not a string in a DynamoDB set: #{inspect(v)}")
+
+  defp json_number!(v) when is_binary(v), do: v
+  defp json_number!(v) when is_number(v), do: elem(encode(v), 1)
+  defp json_number!(v), do: raise(ArgumentError, "not a number in a DynamoDB set: #{inspect(v)}")
+
+  defp base64!(v) do
+    case is_binary(v) && Base.decode64(v) do
+      {:ok, bytes} -> bytes
+      _ -> raise ArgumentError, "not Base64 in DynamoDB JSON: #{inspect(v)}"
+    end
+  end
+
+  @doc false
+  # DynamoDB JSON where DynamoDB documents it (keys, expression values), plain values otherwise.
+  def json_or_plain(%{} = value) when map_size(value) == 1 and not is_struct(value) do
+    case Map.keys(value) do
+      [type] when type in @json_types -> from_json(value)
+      _ -> encode(value)
+    end
+  end
+
+  def json_or_plain(value), do: encode(value)
 
   @doc "A tagged attribute value as a plain Elixir value (numbers as integers or floats)."
   @spec decode(attribute()) :: term()
@@ -144,7 +237,24 @@ defmodule Dynamo.Codec do
   @spec item_to_json(map()) :: map()
   def item_to_json(item), do: Map.new(item, fn {k, v} -> {k, to_json(v)} end)
 
-  @doc "Attribute values given as DynamoDB JSON or plain values, as tagged values."
+  @doc """
+  Attributes of plain values (an item's undeclared attributes, PartiQL parameters) as tagged
+  values; like `encode/1`, never reads DynamoDB JSON.
+
+      iex> Dynamo.Codec.encode_attributes(%{"sizes" => %{"S" => "small"}})
+      %{"sizes" => {:m, %{"S" => {:s, "small"}}}}
+  """
+  @spec encode_attributes(map() | keyword()) :: map()
+  def encode_attributes(values), do: Map.new(values, fn {k, v} -> {key!(k), encode(v)} end)
+
+  @doc """
+  A key or expression values, given as DynamoDB JSON (`last_evaluated_key`'s form) or as plain
+  values, as tagged values. Only keys (`exclusive_start_key`, checkpoint positions) and
+  `expression_attribute_values` come this way; items are encoded with `encode/1`.
+
+      iex> Dynamo.Codec.encode_item(%{"id" => %{"S" => "u1"}, "n" => 5})
+      %{"id" => {:s, "u1"}, "n" => {:n, "5"}}
+  """
   @spec encode_item(map() | keyword()) :: map()
-  def encode_item(values), do: Map.new(values, fn {k, v} -> {key!(k), encode(v)} end)
+  def encode_item(values), do: Map.new(values, fn {k, v} -> {key!(k), json_or_plain(v)} end)
 end

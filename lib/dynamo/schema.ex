@@ -22,7 +22,8 @@ defmodule Dynamo.Schema do
   Types: `:string`, `:integer`, `:float`, `:number`, `:boolean`, `:binary`, `:map`, `:list`,
   `:string_set`, `:number_set`, `:binary_set`, `:datetime` (stored as an ISO 8601 string),
   and `:any` (the natural mapping of `Dynamo.Codec`, the default). Options: `:default`,
-  `:partition_key`, `:sort_key`.
+  `:partition_key`, `:sort_key`. A value is stored as itself: a `:map`, `:list` or `:any`
+  field holding `%{"S" => "small"}` reads back `%{"S" => "small"}`.
 
   Keys are the attributes themselves: `id` above is stored as the attribute `id`, with no
   prefix or composite string. Attributes a stored item has and the schema does not declare
@@ -158,7 +159,7 @@ defmodule Dynamo.Schema do
             "#{inspect(schema)} item has no value for its key field #{inspect(key)}"
     end
 
-    extra = Dynamo.Codec.encode_item(struct.__extra__)
+    extra = Dynamo.Codec.encode_attributes(struct.__extra__)
 
     Enum.reduce(types, extra, fn {field, type}, item ->
       case Map.fetch!(struct, field) do

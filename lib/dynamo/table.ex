@@ -1,15 +1,20 @@
 defmodule Dynamo.Table do
   @moduledoc """
-  Reads and writes of the items of a `Dynamo.Schema`.
+  Reads and writes of the items of a `Dynamo.Schema`: single items, batches, pages of scans
+  and queries, transactions (`transact_write_items/2`, `transact_get_items/2`) and PartiQL
+  (`execute_statement/3`, `batch_execute_statement/2`).
 
   Every function runs its request on the native runtime and answers by message, so no
-  scheduler waits on DynamoDB. Errors are `{:error, %Dynamo.Error{}}`; bad arguments raise
-  `ArgumentError` naming the problem. Every function takes `config:` (see `Dynamo.Config`).
+  scheduler waits on DynamoDB. Errors are `{:error, %Dynamo.Error{}}`; every such function has
+  a bang form (`get_item!/3`, ...) that returns the value itself and raises the error. Bad
+  arguments raise `ArgumentError` naming the function and the problem, before any request.
+  Every function takes `config:` (see `Dynamo.Config`).
 
-  `expression_attribute_values` may be DynamoDB JSON (`%{":v" => %{"BOOL" => true}}`) or
-  plain values (`%{":v" => true}`). `last_evaluated_key` is a string-keyed DynamoDB JSON map,
-  so it survives `Jason.encode!/1` and `Jason.decode!/1` unchanged and can be passed back as
-  `exclusive_start_key`.
+  What a struct holds is stored as itself (see `Dynamo.Codec`): a map in a field is a map,
+  even when it looks like DynamoDB JSON. `expression_attribute_values` may be DynamoDB JSON
+  (`%{":v" => %{"BOOL" => true}}`) or plain values (`%{":v" => true}`). `last_evaluated_key`
+  is a string-keyed DynamoDB JSON map, so it survives `Jason.encode!/1` and `Jason.decode!/1`
+  unchanged and can be passed back as `exclusive_start_key`.
   """
 
   alias CloudStreams.{Call, Native, Options}
@@ -36,25 +41,43 @@ defmodule Dynamo.Table do
   Writes a struct as an item, replacing any item with the same key.
   `condition_expression:` makes the write conditional (`:conditional_check_failed` when the
   condition does not hold).
+
+      iex> :ok = Dynamo.Table.put_item(%DocAccount{id: "doc-put", owner: "cy", balance: 5})
+      iex> {:error, %Dynamo.Error{kind: :precondition_failed}} =
+      ...>   Dynamo.Table.put_item(%DocAccount{id: "doc-put"},
+      ...>     condition_expression: "attribute_not_exists(id)"
+      ...>   )
+      iex> {:ok, %DocAccount{balance: 5}} = Dynamo.Table.delete_item(DocAccount, id: "doc-put")
   """
   @spec put_item(struct(), keyword()) :: :ok | {:error, Error.t()}
   def put_item(%schema{} = struct, opts \\ []) do
-    opts = Options.validate!(opts, @expression_opts, "Dynamo.Table.put_item/2")
-    item = Schema.to_item(struct)
+    function = "Dynamo.Table.put_item/2"
+    opts = Options.validate!(opts, @expression_opts, function)
+    schema!(schema, function)
+
+    {item, expressions} =
+      encoding!(function, fn -> {Schema.to_item(struct), expressions(opts)} end)
 
     call(
       &Native.dynamo_put_item(
         config(opts),
         schema.__dynamo__(:table),
         item,
-        expressions(opts),
+        expressions,
         &1
       )
     )
     |> ok_only()
   end
 
-  @doc "Reads one item by key: `{:ok, struct}` or `{:ok, nil}` when there is none."
+  @doc """
+  Reads one item by key: `{:ok, struct}` or `{:ok, nil}` when there is none. Options:
+  `consistent_read:`, `projection_expression:`, `expression_attribute_names:`, `config:`.
+
+      iex> {:ok, %DocAccount{owner: "ann", balance: 100}} = Dynamo.Table.get_item(DocAccount, id: "acc1")
+      iex> Dynamo.Table.get_item(DocAccount, [id: "nobody"], consistent_read: true)
+      {:ok, nil}
+  """
   @spec get_item(schema(), key(), keyword()) :: {:ok, struct() | nil} | {:error, Error.t()}
   def get_item(schema, key, opts \\ []) do
     opts =
@@ -69,7 +92,7 @@ defmodule Dynamo.Table do
         "Dynamo.Table.get_item/3"
       )
 
-    key = Schema.key_item(schema, key)
+    key = key!(schema, key, "Dynamo.Table.get_item/3")
 
     call(
       &Native.dynamo_get_item(
@@ -85,18 +108,28 @@ defmodule Dynamo.Table do
     |> map_ok(&(&1 && Schema.from_item(schema, &1)))
   end
 
-  @doc "Deletes one item by key; returns the item as it was, or `nil` when there was none."
+  @doc """
+  Deletes one item by key; returns the item as it was, or `nil` when there was none.
+  `condition_expression:` as for `put_item/2`.
+
+      iex> :ok = Dynamo.Table.put_item(%DocAccount{id: "doc-delete", balance: 1})
+      iex> {:ok, %DocAccount{balance: 1}} = Dynamo.Table.delete_item(DocAccount, id: "doc-delete")
+      iex> Dynamo.Table.delete_item(DocAccount, id: "doc-delete")
+      {:ok, nil}
+  """
   @spec delete_item(schema(), key(), keyword()) :: {:ok, struct() | nil} | {:error, Error.t()}
   def delete_item(schema, key, opts \\ []) do
-    opts = Options.validate!(opts, @expression_opts, "Dynamo.Table.delete_item/3")
-    key = Schema.key_item(schema, key)
+    function = "Dynamo.Table.delete_item/3"
+    opts = Options.validate!(opts, @expression_opts, function)
+    key = key!(schema, key, function)
+    expressions = encoding!(function, fn -> expressions(opts) end)
 
     call(
       &Native.dynamo_delete_item(
         config(opts),
         schema.__dynamo__(:table),
         key,
-        expressions(opts),
+        expressions,
         &1
       )
     )
@@ -109,7 +142,15 @@ defmodule Dynamo.Table do
   `set:` (a map of fields to values), `remove:` (a list of fields) and `add:` (a map of
   numeric fields to increments, or set fields to elements to add) build the update
   expression; `update_expression:` gives one directly. `condition_expression:` as for
-  `put_item/2`.
+  `put_item/2`. Values in `set:` and `add:` are plain values of the fields' types.
+
+      iex> {:ok, %DocAccount{balance: 110}} =
+      ...>   Dynamo.Table.update_item(DocAccount, [id: "acc1"], add: %{balance: 10})
+      iex> {:ok, %DocAccount{balance: 100}} =
+      ...>   Dynamo.Table.update_item(DocAccount, [id: "acc1"],
+      ...>     update_expression: "SET balance = balance - :d",
+      ...>     expression_attribute_values: %{":d" => 10}
+      ...>   )
   """
   @spec update_item(schema(), key(), keyword()) :: {:ok, struct()} | {:error, Error.t()}
   def update_item(schema, key, opts) do
@@ -126,15 +167,16 @@ defmodule Dynamo.Table do
         "Dynamo.Table.update_item/3"
       )
 
-    key = Schema.key_item(schema, key)
-    {expression, names, values} = update_expression(schema, opts)
+    function = "Dynamo.Table.update_item/3"
+    key = key!(schema, key, function)
+
+    {{expression, names, values}, base} =
+      encoding!(function, fn -> {update_expression(schema, opts), expressions(opts)} end)
 
     if expression == "" do
       raise ArgumentError,
             "Dynamo.Table.update_item/3 needs set:, remove:, add: or update_expression:"
     end
-
-    base = expressions(opts)
 
     expressions = %{
       base
@@ -228,6 +270,14 @@ defmodule Dynamo.Table do
   `expression_attribute_values`, `consistent_read`, `limit` (items evaluated per page),
   `exclusive_start_key`, `index_name`, `segment` with `total_segments`, `select: :count`.
   For whole tables use `Dynamo.Table.Stream`.
+
+      iex> {:ok, page} =
+      ...>   Dynamo.Table.scan(DocAccount,
+      ...>     filter_expression: "balance >= :min",
+      ...>     expression_attribute_values: %{":min" => 60}
+      ...>   )
+      iex> {Enum.map(page.items, & &1.id), page.last_evaluated_key}
+      {["acc1"], nil}
   """
   @spec scan(schema(), keyword()) :: {:ok, page()} | {:error, Error.t()}
   def scan(schema, opts \\ []) do
@@ -255,12 +305,18 @@ defmodule Dynamo.Table do
                 "segment: and total_segments: go together, with segment < total_segments, got: #{inspect(other)}"
       end
 
-    read_page(schema, :scan, read(schema, opts, segment: segment))
+    read_page(schema, :scan, read(schema, opts, "Dynamo.Table.scan/2", segment: segment))
   end
 
   @doc """
   One page of a query: as `scan/2`, plus `key_condition_expression` (required) and
   `scan_index_forward` (default true: ascending sort key).
+
+      iex> {:ok, %{items: [%DocAccount{owner: "bob"}]}} =
+      ...>   Dynamo.Table.query(DocAccount,
+      ...>     key_condition_expression: "id = :id",
+      ...>     expression_attribute_values: %{":id" => "acc2"}
+      ...>   )
   """
   @spec query(schema(), keyword()) :: {:ok, page()} | {:error, Error.t()}
   def query(schema, opts) do
@@ -275,7 +331,7 @@ defmodule Dynamo.Table do
     read_page(
       schema,
       :query,
-      read(schema, opts,
+      read(schema, opts, "Dynamo.Table.query/2",
         key_condition_expression: opts.key_condition_expression,
         forward: opts.scan_index_forward
       )
@@ -284,7 +340,15 @@ defmodule Dynamo.Table do
 
   @doc false
   # The read request the NIF takes (shared with Dynamo.Table.Stream).
-  def read(schema, opts, extra \\ []) do
+  def read(schema, opts, extra), do: read(schema, opts, "Dynamo.Table.Stream", extra)
+
+  @doc false
+  def read(schema, opts, function, extra) do
+    schema!(schema, function)
+    encoding!(function, fn -> read!(schema, opts, extra) end)
+  end
+
+  defp read!(schema, opts, extra) do
     %{
       config: config(opts),
       table: schema.__dynamo__(:table),
@@ -325,30 +389,26 @@ defmodule Dynamo.Table do
   @doc """
   Writes and deletes many items, 25 per request. Items DynamoDB leaves unprocessed are retried
   with jittered backoff, up to 10 times per request; after that the call returns
-  `{:error, %Dynamo.Error{type: :throttled}}`. `requests` are structs to put, or
+  `{:error, %Dynamo.Error{kind: :throttled}}`. `requests` are structs to put, or
   `{:put, struct}` / `{:delete, key}`.
-  Returns `{:ok, applied_count}`.
+
+  Returns `{:ok, applied_count}`. A batch is not a transaction: when it fails part-way, the
+  error's `applied` counts the requests DynamoDB applied before the failure (every request of
+  the groups of 25 sent before, and those of the failing group DynamoDB processed).
+
+      iex> Dynamo.Table.batch_write_item(DocAccount, [%DocAccount{id: "doc-b1"}, {:put, %DocAccount{id: "doc-b2"}}])
+      {:ok, 2}
+      iex> Dynamo.Table.batch_write_item(DocAccount, [{:delete, [id: "doc-b1"]}, {:delete, %{id: "doc-b2"}}])
+      {:ok, 2}
   """
   @spec batch_write_item(schema(), [struct() | {:put, struct()} | {:delete, key()}], keyword()) ::
           {:ok, non_neg_integer()} | {:error, Error.t()}
   def batch_write_item(schema, requests, opts \\ []) do
-    opts = Options.validate!(opts, [config: {:any, []}], "Dynamo.Table.batch_write_item/3")
+    function = "Dynamo.Table.batch_write_item/3"
+    opts = Options.validate!(opts, [config: {:any, []}], function)
+    schema!(schema, function)
 
-    {puts, deletes} =
-      Enum.reduce(requests, {[], []}, fn
-        {:put, %^schema{} = s}, {p, d} ->
-          {[Schema.to_item(s) | p], d}
-
-        %^schema{} = s, {p, d} ->
-          {[Schema.to_item(s) | p], d}
-
-        {:delete, key}, {p, d} ->
-          {p, [Schema.key_item(schema, key) | d]}
-
-        other, _ ->
-          raise ArgumentError,
-                "invalid batch write request for #{inspect(schema)}: #{inspect(other)}"
-      end)
+    {puts, deletes} = encoding!(function, fn -> batch_requests(schema, requests) end)
 
     call(
       &Native.dynamo_batch_write(
@@ -361,9 +421,30 @@ defmodule Dynamo.Table do
     )
   end
 
+  defp batch_requests(schema, requests) do
+    Enum.reduce(requests, {[], []}, fn
+      {:put, %^schema{} = s}, {p, d} ->
+        {[Schema.to_item(s) | p], d}
+
+      %^schema{} = s, {p, d} ->
+        {[Schema.to_item(s) | p], d}
+
+      {:delete, key}, {p, d} ->
+        {p, [Schema.key_item(schema, key) | d]}
+
+      other, _ ->
+        raise ArgumentError,
+              "invalid batch write request for #{inspect(schema)}: #{inspect(other)}"
+    end)
+  end
+
   @doc """
   Reads many items by key, 100 per request; unprocessed keys are retried as in
   `batch_write_item/3`. Missing items are left out.
+
+      iex> {:ok, accounts} = Dynamo.Table.batch_get_item(DocAccount, [[id: "acc1"], [id: "acc2"], [id: "nobody"]])
+      iex> accounts |> Enum.map(& &1.id) |> Enum.sort()
+      ["acc1", "acc2"]
   """
   @spec batch_get_item(schema(), [key()], keyword()) :: {:ok, [struct()]} | {:error, Error.t()}
   def batch_get_item(schema, keys, opts \\ []) do
@@ -374,7 +455,7 @@ defmodule Dynamo.Table do
         "Dynamo.Table.batch_get_item/3"
       )
 
-    keys = Enum.map(keys, &Schema.key_item(schema, &1))
+    keys = Enum.map(keys, &key!(schema, &1, "Dynamo.Table.batch_get_item/3"))
 
     call(
       &Native.dynamo_batch_get(
@@ -391,6 +472,10 @@ defmodule Dynamo.Table do
   @doc """
   Every item of the table, read as `Dynamo.Table.Stream.parallel_scan/2` reads it, in one list:
   `{:ok, [struct]}`. For tables that fit in memory; stream the others.
+
+      iex> {:ok, accounts} = Dynamo.Table.parallel_scan(DocAccount, segments: 2)
+      iex> accounts |> Enum.map(& &1.id) |> Enum.sort()
+      ["acc1", "acc2"]
   """
   @spec parallel_scan(schema(), keyword()) :: {:ok, [struct()]} | {:error, Error.t()}
   def parallel_scan(schema, opts \\ []) do
@@ -399,21 +484,402 @@ defmodule Dynamo.Table do
     error in Error -> {:error, error}
   end
 
-  @doc "The same as `Dynamo.Table.Stream.scan/2` (the name in the streaming guide's table)."
+  @doc """
+  The same as `Dynamo.Table.Stream.scan/2` (the name in the streaming guide's table).
+
+      iex> Dynamo.Table.stream_scan(DocAccount, page_size: 1) |> Enum.count()
+      2
+  """
   @spec stream_scan(schema(), keyword()) :: Enumerable.t()
   defdelegate stream_scan(schema, opts \\ []), to: Dynamo.Table.Stream, as: :scan
 
-  @doc "The same as `Dynamo.Table.Stream.parallel_scan/2`."
+  @doc """
+  The same as `Dynamo.Table.Stream.parallel_scan/2`.
+
+      iex> Dynamo.Table.stream_parallel_scan(DocAccount, segments: 2) |> Enum.count()
+      2
+  """
   @spec stream_parallel_scan(schema(), keyword()) :: Enumerable.t()
   defdelegate stream_parallel_scan(schema, opts \\ []),
     to: Dynamo.Table.Stream,
     as: :parallel_scan
 
-  @doc "The same as `Dynamo.Table.Stream.scan_to_process/3`."
+  @doc """
+  The same as `Dynamo.Table.Stream.scan_to_process/3`.
+
+      iex> {:ok, _scanner} = Dynamo.Table.stream_scan_to_process(DocAccount, self(), batch_size: 10)
+      iex> receive do {:scan_batch, accounts} -> length(accounts) after 5_000 -> :timeout end
+      2
+      iex> receive do :scan_complete -> :ok after 5_000 -> :timeout end
+      :ok
+  """
   @spec stream_scan_to_process(schema(), pid(), keyword()) :: {:ok, pid()} | {:error, term()}
   defdelegate stream_scan_to_process(schema, pid, opts \\ []),
     to: Dynamo.Table.Stream,
     as: :scan_to_process
+
+  # --- transactions ----------------------------------------------------------------------
+
+  # DynamoDB's limits: actions of one transaction, statements of one batch.
+  @max_transaction_actions 100
+  @max_batch_statements 25
+
+  @condition_opts [
+    condition_expression: {{:or_nil, :string}, nil},
+    expression_attribute_names: {{:or_nil, :any}, nil},
+    expression_attribute_values: {{:or_nil, :any}, nil}
+  ]
+
+  @doc """
+  Applies up to #{@max_transaction_actions} writes, on items of one or several schemas, all or none.
+
+  Actions:
+
+    * `{:put, struct}` or `{:put, struct, opts}`
+    * `{:update, schema, key, opts}` - `opts` as for `update_item/3` (`set:`, `remove:`, `add:`
+      or `update_expression:`)
+    * `{:delete, schema, key}` or `{:delete, schema, key, opts}`
+    * `{:condition_check, schema, key, opts}` - writes nothing; `condition_expression:` is
+      required
+
+  Each action's `opts` may hold `condition_expression:`, `expression_attribute_names:` and
+  `expression_attribute_values:`. Two actions may not touch the same item.
+
+  Options: `client_request_token:` (1 to 36 characters) makes the call idempotent: DynamoDB
+  applies a transaction once per token for 10 minutes, so a retry after a timeout cannot apply
+  it twice; `config:`.
+
+  A cancelled transaction is `{:error, %Dynamo.Error{code: "TransactionCanceledException"}}`
+  whose `cancellation_reasons` say, for each action in order, why: `code:
+  "ConditionalCheckFailed"` (`kind: :precondition_failed`) for the condition that failed,
+  `"TransactionConflict"` (`:throttled`) when a concurrent transaction held an item, `"None"`
+  (`:cancelled`) for the actions that were fine. The error's `kind` is the first failed
+  action's.
+
+      iex> :ok = Dynamo.Table.transact_write_items([
+      ...>   {:update, DocAccount, [id: "acc1"],
+      ...>    add: %{balance: -10},
+      ...>    condition_expression: "balance >= :ten",
+      ...>    expression_attribute_values: %{":ten" => 10}},
+      ...>   {:update, DocAccount, [id: "acc2"], add: %{balance: 10}}
+      ...> ])
+      iex> {:error, error} = Dynamo.Table.transact_write_items([
+      ...>   {:update, DocAccount, [id: "acc2"], add: %{balance: -10}},
+      ...>   {:condition_check, DocAccount, [id: "nobody"], condition_expression: "attribute_exists(id)"}
+      ...> ])
+      iex> {error.kind, Enum.map(error.cancellation_reasons, & &1.code)}
+      {:precondition_failed, ["None", "ConditionalCheckFailed"]}
+      iex> :ok = Dynamo.Table.transact_write_items([
+      ...>   {:update, DocAccount, [id: "acc1"], add: %{balance: 10}},
+      ...>   {:update, DocAccount, [id: "acc2"], add: %{balance: -10}}
+      ...> ])
+  """
+  @spec transact_write_items([tuple()], keyword()) :: :ok | {:error, Error.t()}
+  def transact_write_items(actions, opts \\ []) do
+    function = "Dynamo.Table.transact_write_items/2"
+
+    opts =
+      Options.validate!(
+        opts,
+        [client_request_token: {{:or_nil, :string}, nil}, config: {:any, []}],
+        function
+      )
+
+    token = opts.client_request_token
+
+    if token && (byte_size(token) == 0 or String.length(token) > 36) do
+      raise ArgumentError,
+            "#{function}: client_request_token must have 1 to 36 characters, got: #{inspect(token)}"
+    end
+
+    actions =
+      actions
+      |> actions!(function, @max_transaction_actions)
+      |> Enum.with_index()
+      |> Enum.map(fn {action, i} -> write_action(action, "#{function}: action #{i}") end)
+
+    call(&Native.dynamo_transact_write(config(opts), actions, token, &1)) |> ok_only()
+  end
+
+  defp actions!(actions, function, max) do
+    unless is_list(actions) do
+      raise ArgumentError, "#{function} takes a list, got: #{inspect(actions)}"
+    end
+
+    case length(actions) do
+      0 ->
+        raise ArgumentError, "#{function} needs at least one action"
+
+      n when n > max ->
+        raise ArgumentError,
+              "#{function} takes at most #{max} actions (DynamoDB's limit), got #{n}"
+
+      _ ->
+        actions
+    end
+  end
+
+  defp write_action({:put, struct}, context), do: write_action({:put, struct, []}, context)
+
+  defp write_action({:put, %schema{} = struct, opts}, context) do
+    schema!(schema, context)
+    opts = Options.validate!(opts, @condition_opts, context)
+
+    encoding!(context, fn ->
+      {:put, schema.__dynamo__(:table), Schema.to_item(struct), expressions(opts)}
+    end)
+  end
+
+  defp write_action({:update, schema, key, opts}, context) do
+    opts =
+      Options.validate!(
+        opts,
+        @condition_opts ++
+          [
+            set: {:any, %{}},
+            remove: {:any, []},
+            add: {:any, %{}},
+            update_expression: {{:or_nil, :string}, nil}
+          ],
+        context
+      )
+
+    key = key!(schema, key, context)
+
+    {{expression, names, values}, base} =
+      encoding!(context, fn -> {update_expression(schema, opts), expressions(opts)} end)
+
+    if expression == "" do
+      raise ArgumentError, "#{context}: an update needs set:, remove:, add: or update_expression:"
+    end
+
+    expressions = %{
+      base
+      | names: Map.merge(base.names, names),
+        values: Map.merge(base.values, values)
+    }
+
+    {:update, schema.__dynamo__(:table), key, expression, expressions}
+  end
+
+  defp write_action({:delete, schema, key}, context),
+    do: write_action({:delete, schema, key, []}, context)
+
+  defp write_action({kind, schema, key, opts}, context)
+       when kind in [:delete, :condition_check] do
+    opts = Options.validate!(opts, @condition_opts, context)
+    key = key!(schema, key, context)
+
+    if kind == :condition_check and is_nil(opts.condition_expression) do
+      raise ArgumentError, "#{context}: a condition check needs condition_expression:"
+    end
+
+    {kind, schema.__dynamo__(:table), key, encoding!(context, fn -> expressions(opts) end)}
+  end
+
+  defp write_action(other, context) do
+    raise ArgumentError,
+          "#{context}: expected {:put, struct}, {:put, struct, opts}, {:update, schema, key, opts}, " <>
+            "{:delete, schema, key}, {:delete, schema, key, opts} or " <>
+            "{:condition_check, schema, key, opts}, got: #{inspect(other)}"
+  end
+
+  @doc """
+  Reads up to #{@max_transaction_actions} items, of one or several schemas, as one consistent
+  snapshot: `{:ok, [struct | nil]}` in the order of `gets` (`nil` where there is no item).
+
+  Each get is `{schema, key}` or `{schema, key, opts}`, with `projection_expression:` and
+  `expression_attribute_names:` in `opts`. Options: `config:`.
+
+      iex> {:ok, [%DocAccount{balance: 100}, nil]} =
+      ...>   Dynamo.Table.transact_get_items([{DocAccount, [id: "acc1"]}, {DocAccount, [id: "nobody"]}])
+  """
+  @spec transact_get_items([{schema(), key()} | {schema(), key(), keyword()}], keyword()) ::
+          {:ok, [struct() | nil]} | {:error, Error.t()}
+  def transact_get_items(gets, opts \\ []) do
+    function = "Dynamo.Table.transact_get_items/2"
+    opts = Options.validate!(opts, [config: {:any, []}], function)
+
+    gets =
+      gets
+      |> actions!(function, @max_transaction_actions)
+      |> Enum.with_index()
+      |> Enum.map(fn {get, i} -> get_action(get, "#{function}: get #{i}") end)
+
+    schemas = Enum.map(gets, &elem(&1, 0))
+    gets = Enum.map(gets, &Tuple.delete_at(&1, 0))
+
+    call(&Native.dynamo_transact_get(config(opts), gets, &1))
+    |> map_ok(fn items ->
+      Enum.zip_with(schemas, items, fn schema, item -> item && Schema.from_item(schema, item) end)
+    end)
+  end
+
+  defp get_action({schema, key}, context), do: get_action({schema, key, []}, context)
+
+  defp get_action({schema, key, opts}, context) when is_list(opts) do
+    opts =
+      Options.validate!(
+        opts,
+        [
+          projection_expression: {{:or_nil, :string}, nil},
+          expression_attribute_names: {{:or_nil, :any}, nil}
+        ],
+        context
+      )
+
+    key = key!(schema, key, context)
+    {schema, schema.__dynamo__(:table), key, opts.projection_expression, names(opts)}
+  end
+
+  defp get_action(other, context) do
+    raise ArgumentError,
+          "#{context}: expected {schema, key} or {schema, key, opts}, got: #{inspect(other)}"
+  end
+
+  # --- PartiQL ------------------------------------------------------------------------------
+
+  @statement_opts [
+    parameters: {:any, []},
+    consistent_read: {:boolean, false},
+    config: {:any, []}
+  ]
+
+  @doc """
+  Runs one PartiQL statement and answers one page: `{:ok, %{items: [struct], next_token:
+  token | nil}}`, the items decoded into `schema`'s structs. Pass `next_token` back as
+  `next_token:` for the next page; `nil` means there is no more. For every page, use
+  `Dynamo.Table.Stream.execute_statement/3`.
+
+  Options: `parameters:` (the values of the statement's `?`, in order, as plain Elixir values:
+  a map is a map), `consistent_read:`, `limit:` (items evaluated per page), `next_token:`,
+  `config:`. A statement DynamoDB cannot parse is `{:error, %Dynamo.Error{kind:
+  :invalid_argument}}`.
+
+      iex> {:ok, %{items: [%DocAccount{owner: "ann"}], next_token: nil}} =
+      ...>   Dynamo.Table.execute_statement(DocAccount,
+      ...>     ~s(SELECT * FROM "cloud_streams_doc_accounts" WHERE id = ?),
+      ...>     parameters: ["acc1"]
+      ...>   )
+  """
+  @spec execute_statement(schema(), String.t(), keyword()) ::
+          {:ok, %{items: [struct()], next_token: String.t() | nil}} | {:error, Error.t()}
+  def execute_statement(schema, statement, opts \\ []) do
+    function = "Dynamo.Table.execute_statement/3"
+
+    opts =
+      Options.validate!(
+        opts,
+        @statement_opts ++
+          [limit: {{:or_nil, :pos_integer}, nil}, next_token: {{:or_nil, :string}, nil}],
+        function
+      )
+
+    schema!(schema, function)
+    statement = statement(statement, opts, function)
+
+    call(&Native.dynamo_execute_statement(config(opts), statement, &1))
+    |> map_ok(fn page ->
+      %{items: Enum.map(page.items, &Schema.from_item(schema, &1)), next_token: page.next_token}
+    end)
+  end
+
+  @doc false
+  # The statement the NIF takes (shared with Dynamo.Table.Stream.execute_statement/3).
+  def statement(statement, opts, function) do
+    unless is_binary(statement) and statement != "" do
+      raise ArgumentError, "#{function} needs a statement string, got: #{inspect(statement)}"
+    end
+
+    unless is_list(opts.parameters) do
+      raise ArgumentError,
+            "#{function}: parameters must be a list, got: #{inspect(opts.parameters)}"
+    end
+
+    parameters =
+      opts.parameters
+      |> Enum.with_index()
+      |> Enum.map(fn {value, i} ->
+        encoding!("#{function}: parameter #{i}", fn -> Codec.encode(value) end)
+      end)
+
+    %{
+      statement: statement,
+      parameters: parameters,
+      consistent_read: opts.consistent_read,
+      limit: Map.get(opts, :limit),
+      next_token: Map.get(opts, :next_token)
+    }
+  end
+
+  @doc """
+  Runs up to #{@max_batch_statements} PartiQL statements in one request. Each succeeds or fails on
+  its own: `{:ok, results}` with, in order, `{:ok, struct | nil}` (the item a `SELECT` read,
+  `nil` for writes and missing items) or `{:error, %Dynamo.Error{}}` for that statement
+  (`code: "ConditionalCheckFailed"`, `"DuplicateItem"` ...).
+
+  Each statement is `{schema, statement}` or `{schema, statement, parameters}`. Options:
+  `consistent_read:`, `config:`.
+
+  A batch holds reads or writes, not both (DynamoDB's rule).
+
+      iex> select = ~s(SELECT * FROM "cloud_streams_doc_accounts" WHERE id = ?)
+      iex> {:ok, [{:ok, %DocAccount{id: "acc2"}}, {:ok, nil}]} =
+      ...>   Dynamo.Table.batch_execute_statement([{DocAccount, select, ["acc2"]}, {DocAccount, select, ["nobody"]}])
+      iex> {:ok, [{:error, error}]} =
+      ...>   Dynamo.Table.batch_execute_statement([
+      ...>     {DocAccount, ~s(INSERT INTO "cloud_streams_doc_accounts" VALUE {'id': ?}), ["acc1"]}
+      ...>   ])
+      iex> error.kind
+      :already_exists
+  """
+  @spec batch_execute_statement([tuple()], keyword()) ::
+          {:ok, [{:ok, struct() | nil} | {:error, Error.t()}]} | {:error, Error.t()}
+  def batch_execute_statement(statements, opts \\ []) do
+    function = "Dynamo.Table.batch_execute_statement/2"
+
+    opts =
+      Options.validate!(opts, [consistent_read: {:boolean, false}, config: {:any, []}], function)
+
+    {schemas, statements} =
+      statements
+      |> actions!(function, @max_batch_statements)
+      |> Enum.with_index()
+      |> Enum.map(fn {entry, i} ->
+        context = "#{function}: statement #{i}"
+
+        {schema, statement, parameters} =
+          case entry do
+            {schema, statement} ->
+              {schema, statement, []}
+
+            {schema, statement, parameters} ->
+              {schema, statement, parameters}
+
+            other ->
+              raise ArgumentError,
+                    "#{context}: expected {schema, statement} or {schema, statement, parameters}, got: #{inspect(other)}"
+          end
+
+        schema!(schema, context)
+
+        {schema,
+         statement(
+           statement,
+           %{parameters: parameters, consistent_read: opts.consistent_read},
+           context
+         )}
+      end)
+      |> Enum.unzip()
+
+    call(&Native.dynamo_batch_execute_statement(config(opts), statements, &1))
+    |> map_ok(fn results ->
+      Enum.zip_with(schemas, results, fn
+        schema, {:ok, item} -> {:ok, item && Schema.from_item(schema, item)}
+        _schema, {:error, native} -> {:error, Error.from_native(native)}
+      end)
+    end)
+  end
 
   @doc """
   Creates the schema's table (on-demand capacity), keyed as the schema says.
@@ -422,7 +888,12 @@ defmodule Dynamo.Table do
   `[{name, partition_field}]` or `[{name, partition_field, sort_field}]` (fields of the schema);
   query them with `index_name: name`.
 
-      Dynamo.Table.create_table(User, indexes: [{"by_email", :email}])
+      iex> :ok = Dynamo.Table.create_table(DocScratch)
+      iex> {:error, %Dynamo.Error{kind: :already_exists}} = Dynamo.Table.create_table(DocScratch)
+      iex> Dynamo.Table.delete_table(DocScratch)
+      :ok
+
+  An index: `Dynamo.Table.create_table(User, indexes: [{"by_email", :email}])`.
   """
   @spec create_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def create_table(schema, opts \\ []) do
@@ -476,7 +947,14 @@ defmodule Dynamo.Table do
     |> ok_only()
   end
 
-  @doc "Deletes the schema's table."
+  @doc """
+  Deletes the schema's table.
+
+      iex> :ok = Dynamo.Table.create_table(DocScratch)
+      iex> Dynamo.Table.delete_table(DocScratch)
+      :ok
+      iex> {:error, %Dynamo.Error{kind: :not_found}} = Dynamo.Table.delete_table(DocScratch)
+  """
   @spec delete_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def delete_table(schema, opts \\ []) do
     opts = Options.validate!(opts, [config: {:any, []}], "Dynamo.Table.delete_table/2")
@@ -494,7 +972,198 @@ defmodule Dynamo.Table do
         "key field #{inspect(field)} of #{inspect(schema)} cannot be #{inspect(type)}"
       )
 
+  # --- bang forms ----------------------------------------------------------------------------
+  # Each returns what the plain form returns in `{:ok, value}` and raises its `Dynamo.Error`.
+
+  @doc """
+  Like `put_item/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.put_item!(%DocAccount{id: "doc-bang-put"})
+      :ok
+      iex> Dynamo.Table.delete_item!(DocAccount, id: "doc-bang-put").id
+      "doc-bang-put"
+  """
+  @spec put_item!(struct(), keyword()) :: :ok
+  def put_item!(struct, opts \\ []), do: put_item(struct, opts) |> bang!()
+
+  @doc """
+  Like `get_item/3`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.get_item!(DocAccount, id: "acc2").owner
+      "bob"
+  """
+  @spec get_item!(schema(), key(), keyword()) :: struct() | nil
+  def get_item!(schema, key, opts \\ []), do: get_item(schema, key, opts) |> bang!()
+
+  @doc """
+  Like `delete_item/3`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.delete_item!(DocAccount, id: "nobody")
+      nil
+  """
+  @spec delete_item!(schema(), key(), keyword()) :: struct() | nil
+  def delete_item!(schema, key, opts \\ []), do: delete_item(schema, key, opts) |> bang!()
+
+  @doc """
+  Like `update_item/3`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.update_item!(DocAccount, [id: "acc2"], set: %{owner: "bob"}).balance
+      50
+  """
+  @spec update_item!(schema(), key(), keyword()) :: struct()
+  def update_item!(schema, key, opts), do: update_item(schema, key, opts) |> bang!()
+
+  @doc """
+  Like `scan/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.scan!(DocAccount, select: :count).count
+      2
+  """
+  @spec scan!(schema(), keyword()) :: page()
+  def scan!(schema, opts \\ []), do: scan(schema, opts) |> bang!()
+
+  @doc """
+  Like `query/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.query!(DocAccount, key_condition_expression: "id = :id", expression_attribute_values: %{":id" => "acc1"}).count
+      1
+  """
+  @spec query!(schema(), keyword()) :: page()
+  def query!(schema, opts), do: query(schema, opts) |> bang!()
+
+  @doc """
+  Like `batch_write_item/3`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.batch_write_item!(DocAccount, [{:delete, [id: "nobody"]}])
+      1
+  """
+  @spec batch_write_item!(schema(), [struct() | {:put, struct()} | {:delete, key()}], keyword()) ::
+          non_neg_integer()
+  def batch_write_item!(schema, requests, opts \\ []),
+    do: batch_write_item(schema, requests, opts) |> bang!()
+
+  @doc """
+  Like `batch_get_item/3`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.batch_get_item!(DocAccount, [[id: "acc1"]]) |> Enum.map(& &1.owner)
+      ["ann"]
+  """
+  @spec batch_get_item!(schema(), [key()], keyword()) :: [struct()]
+  def batch_get_item!(schema, keys, opts \\ []), do: batch_get_item(schema, keys, opts) |> bang!()
+
+  @doc """
+  Like `parallel_scan/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.parallel_scan!(DocAccount) |> length()
+      2
+  """
+  @spec parallel_scan!(schema(), keyword()) :: [struct()]
+  def parallel_scan!(schema, opts \\ []), do: parallel_scan(schema, opts) |> bang!()
+
+  @doc """
+  Like `create_table/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.create_table!(DocScratch)
+      :ok
+      iex> Dynamo.Table.delete_table!(DocScratch)
+      :ok
+  """
+  @spec create_table!(schema(), keyword()) :: :ok
+  def create_table!(schema, opts \\ []), do: create_table(schema, opts) |> bang!()
+
+  @doc """
+  Like `delete_table/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.delete_table!(DocScratch)
+      ** (Dynamo.Error) (not_found) Cannot do operations on a non-existent table
+  """
+  @spec delete_table!(schema(), keyword()) :: :ok
+  def delete_table!(schema, opts \\ []), do: delete_table(schema, opts) |> bang!()
+
+  @doc """
+  Like `transact_write_items/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.transact_write_items!([{:condition_check, DocAccount, [id: "acc1"], condition_expression: "attribute_exists(id)"}])
+      :ok
+  """
+  @spec transact_write_items!([tuple()], keyword()) :: :ok
+  def transact_write_items!(actions, opts \\ []),
+    do: transact_write_items(actions, opts) |> bang!()
+
+  @doc """
+  Like `transact_get_items/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.transact_get_items!([{DocAccount, [id: "acc1"]}]) |> Enum.map(& &1.owner)
+      ["ann"]
+  """
+  @spec transact_get_items!([{schema(), key()} | {schema(), key(), keyword()}], keyword()) :: [
+          struct() | nil
+        ]
+  def transact_get_items!(gets, opts \\ []), do: transact_get_items(gets, opts) |> bang!()
+
+  @doc """
+  Like `execute_statement/3`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.execute_statement!(DocAccount, ~s(SELECT owner FROM "cloud_streams_doc_accounts" WHERE id = 'acc2')).items
+      [%DocAccount{id: nil, owner: "bob", balance: 0}]
+  """
+  @spec execute_statement!(schema(), String.t(), keyword()) :: %{
+          items: [struct()],
+          next_token: String.t() | nil
+        }
+  def execute_statement!(schema, statement, opts \\ []),
+    do: execute_statement(schema, statement, opts) |> bang!()
+
+  @doc """
+  Like `batch_execute_statement/2`, but returns the value itself and raises `Dynamo.Error`.
+
+      iex> [{:ok, %DocAccount{owner: "ann"}}] =
+      ...>   Dynamo.Table.batch_execute_statement!([{DocAccount, ~s(SELECT * FROM "cloud_streams_doc_accounts" WHERE id = ?), ["acc1"]}])
+  """
+  @spec batch_execute_statement!([tuple()], keyword()) :: [
+          {:ok, struct() | nil} | {:error, Error.t()}
+        ]
+  def batch_execute_statement!(statements, opts \\ []),
+    do: batch_execute_statement(statements, opts) |> bang!()
+
+  defp bang!(:ok), do: :ok
+  defp bang!({:ok, value}), do: value
+  defp bang!({:error, %Error{} = error}), do: raise(error)
+
   # --- helpers -------------------------------------------------------------------------------
+
+  @doc false
+  # Raises unless `schema` is a Dynamo.Schema module.
+  def schema!(schema, function) do
+    # function_exported?/3 does not load modules: ensure_loaded? first.
+    unless is_atom(schema) and not is_nil(schema) and Code.ensure_loaded?(schema) and
+             function_exported?(schema, :__dynamo__, 1) do
+      raise ArgumentError, "#{function} needs a Dynamo.Schema module, got: #{inspect(schema)}"
+    end
+
+    schema
+  end
+
+  @doc false
+  # Runs `build`, whose ArgumentErrors (a value that cannot be stored, a bad key) are raised
+  # again naming `function`.
+  def encoding!(function, build) do
+    build.()
+  rescue
+    e in ArgumentError ->
+      message = Exception.message(e)
+
+      if String.starts_with?(message, function) do
+        reraise e, __STACKTRACE__
+      else
+        reraise ArgumentError, "#{function}: #{message}", __STACKTRACE__
+      end
+  end
+
+  defp key!(schema, key, function) do
+    schema!(schema, function)
+    encoding!(function, fn -> Schema.key_item(schema, key) end)
+  end
 
   defp config(opts), do: Dynamo.Config.native(opts.config)
 
@@ -520,7 +1189,14 @@ defmodule Dynamo.Table do
         %{}
 
       values when is_map(values) or is_list(values) ->
-        Codec.encode_item(values)
+        try do
+          Codec.encode_item(values)
+        rescue
+          e in ArgumentError ->
+            reraise ArgumentError,
+                    "expression_attribute_values: #{Exception.message(e)}",
+                    __STACKTRACE__
+        end
 
       other ->
         raise ArgumentError, "expression_attribute_values must be a map, got: #{inspect(other)}"

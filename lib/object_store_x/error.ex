@@ -16,11 +16,7 @@ defmodule ObjectStoreX.Error do
       {:not_found, "missing.bin", false}
   """
 
-  defexception kind: :internal,
-               message: "object store error",
-               path: nil,
-               status: nil,
-               retryable: false
+  use CloudStreams.Exception, message: "object store error", fields: [path: nil, status: nil]
 
   @type kind ::
           :not_found
@@ -45,33 +41,4 @@ defmodule ObjectStoreX.Error do
           status: non_neg_integer() | nil,
           retryable: boolean()
         }
-
-  @doc """
-  True when the same request may succeed if tried again: timeouts, connection failures,
-  throttling and server errors (5xx). False for every other error and for any other term, so
-  it can be called on whatever an `{:error, reason}` holds.
-
-      iex> ObjectStoreX.Error.retryable?(%ObjectStoreX.Error{kind: :throttled, retryable: true})
-      true
-      iex> ObjectStoreX.Error.retryable?(:closed)
-      false
-  """
-  @spec retryable?(term()) :: boolean()
-  def retryable?(%__MODULE__{retryable: retryable}), do: retryable
-  def retryable?(_other), do: false
-
-  @doc false
-  @spec from_native(map()) :: t()
-  def from_native(%{kind: kind, message: message} = native) do
-    %__MODULE__{
-      kind: kind,
-      message: message,
-      path: Map.get(native, :path),
-      status: Map.get(native, :status),
-      retryable: Map.get(native, :retryable, false)
-    }
-  end
-
-  @impl true
-  def message(%__MODULE__{kind: kind, message: message}), do: "(#{kind}) #{message}"
 end

@@ -433,4 +433,35 @@ defmodule ObjectStoreX.Stream do
       pages: true
     )
   end
+
+  # Bang forms of upload/4 and download_file/4: each raises the `ObjectStoreX.Error` the plain
+  # form returns.
+
+  @doc """
+  Like `upload/4`, raising `ObjectStoreX.Error`.
+
+      iex> store = ObjectStoreX.new!(:memory)
+      iex> ["a", "b"] |> ObjectStoreX.Stream.upload!(store, "ab")
+      :ok
+      iex> ObjectStoreX.get!(store, "ab")
+      "ab"
+  """
+  @spec upload!(Enumerable.t(), Store.t(), ObjectStoreX.path(), keyword()) :: :ok
+  def upload!(enumerable, store, path, opts \\ []),
+    do: raise_error(upload(enumerable, store, path, opts))
+
+  @doc """
+  Like `download_file/4`, raising `ObjectStoreX.Error`.
+
+      iex> store = ObjectStoreX.new!(:memory)
+      iex> target = Path.join(System.tmp_dir!(), "cloud_streams_doc_download_bang.bin")
+      iex> ObjectStoreX.Stream.download_file!(store, "missing.bin", target)
+      ** (ObjectStoreX.Error) (not_found) Object at location missing.bin not found: No data in memory found. Location: missing.bin
+  """
+  @spec download_file!(Store.t(), ObjectStoreX.path(), Path.t(), keyword()) :: :ok
+  def download_file!(store, path, local_path, opts \\ []),
+    do: raise_error(download_file(store, path, local_path, opts))
+
+  defp raise_error(:ok), do: :ok
+  defp raise_error({:error, %Error{} = error}), do: raise(error)
 end

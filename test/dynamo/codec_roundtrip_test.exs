@@ -27,10 +27,38 @@ defmodule Dynamo.CodecRoundtripTest do
     end
   end
 
+  # Values that look like DynamoDB JSON: one-key maps whose key is a type name.
+  defmodule Lookalike do
+    use Dynamo.Schema
+
+    item do
+      table_name("cloud_streams_codec_lookalike_test")
+
+      field(:pk, :string, partition_key: true)
+      field(:id, :integer, sort_key: true)
+      field(:text, :string)
+      field(:int, :integer)
+      field(:float, :float)
+      field(:number, :number)
+      field(:flag, :boolean)
+      field(:bytes, :binary)
+      field(:strings, :string_set)
+      field(:numbers, :number_set)
+      field(:blobs, :binary_set)
+      field(:map, :map)
+      field(:list, :list)
+      field(:at, :datetime)
+      field(:any)
+    end
+  end
+
   setup_all do
-    _ = Table.delete_table(Sample)
-    :ok = Table.create_table(Sample)
-    on_exit(fn -> Table.delete_table(Sample) end)
+    for schema <- [Sample, Lookalike] do
+      _ = Table.delete_table(schema)
+      :ok = Table.create_table(schema)
+    end
+
+    on_exit(fn -> for schema <- [Sample, Lookalike], do: Table.delete_table(schema) end)
     :ok
   end
 
@@ -65,6 +93,203 @@ defmodule Dynamo.CodecRoundtripTest do
 
     assert Enum.sort_by(streamed, & &1.id) == Enum.sort_by(samples, & &1.id)
     assert Enum.sort_by(streamed, & &1.id) == Enum.sort_by(read, & &1.id)
+  end
+
+  describe "values that look like DynamoDB JSON are stored as themselves" do
+    # The reported case: a :map field holding %{"S" => "small"} was stored as the string
+    # "small", %{"N" => "5"} as the number 5, and %{"NULL" => false} raised.
+    test "the reported values, through put_item and get_item" do
+      for {value, id} <- Enum.with_index([%{"S" => "small"}, %{"N" => "5"}, %{"NULL" => false}]) do
+        item = %Lookalike{pk: "reported", id: id, map: value, any: value, list: [value]}
+        :ok = Table.put_item(item)
+        assert {:ok, ^item} = Table.get_item(Lookalike, pk: "reported", id: id)
+      end
+    end
+
+    @lookalikes 120
+
+    test "#{@lookalikes} random items, through every write and read path" do
+      pk = "random"
+      items = for id <- 1..@lookalikes, do: lookalike_item(pk, id)
+      {by_put, rest} = Enum.split(items, div(@lookalikes, 3))
+      {by_batch, by_update} = Enum.split(rest, div(@lookalikes, 3))
+      # update_item sets declared fields only.
+      by_update = for item <- by_update, do: %{item | __extra__: %{}}
+      items = by_put ++ by_batch ++ by_update
+
+      for item <- by_put, do: :ok = Table.put_item(item)
+      {:ok, count} = Table.batch_write_item(Lookalike, by_batch)
+      assert count == length(by_batch)
+
+      for item <- by_update do
+        set =
+          for {k, v} <- Map.from_struct(item),
+              k not in [:pk, :id, :__extra__],
+              v != nil,
+              do: {k, v}
+
+        assert {:ok, ^item} =
+                 Table.update_item(Lookalike, [pk: pk, id: item.id], set: Map.new(set))
+      end
+
+      expected = Enum.sort_by(items, & &1.id)
+      keys = for item <- items, do: [pk: pk, id: item.id]
+
+      gets =
+        for key <- keys,
+            {:ok, item} = Table.get_item(Lookalike, key, consistent_read: true),
+            do: item
+
+      assert_same(expected, gets, "get_item")
+
+      {:ok, batch} = Table.batch_get_item(Lookalike, keys, consistent_read: true)
+      assert_same(expected, batch, "batch_get_item")
+
+      query = [key_condition_expression: "pk = :pk", expression_attribute_values: %{":pk" => pk}]
+      assert_same(expected, all_pages(&Table.query(Lookalike, &1), query ++ [limit: 17]), "query")
+      assert_same(expected, all_pages(&Table.scan(Lookalike, &1), limit: 23), "scan")
+
+      assert_same(
+        expected,
+        Enum.to_list(Dynamo.Table.Stream.scan(Lookalike, page_size: 19)),
+        "Stream.scan"
+      )
+
+      assert_same(
+        expected,
+        Enum.to_list(Dynamo.Table.Stream.parallel_scan(Lookalike, segments: 3, page_size: 11)),
+        "Stream.parallel_scan"
+      )
+
+      assert_same(
+        expected,
+        Enum.to_list(Dynamo.Table.Stream.query(Lookalike, query ++ [page_size: 13])),
+        "Stream.query"
+      )
+
+      assert_same(expected, producer_items(Lookalike), "Producer")
+
+      # delete_item returns the item as it was.
+      [first | _] = expected
+      assert {:ok, ^first} = Table.delete_item(Lookalike, pk: pk, id: first.id)
+    end
+  end
+
+  # Scans also see the other test's items: only the partition `pk` of `expected` counts.
+  defp assert_same([%{pk: pk} | _] = expected, read, path) do
+    read = read |> Enum.filter(&(&1.pk == pk)) |> Enum.sort_by(& &1.id)
+
+    for {written, back} <- Enum.zip(expected, read), written != back do
+      changed =
+        for {k, v} <- Map.from_struct(written),
+            Map.get(back, k) != v,
+            do: {k, v, Map.get(back, k)}
+
+      flunk("#{path}: item #{written.id} changed (field, written, read): #{inspect(changed)}")
+    end
+
+    assert length(read) == length(expected), "#{path} read #{length(read)} items"
+  end
+
+  defp all_pages(read, opts, acc \\ []) do
+    {:ok, page} = read.(opts)
+    acc = acc ++ page.items
+
+    case page.last_evaluated_key do
+      nil -> acc
+      key -> all_pages(read, Keyword.put(opts, :exclusive_start_key, key), acc)
+    end
+  end
+
+  # The Producer, driven with GenStage's protocol messages as a GenStage consumer sends them.
+  # A finite producer ends its subscriptions (and exits :normal) once the scan is done.
+  defp producer_items(schema) do
+    {:ok, producer} = Dynamo.Table.Stream.Producer.start_link(schema: schema, page_size: 29)
+    monitor = Process.monitor(producer)
+    tag = make_ref()
+    send(producer, {:"$gen_producer", {self(), tag}, {:subscribe, nil, []}})
+    send(producer, {:"$gen_producer", {self(), tag}, {:ask, 100_000}})
+    receive_events({producer, tag, monitor}, [])
+  end
+
+  defp receive_events({producer, tag, monitor} = subscription, acc) do
+    receive do
+      {:"$gen_consumer", {^producer, ^tag}, events} when is_list(events) ->
+        receive_events(subscription, acc ++ events)
+
+      {:DOWN, ^monitor, :process, ^producer, reason} ->
+        assert reason == :normal
+        acc
+    after
+      10_000 -> flunk("the producer sent nothing for 10 s after #{length(acc)} items")
+    end
+  end
+
+  @type_names ~w(S N B BOOL NULL L M SS NS BS)
+
+  defp lookalike_item(pk, id) do
+    %Lookalike{
+      pk: pk,
+      id: id,
+      text: Enum.random(@type_names),
+      int: integer(),
+      float: float(),
+      number: integer(),
+      flag: :rand.uniform(2) == 1,
+      bytes: :crypto.strong_rand_bytes(:rand.uniform(16)),
+      strings: MapSet.new(Enum.take_random(@type_names, :rand.uniform(4))),
+      numbers: MapSet.new(for _ <- 1..:rand.uniform(4), do: integer()),
+      blobs: MapSet.new(for _ <- 1..:rand.uniform(3), do: :crypto.strong_rand_bytes(4)),
+      map: lookalike(2),
+      list: for(_ <- 1..:rand.uniform(3), do: lookalike(2)),
+      at: DateTime.from_unix!(:rand.uniform(4_000_000_000)),
+      any: value(3),
+      __extra__: if(rem(id, 3) == 2, do: %{}, else: %{"x" => lookalike(2)})
+    }
+  end
+
+  # A one-key map whose key is a DynamoDB type name, holding any value.
+  defp lookalike(depth), do: %{Enum.random(@type_names) => value(depth)}
+
+  # A value of any type that survives DynamoDB unchanged in an untyped place (floats always
+  # have a fraction: DynamoDB keeps no distinction between 10.0 and 10).
+  defp value(0), do: scalar()
+
+  defp value(depth) do
+    case :rand.uniform(6) do
+      1 ->
+        lookalike(depth - 1)
+
+      2 ->
+        for _ <- 1..:rand.uniform(3), do: value(depth - 1)
+
+      3 ->
+        Map.new(
+          for _ <- 1..:rand.uniform(3),
+              do: {Enum.random(@type_names ++ ["x", "m"]), value(depth - 1)}
+        )
+
+      4 ->
+        %{"M" => %{Enum.random(@type_names) => value(depth - 1)}}
+
+      _ ->
+        scalar()
+    end
+  end
+
+  defp scalar do
+    Enum.random([
+      text(),
+      Enum.random(@type_names),
+      integer(),
+      Float.round(:rand.uniform() * 1000, 3) + 0.125,
+      true,
+      false,
+      nil,
+      MapSet.new(Enum.take_random(@type_names, 2)),
+      MapSet.new([integer(), integer() + 1]),
+      []
+    ])
   end
 
   defp sample(id) do

@@ -4,10 +4,16 @@ defmodule Dynamo.DoctestTest do
 
   setup_all do
     DocUser.seed!()
-    on_exit(fn -> Dynamo.Table.delete_table(DocUser) end)
+    DocAccount.seed!()
+
+    on_exit(fn ->
+      Dynamo.Table.delete_table(DocUser)
+      Dynamo.Table.delete_table(DocAccount)
+    end)
   end
 
   doctest Dynamo.Codec
   doctest Dynamo.Error
+  doctest Dynamo.Table
   doctest Dynamo.Table.Stream
 end

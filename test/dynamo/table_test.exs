@@ -74,15 +74,28 @@ defmodule Dynamo.TableTest do
     assert {:ok, nil} = Table.delete_item(Doc, tenant: "t", id: 3)
   end
 
-  test "conditions: a failed condition is :conditional_check_failed, not retryable" do
+  test "conditions: a failed condition is :precondition_failed, not retryable" do
     :ok = Table.put_item(doc(4))
 
     assert {:error,
-            %Error{type: :conditional_check_failed, code: "ConditionalCheckFailedException"} =
-              error} =
+            %Error{
+              kind: :precondition_failed,
+              type: :conditional_check_failed,
+              code: "ConditionalCheckFailedException",
+              status: 400
+            } = error} =
              Table.put_item(doc(4), condition_expression: "attribute_not_exists(tenant)")
 
     refute Error.retryable?(error)
+
+    # The bang form raises the same error.
+    raised =
+      assert_raise Error, fn ->
+        Table.put_item!(doc(4), condition_expression: "attribute_not_exists(tenant)")
+      end
+
+    assert %Error{raised | __exception__: true} == error
+    assert Exception.message(raised) =~ "(precondition_failed) The conditional request failed"
   end
 
   test "update_item with set, remove and add" do
@@ -174,7 +187,29 @@ defmodule Dynamo.TableTest do
       end
     end
 
-    assert {:error, %Error{type: :resource_not_found}} = Table.get_item(Ghost, id: "x")
+    assert {:error, %Error{kind: :not_found, type: :resource_not_found}} =
+             Table.get_item(Ghost, id: "x")
+
+    assert_raise Error, ~r/not_found/, fn -> Table.get_item!(Ghost, id: "x") end
+    assert_raise Error, ~r/not_found/, fn -> Table.scan!(Ghost) end
+  end
+
+  test "a batch write failing part-way says how many requests were applied" do
+    # Requests go 25 at a time: the first 25 are applied, then DynamoDB refuses a group that
+    # names one key twice ("Provided list of item keys contains duplicates").
+    first = for i <- 2000..2024, do: doc(i)
+    duplicated = [doc(2100), doc(2101), doc(2100)]
+
+    assert {:error, %Error{kind: :invalid_argument, applied: 25} = error} =
+             Table.batch_write_item(Doc, first ++ duplicated)
+
+    assert error.message =~ "duplicates"
+    {:ok, written} = Table.batch_get_item(Doc, for(i <- 2000..2101, do: [tenant: "t", id: i]))
+    assert written |> Enum.map(& &1.id) |> Enum.sort() == Enum.to_list(2000..2024)
+
+    # Errors of other calls say nothing about applied requests.
+    assert {:error, %Error{applied: nil}} =
+             Table.put_item(doc(2000), condition_expression: "attribute_not_exists(tenant)")
   end
 
   defmodule Indexed do
@@ -250,8 +285,13 @@ defmodule Dynamo.TableTest do
   end
 
   test "DynamoDB's own refusals are {:error, %Dynamo.Error{}} with its message" do
-    assert {:error, %Error{type: :validation, retryable: false} = error} =
-             Table.scan(Doc, filter_expression: "title = = :t")
+    assert {:error,
+            %Error{
+              kind: :invalid_argument,
+              type: :validation,
+              code: "ValidationException",
+              retryable: false
+            } = error} = Table.scan(Doc, filter_expression: "title = = :t")
 
     assert error.message =~ "Invalid FilterExpression"
 

@@ -392,4 +392,58 @@ defmodule Dynamo.Table.Stream do
     raise ArgumentError,
           "invalid resume: expected a checkpoint given to on_checkpoint:, got: #{inspect(other)}"
   end
+
+  @doc """
+  A lazy stream of every item a PartiQL statement returns, as structs of `schema`, over all
+  its pages. It runs on the same pull core as the scans: at most `:prefetch_pages` pages are
+  fetched ahead of the consumer, halting the stream (`Enum.take/2`) stops the fetching, and it
+  can be built in one process and consumed in another (`Task.async_stream/3`, Flow).
+
+  Options: `:parameters` (the values of the statement's `?`, plain Elixir values, in order),
+  `:consistent_read`, `:page_size` (DynamoDB's `Limit`: items evaluated per request, default
+  100), `:prefetch_pages` (default 2), `:timeout` (the longest wait for one page, default
+  120,000 ms) and `:config`. A failing request raises `Dynamo.Error`.
+
+      iex> Dynamo.Table.Stream.execute_statement(DocUser, ~s(SELECT * FROM "cloud_streams_doc_users" WHERE active = ?),
+      ...>   parameters: [true], page_size: 1
+      ...> ) |> Enum.map(& &1.id) |> Enum.sort()
+      ["u1", "u2", "u3"]
+  """
+  @spec execute_statement(schema(), String.t(), keyword()) :: Enumerable.t()
+  def execute_statement(schema, statement, opts \\ []) do
+    function = "Dynamo.Table.Stream.execute_statement/3"
+
+    opts =
+      Options.validate!(
+        opts,
+        [
+          parameters: {:any, []},
+          consistent_read: {:boolean, false},
+          page_size: {:pos_integer, 100},
+          prefetch_pages: {:non_neg_integer, 2},
+          timeout: {:timeout, 120_000},
+          config: {:any, []}
+        ],
+        function
+      )
+
+    Dynamo.Table.schema!(schema, function)
+    statement = Dynamo.Table.statement(statement, Map.put(opts, :limit, opts.page_size), function)
+    config = Dynamo.Config.native(opts.config)
+    # The native side decodes items into these fields (native/.../dynamo/structs.rs).
+    fields = for {name, {field, type}} <- schema.__dynamo__(:decoders), do: {name, field, type}
+    default = schema.__struct__()
+
+    pages = fn
+      :done, acc -> {[], acc}
+      items, acc -> {Enum.map(items, &to_struct(&1, default, schema)), acc}
+    end
+
+    PullStream.new(
+      fn -> Native.dynamo_statement_stream(config, statement, opts.prefetch_pages, fields) end,
+      timeout: opts.timeout,
+      error: &Dynamo.Error.from_native/1,
+      reduce: {nil, pages}
+    )
+  end
 end

@@ -64,6 +64,19 @@ pub struct Error {
     pub path: Option<String>,
     /// The service's own error code, when it gave one (DynamoDB's `ValidationException`, ...).
     pub code: Option<String>,
+    /// A cancelled DynamoDB transaction: why each action failed, in the order of the actions.
+    pub cancellation_reasons: Option<Vec<CancellationReason>>,
+    /// A batch that failed part-way: how many of its requests were applied.
+    pub applied: Option<u64>,
+}
+
+/// DynamoDB's reason for one action of a cancelled transaction (`"None"` when the action
+/// itself was fine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancellationReason {
+    pub code: String,
+    pub kind: ErrorKind,
+    pub message: Option<String>,
 }
 
 impl Error {
@@ -75,6 +88,8 @@ impl Error {
             status: None,
             path: None,
             code: None,
+            cancellation_reasons: None,
+            applied: None,
         }
     }
 

@@ -1,5 +1,6 @@
-//! Every core error becomes the same map, `%{kind:, message:, retryable:, status:, path:}`;
-//! the Elixir error modules build their structs from it.
+//! Every core error becomes the same map, `%{kind:, message:, retryable:, status:, path:,
+//! code:, cancellation_reasons:, applied:}`; the Elixir error modules build their structs
+//! from it (`CloudStreams.Exception`).
 
 use crate::atoms;
 use cloud_streams_core::Error;
@@ -19,6 +20,20 @@ pub fn encode<'a>(env: Env<'a>, error: &Error) -> Term<'a> {
         Some(code) => code.encode(env),
         None => atoms::nil().encode(env),
     };
+    let reasons = match &error.cancellation_reasons {
+        Some(reasons) => reasons
+            .iter()
+            .map(|reason| {
+                rustler::term_map!(env, {
+                    atoms::code() => reason.code.as_str(),
+                    atoms::kind() => Atom::from_str(env, reason.kind.as_str()).expect("kind names are valid atoms"),
+                    atoms::message() => reason.message.as_deref(),
+                })
+            })
+            .collect::<Vec<Term>>()
+            .encode(env),
+        None => atoms::nil().encode(env),
+    };
     rustler::term_map!(env, {
         atoms::kind() => kind,
         atoms::message() => error.message.as_str(),
@@ -26,5 +41,7 @@ pub fn encode<'a>(env: Env<'a>, error: &Error) -> Term<'a> {
         atoms::status() => status,
         atoms::path() => path,
         atoms::code() => code,
+        Atom::from_str(env, "cancellation_reasons").expect("atom") => reasons,
+        Atom::from_str(env, "applied").expect("atom") => error.applied,
     })
 }

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod error;
 pub mod ops;
+pub mod statement;
 pub mod stream;
 
 pub use aws_sdk_dynamodb::types::AttributeValue;

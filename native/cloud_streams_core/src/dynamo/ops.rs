@@ -1,13 +1,16 @@
 //! DynamoDB operations. Each takes a client and plain Rust values; the NIF layer decodes terms
 //! into these and encodes the results.
 
-use crate::dynamo::error::from_sdk;
+use crate::dynamo::error::{self, from_sdk};
 use crate::dynamo::Item;
 use crate::error::{Error, ErrorKind};
+use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, DeleteRequest, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest, ReturnConsumedCapacity,
-    ReturnValue, ScalarAttributeType, Select, WriteRequest,
+    AttributeDefinition, BillingMode, ConditionCheck, Delete, DeleteRequest, Get,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType,
+    Put, PutRequest, ReturnConsumedCapacity, ReturnValue, ScalarAttributeType, Select,
+    TransactGetItem, TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
@@ -242,7 +245,8 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// Writes and deletes items, 25 per request; unprocessed items are retried with backoff until
-/// done. Returns how many requests were applied.
+/// done. Returns how many requests were applied; an error says in `applied` how many were
+/// applied before it.
 pub async fn batch_write(
     client: &Client,
     table: &str,
@@ -266,23 +270,30 @@ pub async fn batch_write(
         .collect::<Result<_, _>>()
         .map_err(|e| Error::invalid_argument(e.to_string()))?;
     let total = requests.len();
+    let mut applied = 0;
+    let failed = |mut error: Error, applied: usize| {
+        error.applied = Some(applied as u64);
+        error
+    };
     for batch in requests.chunks(25) {
         let mut pending = batch.to_vec();
         let mut attempt = 0;
         while !pending.is_empty() {
+            let sent = pending.len();
             let output = client
                 .batch_write_item()
                 .request_items(table, pending)
                 .send()
                 .await
-                .map_err(from_sdk)?;
+                .map_err(|e| failed(from_sdk(e), applied))?;
             pending = output
                 .unprocessed_items
                 .and_then(|mut unprocessed| unprocessed.remove(table))
                 .unwrap_or_default();
+            applied += sent - pending.len();
             if !pending.is_empty() {
                 if attempt == UNPROCESSED_ATTEMPTS {
-                    return Err(unprocessed_error(pending.len()));
+                    return Err(failed(unprocessed_error(pending.len()), applied));
                 }
                 tokio::time::sleep(backoff(attempt)).await;
                 attempt += 1;
@@ -443,4 +454,176 @@ pub async fn delete_table(client: &Client, table: &str) -> Result<(), Error> {
         .await
         .map(|_| ())
         .map_err(from_sdk)
+}
+
+/// One action of a write transaction. A condition in `expressions` guards the action;
+/// `ConditionCheck` needs one and writes nothing.
+#[derive(Debug, Clone)]
+pub enum WriteAction {
+    Put {
+        table: String,
+        item: Item,
+        expressions: Expressions,
+    },
+    Update {
+        table: String,
+        key: Item,
+        update_expression: String,
+        expressions: Expressions,
+    },
+    Delete {
+        table: String,
+        key: Item,
+        expressions: Expressions,
+    },
+    ConditionCheck {
+        table: String,
+        key: Item,
+        expressions: Expressions,
+    },
+}
+
+fn build_error(error: impl std::fmt::Display) -> Error {
+    Error::invalid_argument(error.to_string())
+}
+
+fn transact_write_item(action: WriteAction) -> Result<TransactWriteItem, Error> {
+    let item = TransactWriteItem::builder();
+    Ok(match action {
+        WriteAction::Put {
+            table,
+            item: attributes,
+            expressions: e,
+        } => item.put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(attributes))
+                .set_condition_expression(e.condition)
+                .set_expression_attribute_names(non_empty(&e.names))
+                .set_expression_attribute_values(non_empty(&e.values))
+                .build()
+                .map_err(build_error)?,
+        ),
+        WriteAction::Update {
+            table,
+            key,
+            update_expression,
+            expressions: e,
+        } => item.update(
+            Update::builder()
+                .table_name(table)
+                .set_key(Some(key))
+                .update_expression(update_expression)
+                .set_condition_expression(e.condition)
+                .set_expression_attribute_names(non_empty(&e.names))
+                .set_expression_attribute_values(non_empty(&e.values))
+                .build()
+                .map_err(build_error)?,
+        ),
+        WriteAction::Delete {
+            table,
+            key,
+            expressions: e,
+        } => item.delete(
+            Delete::builder()
+                .table_name(table)
+                .set_key(Some(key))
+                .set_condition_expression(e.condition)
+                .set_expression_attribute_names(non_empty(&e.names))
+                .set_expression_attribute_values(non_empty(&e.values))
+                .build()
+                .map_err(build_error)?,
+        ),
+        WriteAction::ConditionCheck {
+            table,
+            key,
+            expressions: e,
+        } => item.condition_check(
+            ConditionCheck::builder()
+                .table_name(table)
+                .set_key(Some(key))
+                .set_condition_expression(e.condition)
+                .set_expression_attribute_names(non_empty(&e.names))
+                .set_expression_attribute_values(non_empty(&e.values))
+                .build()
+                .map_err(build_error)?,
+        ),
+    }
+    .build())
+}
+
+/// Applies every action or none. A cancelled transaction is an error whose
+/// `cancellation_reasons` say, action by action, why (see [`error::cancelled`]).
+pub async fn transact_write(
+    client: &Client,
+    actions: Vec<WriteAction>,
+    client_request_token: Option<String>,
+) -> Result<(), Error> {
+    let items = actions
+        .into_iter()
+        .map(transact_write_item)
+        .collect::<Result<Vec<_>, _>>()?;
+    client
+        .transact_write_items()
+        .set_transact_items(Some(items))
+        .set_client_request_token(client_request_token)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            error::from_transaction(e, |e| match e {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    c.cancellation_reasons.as_deref()
+                }
+                _ => None,
+            })
+        })
+}
+
+/// One read of a read transaction.
+#[derive(Debug, Clone)]
+pub struct GetAction {
+    pub table: String,
+    pub key: Item,
+    pub projection: Option<String>,
+    pub names: HashMap<String, String>,
+}
+
+/// Reads items as one snapshot; `None` for a key with no item, in the order of the gets.
+pub async fn transact_get(
+    client: &Client,
+    gets: Vec<GetAction>,
+) -> Result<Vec<Option<Item>>, Error> {
+    let items = gets
+        .into_iter()
+        .map(|get| {
+            Get::builder()
+                .table_name(get.table)
+                .set_key(Some(get.key))
+                .set_projection_expression(get.projection)
+                .set_expression_attribute_names(non_empty(&get.names))
+                .build()
+                .map(|get| TransactGetItem::builder().get(get).build())
+                .map_err(build_error)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let output = client
+        .transact_get_items()
+        .set_transact_items(Some(items))
+        .send()
+        .await
+        .map_err(|e| {
+            error::from_transaction(e, |e| match e {
+                TransactGetItemsError::TransactionCanceledException(c) => {
+                    c.cancellation_reasons.as_deref()
+                }
+                _ => None,
+            })
+        })?;
+    Ok(output
+        .responses
+        .unwrap_or_default()
+        .into_iter()
+        .map(|response| response.item.filter(|item| !item.is_empty()))
+        .collect())
 }

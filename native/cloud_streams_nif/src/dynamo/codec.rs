@@ -3,6 +3,11 @@
 //! `{:bool, boolean}`, `:null`, `{:l, list}`, `{:m, %{name => value}}`, and the sets
 //! `{:ss, [binary]}`, `{:ns, ["digits"]}`, `{:bs, [binary]}`. An item is `%{name => value}`.
 //! `Dynamo.Codec` turns these into schema types and plain Elixir values.
+//!
+//! Decoding stops at DynamoDB's nesting limit ([`MAX_DEPTH`] lists or maps inside one
+//! another, as in `Dynamo.Codec`): a term nested
+//! thousands of levels deep is a `badarg`, never a recursion deep enough to overflow a
+//! scheduler's stack.
 
 use aws_sdk_dynamodb::primitives::Blob;
 use cloud_streams_core::dynamo::{AttributeValue, Item};
@@ -13,7 +18,15 @@ mod tags {
     rustler::atoms! { s, n, b, bool, null, l, m, ss, ns, bs }
 }
 
+/// DynamoDB allows 32 levels, the attribute itself included: at most 31 lists or maps.
+pub const MAX_DEPTH: usize = 31;
+
 pub fn decode_value(term: Term<'_>) -> NifResult<AttributeValue> {
+    decode_nested(term, 0)
+}
+
+/// `depth` is the number of lists and maps around `term`.
+fn decode_nested(term: Term<'_>, depth: usize) -> NifResult<AttributeValue> {
     if term.is_atom() {
         return if term.decode::<Atom>()? == tags::null() {
             Ok(AttributeValue::Null(true))
@@ -31,15 +44,16 @@ pub fn decode_value(term: Term<'_>) -> NifResult<AttributeValue> {
     } else if tag == tags::bool() {
         AttributeValue::Bool(value.decode()?)
     } else if tag == tags::l() {
+        let depth = deeper(depth)?;
         AttributeValue::L(
             value
                 .decode::<Vec<Term>>()?
                 .into_iter()
-                .map(decode_value)
+                .map(|v| decode_nested(v, depth))
                 .collect::<NifResult<_>>()?,
         )
     } else if tag == tags::m() {
-        AttributeValue::M(decode_item(value)?)
+        AttributeValue::M(decode_attributes(value, deeper(depth)?)?)
     } else if tag == tags::ss() {
         AttributeValue::Ss(value.decode()?)
     } else if tag == tags::ns() {
@@ -57,10 +71,22 @@ pub fn decode_value(term: Term<'_>) -> NifResult<AttributeValue> {
     })
 }
 
+fn deeper(depth: usize) -> NifResult<usize> {
+    if depth < MAX_DEPTH {
+        Ok(depth + 1)
+    } else {
+        Err(Error::BadArg)
+    }
+}
+
 pub fn decode_item(term: Term<'_>) -> NifResult<Item> {
+    decode_attributes(term, 0)
+}
+
+fn decode_attributes(term: Term<'_>, depth: usize) -> NifResult<Item> {
     MapIterator::new(term)
         .ok_or(Error::BadArg)?
-        .map(|(key, value)| Ok((key.decode::<String>()?, decode_value(value)?)))
+        .map(|(key, value)| Ok((key.decode::<String>()?, decode_nested(value, depth)?)))
         .collect()
 }
 

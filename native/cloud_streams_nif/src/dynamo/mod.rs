@@ -3,14 +3,16 @@
 //! are decoded on the caller's scheduler before the work is spawned.
 
 pub mod codec;
+mod statement_stream;
 mod stream;
 mod structs;
 
 use crate::reply;
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
 use cloud_streams_core::dynamo::ops::{
-    self, Expressions, Index, KeyAttribute, Operation, Page, Read,
+    self, Expressions, GetAction, Index, KeyAttribute, Operation, Page, Read, WriteAction,
 };
+use cloud_streams_core::dynamo::statement::{self, Statement};
 use rustler::{Atom, Encoder, Env, NifMap, NifResult, Term};
 use std::collections::HashMap;
 
@@ -342,4 +344,181 @@ fn dynamo_delete_table<'a>(env: Env<'a>, config: ConfigTerm, table: String, tag:
         async move { ops::delete_table(&client::client(&config).await, &table).await },
         reply::unit,
     )
+}
+
+/// A transaction's action: `{:put, table, item, expressions}`,
+/// `{:update, table, key, update_expression, expressions}`, `{:delete, table, key,
+/// expressions}` or `{:condition_check, table, key, expressions}`.
+fn decode_write_action(term: Term<'_>) -> NifResult<WriteAction> {
+    let parts = rustler::types::tuple::get_tuple(term)?;
+    let (kind, table): (Atom, String) = match parts.as_slice() {
+        [kind, table, ..] => (kind.decode()?, table.decode()?),
+        _ => return Err(rustler::Error::BadArg),
+    };
+    let name = kind.to_term(term.get_env()).atom_to_string()?;
+    Ok(match (name.as_str(), parts.as_slice()) {
+        ("put", [_, _, item, expressions]) => WriteAction::Put {
+            table,
+            item: codec::decode_item(*item)?,
+            expressions: expressions.decode::<ExpressionsTerm>()?.decode()?,
+        },
+        ("update", [_, _, key, update_expression, expressions]) => WriteAction::Update {
+            table,
+            key: codec::decode_item(*key)?,
+            update_expression: update_expression.decode()?,
+            expressions: expressions.decode::<ExpressionsTerm>()?.decode()?,
+        },
+        ("delete", [_, _, key, expressions]) => WriteAction::Delete {
+            table,
+            key: codec::decode_item(*key)?,
+            expressions: expressions.decode::<ExpressionsTerm>()?.decode()?,
+        },
+        ("condition_check", [_, _, key, expressions]) => WriteAction::ConditionCheck {
+            table,
+            key: codec::decode_item(*key)?,
+            expressions: expressions.decode::<ExpressionsTerm>()?.decode()?,
+        },
+        _ => return Err(rustler::Error::BadArg),
+    })
+}
+
+#[rustler::nif]
+fn dynamo_transact_write<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    actions: Vec<Term<'a>>,
+    client_request_token: Option<String>,
+    tag: Term<'a>,
+) -> NifResult<Atom> {
+    let config: ClientConfig = config.into();
+    let actions = actions
+        .into_iter()
+        .map(decode_write_action)
+        .collect::<NifResult<Vec<_>>>()?;
+    Ok(reply::spawn(
+        env,
+        tag,
+        async move {
+            let client = client::client(&config).await;
+            ops::transact_write(&client, actions, client_request_token).await
+        },
+        reply::unit,
+    ))
+}
+
+/// A read of a transaction: `{table, key, projection | nil, names}`.
+type GetTerm<'a> = (String, Term<'a>, Option<String>, HashMap<String, String>);
+
+/// Answers `[item | nil]` in the order of `gets`.
+#[rustler::nif]
+fn dynamo_transact_get<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    gets: Vec<GetTerm<'a>>,
+    tag: Term<'a>,
+) -> NifResult<Atom> {
+    let config: ClientConfig = config.into();
+    let gets = gets
+        .into_iter()
+        .map(|(table, key, projection, names)| {
+            Ok(GetAction {
+                table,
+                key: codec::decode_item(key)?,
+                projection,
+                names,
+            })
+        })
+        .collect::<NifResult<Vec<_>>>()?;
+    Ok(reply::spawn(
+        env,
+        tag,
+        async move { ops::transact_get(&client::client(&config).await, gets).await },
+        |env, items| {
+            items
+                .iter()
+                .map(|item| optional_item(env, item))
+                .collect::<Vec<Term>>()
+                .encode(env)
+        },
+    ))
+}
+
+/// A PartiQL statement, as `Dynamo.Table` builds it: parameters are tagged values.
+#[derive(NifMap)]
+pub struct StatementTerm<'a> {
+    statement: String,
+    parameters: Vec<Term<'a>>,
+    consistent_read: bool,
+    limit: Option<i32>,
+    next_token: Option<String>,
+}
+
+impl StatementTerm<'_> {
+    pub fn decode(self) -> NifResult<Statement> {
+        Ok(Statement {
+            statement: self.statement,
+            parameters: self
+                .parameters
+                .into_iter()
+                .map(codec::decode_value)
+                .collect::<NifResult<_>>()?,
+            consistent_read: self.consistent_read,
+            limit: self.limit,
+            next_token: self.next_token,
+        })
+    }
+}
+
+/// Answers `%{items: [item], next_token: token | nil}`.
+#[rustler::nif]
+fn dynamo_execute_statement<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    statement: StatementTerm<'a>,
+    tag: Term<'a>,
+) -> NifResult<Atom> {
+    let (config, statement): (ClientConfig, _) = (config.into(), statement.decode()?);
+    Ok(reply::spawn(
+        env,
+        tag,
+        async move { statement::execute(&client::client(&config).await, &statement).await },
+        |env, page| {
+            rustler::term_map!(env, {
+                Atom::from_str(env, "items").unwrap() => codec::encode_items(env, &page.items),
+                Atom::from_str(env, "next_token").unwrap() => page.next_token,
+            })
+        },
+    ))
+}
+
+/// Answers one `{:ok, item | nil}` or `{:error, error_map}` per statement, in their order.
+#[rustler::nif]
+fn dynamo_batch_execute_statement<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    statements: Vec<StatementTerm<'a>>,
+    tag: Term<'a>,
+) -> NifResult<Atom> {
+    let config: ClientConfig = config.into();
+    let statements = statements
+        .into_iter()
+        .map(StatementTerm::decode)
+        .collect::<NifResult<Vec<_>>>()?;
+    Ok(reply::spawn(
+        env,
+        tag,
+        async move { statement::batch_execute(&client::client(&config).await, statements).await },
+        |env, results| {
+            results
+                .iter()
+                .map(|result| match result {
+                    Ok(item) => (crate::atoms::ok(), optional_item(env, item)).encode(env),
+                    Err(error) => {
+                        (crate::atoms::error(), crate::errors::encode(env, error)).encode(env)
+                    }
+                })
+                .collect::<Vec<Term>>()
+                .encode(env)
+        },
+    ))
 }

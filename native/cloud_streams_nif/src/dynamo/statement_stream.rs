@@ -1,0 +1,61 @@
+//! A PartiQL statement's pages as a pull stream (`Dynamo.Table.Stream.execute_statement/3`).
+//! Each stream item is one page, its items decoded into the schema's fields (`structs.rs`)
+//! exactly as the scans' pages are.
+
+use super::structs::StructPlan;
+use super::{ConfigTerm, StatementTerm};
+use crate::stream::{EncodeItem, StreamResource};
+use cloud_streams_core::dynamo::client::{self, ClientConfig};
+use cloud_streams_core::dynamo::statement;
+use cloud_streams_core::dynamo::stream::SegmentPage;
+use cloud_streams_core::pull::{self, Bound, Weighed};
+use rustler::{Atom, Encoder, Env, NifResult, ResourceArc, Term};
+use std::sync::Arc;
+
+struct StatementPage {
+    page: SegmentPage,
+    plan: Arc<StructPlan>,
+}
+
+impl Weighed for StatementPage {
+    fn weight(&self) -> usize {
+        self.page.weight()
+    }
+}
+
+impl EncodeItem for StatementPage {
+    /// `[item]`, each as `StructPlan::encode` gives it.
+    fn encode<'a>(self, env: Env<'a>) -> Term<'a> {
+        self.page
+            .page
+            .items
+            .iter()
+            .map(|item| self.plan.encode(env, item))
+            .collect::<Vec<Term>>()
+            .encode(env)
+    }
+}
+
+/// `fields` is the schema's `[{attribute, field, type}]` (see `structs`).
+#[rustler::nif]
+fn dynamo_statement_stream<'a>(
+    config: ConfigTerm,
+    statement: StatementTerm<'a>,
+    prefetch_pages: usize,
+    fields: Vec<(String, Atom, Atom)>,
+) -> NifResult<ResourceArc<StreamResource>> {
+    let plan = Arc::new(StructPlan::new(fields));
+    let config: ClientConfig = config.into();
+    let statement = statement.decode()?;
+    Ok(StreamResource::new(pull::spawn(
+        Bound::Items(prefetch_pages),
+        |sink| async move {
+            let client = client::client(&config).await;
+            statement::run(client, statement, sink, move |page| StatementPage {
+                page,
+                plan: plan.clone(),
+            })
+            .await
+        },
+    )))
+}
