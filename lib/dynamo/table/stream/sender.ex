@@ -118,7 +118,8 @@ defmodule Dynamo.Table.Stream.Sender do
     end
   end
 
-  defp internal(message), do: %Dynamo.Error{type: :internal, message: message, retryable: false}
+  defp internal(message),
+    do: %Dynamo.Error{kind: :internal, type: :internal, message: message, retryable: false}
 
   # A message from its template: a function of the payload, or a term in which the
   # placeholder atoms stand for it.
