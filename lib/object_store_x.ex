@@ -29,7 +29,7 @@ defmodule ObjectStoreX do
   `:invalid_argument` error.
   """
 
-  alias CloudStreams.{Call, Native, Options}
+  alias CloudStreams.{Call, Native, Options, Redact}
   alias ObjectStoreX.{Config, Error, Meta, PutOptions, Store}
 
   @typedoc "A store backend, or a URL such as `\"s3://bucket/prefix\"` or `\"file:///data\"`."
@@ -124,7 +124,7 @@ defmodule ObjectStoreX do
       s when s in ["gs", "gcs"] -> {:gcs, [url: url] ++ prefix}
       s when s in ["az", "azure", "abfs", "abfss", "adl"] -> {:azure, [url: url] ++ prefix}
       s when s in ["http", "https"] -> {:http, url: url, allow_http: s == "http"}
-      _ -> raise ArgumentError, "unsupported store URL #{inspect(url)} for ObjectStoreX.new/2"
+      _ -> raise ArgumentError, "unsupported store URL #{Redact.inspect(url)} for ObjectStoreX.new/2"
     end
   end
 
@@ -133,13 +133,7 @@ defmodule ObjectStoreX do
 
   Options:
 
-    * `:mode` - `:overwrite` (default), `:create` (fails with `:already_exists` if the
-      object exists) or `{:update, %{etag: etag, version: version}}` (fails with
-      `:precondition_failed` unless the object is still at that etag or version).
-    * `:content_type`, `:content_disposition`, `:content_encoding`, `:content_language`,
-      `:cache_control` - content attributes.
-    * `:metadata` - a map of user metadata.
-    * `:tags` - a map of object tags (stores that support them).
+  #{Options.docs(PutOptions.schema())}
 
   Large data is handed to the native side without a copy.
 
@@ -164,12 +158,24 @@ defmodule ObjectStoreX do
   def put!(store, path, data, opts \\ []), do: bang(put(store, path, data, opts))
 
   @get_schema [
-    range: {:any, nil},
-    if_match: {{:or_nil, :string}, nil},
-    if_none_match: {{:or_nil, :string}, nil},
-    if_modified_since: {:any, nil},
-    if_unmodified_since: {:any, nil},
-    version: {{:or_nil, :string}, nil}
+    range: [type: {:or_nil, {:custom, __MODULE__, :cast_range, []}}, doc: "see \"Ranges\" above."],
+    if_match: [
+      type: {:or_nil, :string},
+      doc: "an etag (or `\"*\"`); a mismatch is `:precondition_failed`."
+    ],
+    if_none_match: [
+      type: {:or_nil, :string},
+      doc: "an etag (or `\"*\"`); a match is `:not_modified`."
+    ],
+    if_modified_since: [
+      type: {:or_nil, {:custom, __MODULE__, :cast_datetime, []}},
+      doc: "a `DateTime`."
+    ],
+    if_unmodified_since: [
+      type: {:or_nil, {:custom, __MODULE__, :cast_datetime, []}},
+      doc: "a `DateTime`."
+    ],
+    version: [type: {:or_nil, :string}, doc: "a version id, on stores with versioning."]
   ]
 
   @doc """
@@ -178,11 +184,7 @@ defmodule ObjectStoreX do
 
   Options:
 
-    * `:range` - see "Ranges" above.
-    * `:if_match`, `:if_none_match` - an etag (or `"*"`); a mismatch is
-      `:precondition_failed`, a match of `if_none_match` is `:not_modified`.
-    * `:if_modified_since`, `:if_unmodified_since` - a `DateTime`.
-    * `:version` - a version id, on stores with versioning.
+  #{Options.docs(@get_schema)}
 
       iex> {:ok, store} = ObjectStoreX.new(:memory)
       iex> :ok = ObjectStoreX.put(store, "f.bin", "0123456789")
@@ -195,11 +197,11 @@ defmodule ObjectStoreX do
     opts = Options.validate!(opts, @get_schema, "ObjectStoreX.get/3")
 
     native_opts = %{
-      range: opts.range && range!(opts.range),
+      range: opts.range,
       if_match: opts.if_match,
       if_none_match: opts.if_none_match,
-      if_modified_since: datetime!(opts.if_modified_since, :if_modified_since),
-      if_unmodified_since: datetime!(opts.if_unmodified_since, :if_unmodified_since),
+      if_modified_since: opts.if_modified_since,
+      if_unmodified_since: opts.if_unmodified_since,
       version: opts.version
     }
 
@@ -250,7 +252,7 @@ defmodule ObjectStoreX do
 
     unless is_list(ranges) do
       raise ArgumentError,
-            "ObjectStoreX.get_ranges/3 expects a list of ranges, got: #{inspect(ranges)}"
+            "ObjectStoreX.get_ranges/3 expects a list of ranges, got: #{Redact.inspect(ranges)}"
     end
 
     ranges = Enum.map(ranges, &range!/1)
@@ -292,9 +294,10 @@ defmodule ObjectStoreX do
   @spec delete_many(Store.t(), [path()]) ::
           {:ok, non_neg_integer(), [{path(), Error.t()}]} | error()
   def delete_many(%Store{} = store, paths) do
-    unless is_list(paths) and Enum.all?(paths, &is_binary/1) do
+    unless is_list(paths) and Enum.all?(paths, &(is_binary(&1) and String.valid?(&1))) do
       raise ArgumentError,
-            "ObjectStoreX.delete_many/2 expects a list of path strings, got: #{inspect(paths)}"
+            "ObjectStoreX.delete_many/2 expects a list of path strings (valid UTF-8), " <>
+              "got: #{Redact.inspect(paths)}"
     end
 
     case call(store.resource, &Native.store_delete_many(&1, paths, &2)) do
@@ -355,7 +358,10 @@ defmodule ObjectStoreX do
     store.resource |> call(start) |> ok_only()
   end
 
-  @list_schema [prefix: {{:or_nil, :string}, nil}, offset: {{:or_nil, :string}, nil}]
+  @list_schema [
+    prefix: [type: {:or_nil, :string}, doc: "list only the objects under this prefix."],
+    offset: [type: {:or_nil, :string}, doc: "start after this path."]
+  ]
 
   @doc """
   Every object under `:prefix` (recursively), in one list. `:offset` starts after that path.
@@ -392,22 +398,36 @@ defmodule ObjectStoreX do
     opts =
       Options.validate!(
         opts,
-        [prefix: {{:or_nil, :string}, nil}],
+        Keyword.take(@list_schema, [:prefix]),
         "ObjectStoreX.list_with_delimiter/2"
       )
 
     call(store.resource, &Native.store_list_with_delimiter(&1, opts.prefix, &2))
   end
 
+  # S3's longest presigned URL lifetime: seven days.
+  @max_expires_in 604_800
+
   @signed_url_schema [
-    method: {{:in, [:get, :put, :head, :delete]}, :get},
-    expires_in: {:pos_integer, 3600}
+    method: [
+      type: {:in, [:get, :put, :head, :delete]},
+      default: :get,
+      doc: "what the URL lets its holder do."
+    ],
+    expires_in: [
+      type: {:in, 1..@max_expires_in},
+      default: 3600,
+      doc: "seconds the URL stays valid, at most #{@max_expires_in} (seven days, S3's limit)."
+    ]
   ]
 
   @doc """
-  A presigned URL that lets anyone holding it `:method` the object (default `:get`) for
-  `:expires_in` seconds (default 3600). S3, GCS and Azure only; other stores return
-  `:not_supported`.
+  A presigned URL that lets anyone holding it `:method` the object for `:expires_in`
+  seconds. S3, GCS and Azure only; other stores return `:not_supported`.
+
+  Options:
+
+  #{Options.docs(@signed_url_schema)}
 
       iex> {:ok, store} = ObjectStoreX.new(:s3, bucket: "b", region: "us-east-1", access_key_id: "AK", secret_access_key: "SK")
       iex> {:ok, url} = ObjectStoreX.signed_url(store, "report.pdf", expires_in: 600)
@@ -439,11 +459,14 @@ defmodule ObjectStoreX do
   defp bang({:error, %Error{} = error}), do: raise(error)
 
   @doc false
-  def check_path!(path, _function) when is_binary(path), do: :ok
-
   def check_path!(path, function) do
-    raise ArgumentError,
-          "ObjectStoreX.#{function} expects the path as a string, got: #{inspect(path)}"
+    unless is_binary(path) and String.valid?(path) do
+      raise ArgumentError,
+            "ObjectStoreX.#{function} expects the path as a string (valid UTF-8), " <>
+              "got: #{Redact.inspect(path)}"
+    end
+
+    :ok
   end
 
   defp iodata!(data, function) do
@@ -455,32 +478,49 @@ defmodule ObjectStoreX do
               __STACKTRACE__
   end
 
+  # Offsets and lengths the native side takes (u64).
+  @max_offset 18_446_744_073_709_551_615
+
   @doc false
   # Normalises the range forms of the moduledoc to what the NIF takes (end exclusive).
-  def range!({first, last} = range) when is_integer(first) and is_integer(last) do
-    if first >= 0 and last >= first do
-      {:bounded, first, last + 1}
-    else
-      raise ArgumentError,
-            "invalid range #{inspect(range)}: expected {first, last} with 0 <= first <= last"
+  def range!(range) do
+    case cast_range(range) do
+      {:ok, native} -> native
+      {:error, expected} -> raise ArgumentError, "invalid range #{Redact.inspect(range)}: expected #{expected}"
     end
   end
 
-  def range!(%Range{first: first, last: last, step: 1}), do: range!({first, last})
-  def range!({:offset, n}) when is_integer(n) and n >= 0, do: {:offset, n}
-  def range!({:suffix, n}) when is_integer(n) and n > 0, do: {:suffix, n}
+  @doc false
+  # The option type of a range: `{:ok, native_range}` or `{:error, what_was_expected}`.
+  def cast_range({first, last})
+      when is_integer(first) and is_integer(last) and first >= 0 and last >= first and
+             last < @max_offset,
+      do: {:ok, {:bounded, first, last + 1}}
 
-  def range!(other) do
-    raise ArgumentError,
-          "invalid range #{inspect(other)}: expected {first, last}, first..last, " <>
-            "{:offset, n} or {:suffix, n} with non-negative integers"
+  def cast_range(%Range{first: first, last: last, step: 1}) when first <= last,
+    do: cast_range({first, last})
+
+  def cast_range({:offset, n}) when is_integer(n) and n >= 0 and n <= @max_offset,
+    do: {:ok, {:offset, n}}
+
+  def cast_range({:suffix, n}) when is_integer(n) and n > 0 and n <= @max_offset,
+    do: {:ok, {:suffix, n}}
+
+  def cast_range(_other) do
+    {:error,
+     "a range: {first, last} or first..last with 0 <= first <= last, {:offset, n} or " <>
+       "{:suffix, n}, with integers below 2^64"}
   end
 
-  defp datetime!(nil, _option), do: nil
-  defp datetime!(%DateTime{} = at, _option), do: DateTime.to_unix(at, :microsecond)
+  @doc false
+  # The option type of a timestamp: a `DateTime`, sent as Unix microseconds.
+  def cast_datetime(%DateTime{} = at) do
+    micros = DateTime.to_unix(at, :microsecond)
 
-  defp datetime!(other, option) do
-    raise ArgumentError,
-          "invalid value for option #{inspect(option)}: expected a DateTime, got: #{inspect(other)}"
+    if micros in -(2 ** 63)..(2 ** 63 - 1),
+      do: {:ok, micros},
+      else: {:error, "a DateTime within the range of 64-bit microseconds"}
   end
+
+  def cast_datetime(_other), do: {:error, "a DateTime"}
 end

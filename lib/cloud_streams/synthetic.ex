@@ -13,13 +13,15 @@ defmodule CloudStreams.Synthetic do
 
   alias CloudStreams.{Native, Options, PullStream}
 
+  # Chunks are allocated whole (1 GiB at most); counts are u64 on the native side.
+  @max_count 2 ** 63 - 1
   @schema [
-    chunks: {:non_neg_integer, :required},
-    chunk_size: {:pos_integer, 1_048_576},
-    delay: {:non_neg_integer, 0},
-    fail_after: {{:or_nil, :non_neg_integer}, nil},
-    panic_after: {{:or_nil, :non_neg_integer}, nil},
-    prefetch: {:pos_integer, 8 * 1_048_576},
+    chunks: {{:in, 0..@max_count}, :required},
+    chunk_size: {{:in, 1..1_073_741_824}, 1_048_576},
+    delay: {{:in, 0..CloudStreams.Options.max_timeout()}, 0},
+    fail_after: {{:or_nil, {:in, 0..@max_count}}, nil},
+    panic_after: {{:or_nil, {:in, 0..@max_count}}, nil},
+    prefetch: {{:in, 1..1_099_511_627_776}, 8 * 1_048_576},
     timeout: {:timeout, 30_000}
   ]
 

@@ -208,6 +208,22 @@ defmodule Dynamo.Schema do
     end
   end
 
+  @doc false
+  # Every public function taking a schema checks it here first, so a module that is not a
+  # schema is an ArgumentError naming the function, not an UndefinedFunctionError.
+  # function_exported?/3 does not load modules: in interactive mode a schema not called yet
+  # would be rejected, so it is loaded first.
+  @spec schema!(term(), String.t()) :: module()
+  def schema!(schema, function) do
+    unless is_atom(schema) and not is_nil(schema) and Code.ensure_loaded?(schema) and
+             function_exported?(schema, :__dynamo__, 1) do
+      raise ArgumentError,
+            "#{function} expects a Dynamo.Schema module, got: #{CloudStreams.Redact.inspect(schema)}"
+    end
+
+    schema
+  end
+
   @doc "The key item for `key` (a keyword list or map of the key fields)."
   @spec key_item(module(), keyword() | map()) :: map()
   def key_item(schema, key) when is_list(key) or is_map(key) do

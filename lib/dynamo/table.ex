@@ -12,7 +12,7 @@ defmodule Dynamo.Table do
   `exclusive_start_key`.
   """
 
-  alias CloudStreams.{Call, Native, Options}
+  alias CloudStreams.{Call, Native, Options, Redact}
   alias Dynamo.{Codec, Error, Schema}
 
   @type schema :: module()
@@ -25,12 +25,18 @@ defmodule Dynamo.Table do
           consumed_capacity: float() | nil
         }
 
-  @expression_opts [
-    condition_expression: {{:or_nil, :string}, nil},
-    expression_attribute_names: {{:or_nil, :any}, nil},
-    expression_attribute_values: {{:or_nil, :any}, nil},
-    config: {:any, []}
+  # DynamoDB's own limits: Limit is a 32-bit integer, 1,000,000 segments at most.
+  @max_limit 2_147_483_647
+  @max_segments 1_000_000
+
+  @config_opt [config: {:keyword_list, []}]
+  @names_opt [expression_attribute_names: {{:or_nil, {:custom, __MODULE__, :cast_names, []}}, nil}]
+  @values_opt [
+    expression_attribute_values: {{:or_nil, {:custom, __MODULE__, :cast_values, []}}, nil}
   ]
+
+  @expression_opts [condition_expression: {{:or_nil, :string}, nil}] ++
+                     @names_opt ++ @values_opt ++ @config_opt
 
   @doc """
   Writes a struct as an item, replacing any item with the same key.
@@ -38,7 +44,10 @@ defmodule Dynamo.Table do
   condition does not hold).
   """
   @spec put_item(struct(), keyword()) :: :ok | {:error, Error.t()}
-  def put_item(%schema{} = struct, opts \\ []) do
+  def put_item(struct, opts \\ [])
+
+  def put_item(%schema{} = struct, opts) do
+    Schema.schema!(schema, "Dynamo.Table.put_item/2")
     opts = Options.validate!(opts, @expression_opts, "Dynamo.Table.put_item/2")
     item = Schema.to_item(struct)
 
@@ -54,18 +63,23 @@ defmodule Dynamo.Table do
     |> ok_only()
   end
 
+  def put_item(other, _opts) do
+    raise ArgumentError,
+          "Dynamo.Table.put_item/2 expects a struct of a Dynamo.Schema, got: #{Redact.inspect(other)}"
+  end
+
   @doc "Reads one item by key: `{:ok, struct}` or `{:ok, nil}` when there is none."
   @spec get_item(schema(), key(), keyword()) :: {:ok, struct() | nil} | {:error, Error.t()}
   def get_item(schema, key, opts \\ []) do
+    Schema.schema!(schema, "Dynamo.Table.get_item/3")
+
     opts =
       Options.validate!(
         opts,
         [
           consistent_read: {:boolean, false},
-          projection_expression: {{:or_nil, :string}, nil},
-          expression_attribute_names: {{:or_nil, :any}, nil},
-          config: {:any, []}
-        ],
+          projection_expression: {{:or_nil, :string}, nil}
+        ] ++ @names_opt ++ @config_opt,
         "Dynamo.Table.get_item/3"
       )
 
@@ -88,6 +102,7 @@ defmodule Dynamo.Table do
   @doc "Deletes one item by key; returns the item as it was, or `nil` when there was none."
   @spec delete_item(schema(), key(), keyword()) :: {:ok, struct() | nil} | {:error, Error.t()}
   def delete_item(schema, key, opts \\ []) do
+    Schema.schema!(schema, "Dynamo.Table.delete_item/3")
     opts = Options.validate!(opts, @expression_opts, "Dynamo.Table.delete_item/3")
     key = Schema.key_item(schema, key)
 
@@ -113,14 +128,16 @@ defmodule Dynamo.Table do
   """
   @spec update_item(schema(), key(), keyword()) :: {:ok, struct()} | {:error, Error.t()}
   def update_item(schema, key, opts) do
+    Schema.schema!(schema, "Dynamo.Table.update_item/3")
+
     opts =
       Options.validate!(
         opts,
         @expression_opts ++
           [
-            set: {:any, %{}},
-            remove: {:any, []},
-            add: {:any, %{}},
+            set: {{:custom, __MODULE__, :cast_fields, []}, %{}},
+            remove: {{:list, :atom}, []},
+            add: {{:custom, __MODULE__, :cast_fields, []}, %{}},
             update_expression: {{:or_nil, :string}, nil}
           ],
         "Dynamo.Table.update_item/3"
@@ -185,7 +202,7 @@ defmodule Dynamo.Table do
     add = clause.(Enum.to_list(opts.add), "add")
 
     remove =
-      Enum.with_index(List.wrap(opts.remove), fn field, i ->
+      Enum.with_index(opts.remove, fn field, i ->
         {"#remove#{i}", Atom.to_string(field)}
       end)
 
@@ -203,17 +220,21 @@ defmodule Dynamo.Table do
   end
 
   @read_opts [
-    filter_expression: {{:or_nil, :string}, nil},
-    projection_expression: {{:or_nil, :string}, nil},
-    expression_attribute_names: {{:or_nil, :any}, nil},
-    expression_attribute_values: {{:or_nil, :any}, nil},
-    consistent_read: {:boolean, false},
-    limit: {{:or_nil, :pos_integer}, nil},
-    exclusive_start_key: {{:or_nil, :any}, nil},
-    index_name: {{:or_nil, :string}, nil},
-    select: {{:in, [nil, :all, :count]}, nil},
-    config: {:any, []}
-  ]
+               filter_expression: {{:or_nil, :string}, nil},
+               projection_expression: {{:or_nil, :string}, nil}
+             ] ++
+               @names_opt ++
+               @values_opt ++
+               [
+                 consistent_read: {:boolean, false},
+                 limit: {{:or_nil, {:in, 1..@max_limit}}, nil},
+                 exclusive_start_key: {{:or_nil, {:custom, __MODULE__, :cast_item, []}}, nil},
+                 index_name: {{:or_nil, :string}, nil},
+                 select: {{:in, [nil, :all, :count]}, nil}
+               ] ++ @config_opt
+
+  @doc false
+  def max_segments, do: @max_segments
 
   @doc false
   # What to read: shared with Dynamo.Table.Stream, whose pages replace limit and select.
@@ -231,13 +252,15 @@ defmodule Dynamo.Table do
   """
   @spec scan(schema(), keyword()) :: {:ok, page()} | {:error, Error.t()}
   def scan(schema, opts \\ []) do
+    Schema.schema!(schema, "Dynamo.Table.scan/2")
+
     opts =
       Options.validate!(
         opts,
         @read_opts ++
           [
-            segment: {{:or_nil, :non_neg_integer}, nil},
-            total_segments: {{:or_nil, :pos_integer}, nil}
+            segment: {{:or_nil, {:in, 0..(@max_segments - 1)}}, nil},
+            total_segments: {{:or_nil, {:in, 1..@max_segments}}, nil}
           ],
         "Dynamo.Table.scan/2"
       )
@@ -264,6 +287,8 @@ defmodule Dynamo.Table do
   """
   @spec query(schema(), keyword()) :: {:ok, page()} | {:error, Error.t()}
   def query(schema, opts) do
+    Schema.schema!(schema, "Dynamo.Table.query/2")
+
     opts =
       Options.validate!(
         opts,
@@ -332,7 +357,9 @@ defmodule Dynamo.Table do
   @spec batch_write_item(schema(), [struct() | {:put, struct()} | {:delete, key()}], keyword()) ::
           {:ok, non_neg_integer()} | {:error, Error.t()}
   def batch_write_item(schema, requests, opts \\ []) do
-    opts = Options.validate!(opts, [config: {:any, []}], "Dynamo.Table.batch_write_item/3")
+    Schema.schema!(schema, "Dynamo.Table.batch_write_item/3")
+    opts = Options.validate!(opts, @config_opt, "Dynamo.Table.batch_write_item/3")
+    list!(requests, "Dynamo.Table.batch_write_item/3", "requests")
 
     {puts, deletes} =
       Enum.reduce(requests, {[], []}, fn
@@ -347,7 +374,7 @@ defmodule Dynamo.Table do
 
         other, _ ->
           raise ArgumentError,
-                "invalid batch write request for #{inspect(schema)}: #{inspect(other)}"
+                "invalid batch write request for #{inspect(schema)}: #{Redact.inspect(other)}"
       end)
 
     call(
@@ -367,12 +394,16 @@ defmodule Dynamo.Table do
   """
   @spec batch_get_item(schema(), [key()], keyword()) :: {:ok, [struct()]} | {:error, Error.t()}
   def batch_get_item(schema, keys, opts \\ []) do
+    Schema.schema!(schema, "Dynamo.Table.batch_get_item/3")
+
     opts =
       Options.validate!(
         opts,
-        [consistent_read: {:boolean, false}, config: {:any, []}],
+        [consistent_read: {:boolean, false}] ++ @config_opt,
         "Dynamo.Table.batch_get_item/3"
       )
+
+    list!(keys, "Dynamo.Table.batch_get_item/3", "keys")
 
     keys = Enum.map(keys, &Schema.key_item(schema, &1))
 
@@ -426,10 +457,12 @@ defmodule Dynamo.Table do
   """
   @spec create_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def create_table(schema, opts \\ []) do
+    Schema.schema!(schema, "Dynamo.Table.create_table/2")
+
     opts =
       Options.validate!(
         opts,
-        [config: {:any, []}, indexes: {:any, []}],
+        @config_opt ++ [indexes: {{:list, :any}, []}],
         "Dynamo.Table.create_table/2"
       )
 
@@ -448,7 +481,7 @@ defmodule Dynamo.Table do
     end
 
     indexes =
-      for index <- List.wrap(opts.indexes) do
+      for index <- opts.indexes do
         case index do
           {name, partition} when is_binary(name) and is_atom(partition) ->
             {name, key.(partition), nil}
@@ -458,7 +491,7 @@ defmodule Dynamo.Table do
 
           other ->
             raise ArgumentError,
-                  "invalid index #{inspect(other)} for Dynamo.Table.create_table/2: " <>
+                  "invalid index #{Redact.inspect(other)} for Dynamo.Table.create_table/2: " <>
                     "expected {name, partition_field} or {name, partition_field, sort_field}"
         end
       end
@@ -479,7 +512,8 @@ defmodule Dynamo.Table do
   @doc "Deletes the schema's table."
   @spec delete_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def delete_table(schema, opts \\ []) do
-    opts = Options.validate!(opts, [config: {:any, []}], "Dynamo.Table.delete_table/2")
+    Schema.schema!(schema, "Dynamo.Table.delete_table/2")
+    opts = Options.validate!(opts, @config_opt, "Dynamo.Table.delete_table/2")
     call(&Native.dynamo_delete_table(config(opts), schema.__dynamo__(:table), &1)) |> ok_only()
   end
 
@@ -501,31 +535,71 @@ defmodule Dynamo.Table do
   defp expressions(opts),
     do: %{condition: opts.condition_expression, names: names(opts), values: values(opts)}
 
-  defp names(opts) do
-    case opts[:expression_attribute_names] do
-      nil ->
-        %{}
-
-      names when is_map(names) ->
-        Map.new(names, fn {k, v} -> {to_string(k), to_string(v)} end)
-
-      other ->
-        raise ArgumentError, "expression_attribute_names must be a map, got: #{inspect(other)}"
-    end
-  end
+  defp names(opts), do: opts[:expression_attribute_names] || %{}
 
   defp values(opts) do
     case opts[:expression_attribute_values] do
-      nil ->
-        %{}
-
-      values when is_map(values) or is_list(values) ->
-        Codec.encode_item(values)
-
-      other ->
-        raise ArgumentError, "expression_attribute_values must be a map, got: #{inspect(other)}"
+      nil -> %{}
+      values -> Codec.encode_item(values)
     end
   end
+
+  defp list!(value, function, what) do
+    unless is_list(value) do
+      raise ArgumentError,
+            "#{function} expects #{what} as a list, got: #{Redact.inspect(value)}"
+    end
+  end
+
+  @doc false
+  # The option type of `expression_attribute_names`: a map of `#name` to attribute names.
+  def cast_names(names) when is_map(names) do
+    pairs = for {k, v} <- names, do: {name_text(k), name_text(v)}
+
+    if Enum.all?(pairs, fn {k, v} -> k && v end),
+      do: {:ok, Map.new(pairs)},
+      else: {:error, "a map of placeholders to attribute names (strings or atoms)"}
+  end
+
+  def cast_names(_other), do: {:error, "a map of placeholders to attribute names"}
+
+  defp name_text(value) when is_binary(value), do: String.valid?(value) && value
+  defp name_text(value) when is_atom(value) and not is_nil(value), do: Atom.to_string(value)
+  defp name_text(_value), do: nil
+
+  @doc false
+  # The option type of `expression_attribute_values`: a map (or keyword list) of placeholders
+  # to values, plain or DynamoDB JSON.
+  def cast_values(values) when is_map(values), do: {:ok, values}
+
+  def cast_values(values) when is_list(values) do
+    if Keyword.keyword?(values) or Enum.all?(values, &match?({k, _} when is_binary(k), &1)),
+      do: {:ok, values},
+      else: {:error, "a map of placeholders to values"}
+  end
+
+  def cast_values(_other), do: {:error, "a map of placeholders to values"}
+
+  @doc false
+  # The option type of a start key: a map of attribute names to DynamoDB JSON or values.
+  def cast_item(item) when is_map(item), do: {:ok, item}
+  def cast_item(_other), do: {:error, "a map (a last_evaluated_key)"}
+
+  @doc false
+  # The option type of `set:` and `add:`: a map or keyword list of fields to values.
+  def cast_fields(fields) when is_map(fields) do
+    if Enum.all?(Map.keys(fields), &is_atom/1),
+      do: {:ok, fields},
+      else: {:error, "a map or keyword list of fields (atoms) to values"}
+  end
+
+  def cast_fields(fields) when is_list(fields) do
+    if Keyword.keyword?(fields),
+      do: {:ok, fields},
+      else: {:error, "a map or keyword list of fields (atoms) to values"}
+  end
+
+  def cast_fields(_other), do: {:error, "a map or keyword list of fields (atoms) to values"}
 
   defp call(start), do: Call.await(start, &Error.from_native/1)
 

@@ -23,13 +23,14 @@ defmodule Dynamo.Table.Stream do
   `:expression_attribute_values` (DynamoDB JSON or plain values), `:consistent_read`,
   `:index_name`, and `:config` (see `Dynamo.Config`). Besides:
 
-    * `:page_size` - DynamoDB's `Limit`: items evaluated per request (default 100). DynamoDB
-      also ends a page at 1 MB.
-    * `:prefetch_pages` - pages fetched ahead of the consumer (default 2). Buffered memory is
-      at most `prefetch_pages` plus one page per segment being read.
+    * `:page_size` - DynamoDB's `Limit`: items evaluated per request (default 100, at most
+      2,147,483,647, a 32-bit integer). DynamoDB also ends a page at 1 MB.
+    * `:prefetch_pages` - pages fetched ahead of the consumer (default 2, at most 10,000).
+      Buffered memory is at most `prefetch_pages` plus one page per segment being read.
     * `:max_read_capacity` - read capacity units per second the whole stream may consume, from
-      the `ConsumedCapacity` DynamoDB reports with each page. Requests are paced to stay under
-      it, so a scan can run beside production traffic. Default: no cap.
+      the `ConsumedCapacity` DynamoDB reports with each page (from 0.001 to 10^9). Requests
+      are paced to stay under it, so a scan can run beside production traffic. Default: no
+      cap.
     * `:timeout` - the longest wait for one page, in milliseconds (default 120,000), after
       DynamoDB's own retries. Throttling and 5xx answers are retried with jittered backoff
       (`Dynamo.Config`'s `:max_attempts`).
@@ -63,20 +64,37 @@ defmodule Dynamo.Table.Stream do
   @typedoc "Where each segment of a scan stands (see the module doc)."
   @type checkpoint :: %{String.t() => term()}
 
+  # DynamoDB's Limit is a 32-bit integer and it allows 1,000,000 segments. Segments run at
+  # most @default_concurrency at once unless asked: each running one holds a request and a
+  # page, so "all at once" must not mean a million.
+  @max_page_size 2_147_483_647
+  @max_prefetch_pages 10_000
+  @max_segments Dynamo.Table.max_segments()
+  @default_concurrency 64
+  # Read capacity units per second: below 0.001 a pause would last for ages; no table
+  # reaches 10^9.
+  @min_read_capacity 0.001
+  @max_read_capacity 1.0e9
+
   @read_opts Keyword.drop(Dynamo.Table.read_options(), [:limit, :select, :exclusive_start_key]) ++
                [
-                 page_size: {:pos_integer, 100},
-                 prefetch_pages: {:non_neg_integer, 2},
-                 max_read_capacity: {{:or_nil, :pos_number}, nil},
+                 page_size: {{:in, 1..@max_page_size}, 100},
+                 prefetch_pages: {{:in, 0..@max_prefetch_pages}, 2},
+                 max_read_capacity:
+                   {{:or_nil, {:number, @min_read_capacity, @max_read_capacity}}, nil},
                  timeout: {:timeout, 120_000},
                  on_checkpoint: {{:or_nil, {:fun, 1}}, nil},
-                 resume: {{:or_nil, :any}, nil}
+                 resume: {{:or_nil, :map}, nil}
                ]
 
-  @scan_opts @read_opts ++ [exclusive_start_key: {{:or_nil, :any}, nil}]
+  @scan_opts @read_opts ++
+               [exclusive_start_key: Keyword.fetch!(Dynamo.Table.read_options(), :exclusive_start_key)]
 
   @parallel_opts @read_opts ++
-                   [segments: {:pos_integer, 4}, max_concurrency: {{:or_nil, :pos_integer}, nil}]
+                   [
+                     segments: {{:in, 1..@max_segments}, 4},
+                     max_concurrency: {{:or_nil, {:in, 1..@max_segments}}, nil}
+                   ]
 
   @query_opts @scan_opts ++
                 [
@@ -95,13 +113,15 @@ defmodule Dynamo.Table.Stream do
   """
   @spec scan(schema(), keyword()) :: Enumerable.t()
   def scan(schema, opts \\ []) do
+    Schema.schema!(schema, "Dynamo.Table.Stream.scan/2")
     opts = Options.validate!(opts, @scan_opts, "Dynamo.Table.Stream.scan/2")
     read_stream(schema, :scan, opts, 1, 1, start_key(opts))
   end
 
   @doc """
-  A lazy stream of every item of the table, read as `:segments` segments (default 4) at the
-  same time, `:max_concurrency` of them at once (default: all). Items of all segments come in
+  A lazy stream of every item of the table, read as `:segments` segments (default 4, at most
+  DynamoDB's 1,000,000), `:max_concurrency` of them at once (default: all of them, up to
+  #{@default_concurrency}; each running segment holds a request and a page). Items of all segments come in
   one stream, in no particular order. Each segment paginates on its own; memory stays bounded
   by `prefetch_pages` plus one page per running segment.
 
@@ -118,6 +138,8 @@ defmodule Dynamo.Table.Stream do
   """
   @spec parallel_scan(schema(), keyword()) :: Enumerable.t()
   def parallel_scan(schema, opts \\ []) do
+    Schema.schema!(schema, "Dynamo.Table.Stream.parallel_scan/2")
+    opts = keyword!(opts, "Dynamo.Table.Stream.parallel_scan/2")
     {nodes, opts} = Keyword.pop(opts, :nodes)
     opts = Options.validate!(opts, @parallel_opts, "Dynamo.Table.Stream.parallel_scan/2")
 
@@ -141,6 +163,7 @@ defmodule Dynamo.Table.Stream do
   """
   @spec query(schema(), keyword()) :: Enumerable.t()
   def query(schema, opts) do
+    Schema.schema!(schema, "Dynamo.Table.Stream.query/2")
     opts = Options.validate!(opts, @query_opts, "Dynamo.Table.Stream.query/2")
     read_stream(schema, :query, opts, 1, 1, start_key(opts))
   end
@@ -176,12 +199,15 @@ defmodule Dynamo.Table.Stream do
   def scan_to_process(schema, pid, opts \\ [])
 
   def scan_to_process(schema, pid, opts) when is_pid(pid) do
+    Schema.schema!(schema, "Dynamo.Table.Stream.scan_to_process/3")
+    opts = keyword!(opts, "Dynamo.Table.Stream.scan_to_process/3")
+
     own = [
-      batch_size: {:pos_integer, 1},
+      batch_size: {{:in, 1..@max_prefetch_pages}, 1},
       message_format: {:any, nil},
       completion_message: {:any, :scan_complete},
       error_message: {:any, {:scan_error, :error}},
-      max_mailbox: {:pos_integer, 1_000}
+      max_mailbox: {{:in, 1..@max_page_size}, 1_000}
     ]
 
     {own_opts, scan_opts} = Keyword.split(opts, Keyword.keys(own))
@@ -208,7 +234,16 @@ defmodule Dynamo.Table.Stream do
     {open, state, decode, opts.timeout}
   end
 
-  defp concurrency(opts), do: opts.max_concurrency || opts.segments
+  defp concurrency(opts), do: opts.max_concurrency || min(opts.segments, @default_concurrency)
+
+  defp keyword!(opts, function) do
+    unless Keyword.keyword?(opts) do
+      raise ArgumentError,
+            "#{function} expects a keyword list of options, got: #{CloudStreams.Redact.inspect(opts)}"
+    end
+
+    opts
+  end
 
   # The native stream and the page decoder: returns `{open_fun, decode_state, decode_fun}`
   # where `decode_fun.(native_page | :done, state)` returns `{structs, state}` and reports

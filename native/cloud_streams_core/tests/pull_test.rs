@@ -201,7 +201,7 @@ fn the_coalescer_cuts_frames_into_equal_chunks() {
     let stream = pull::spawn(
         Bound::Items(1000),
         move |sink: pull::Sink<Vec<u8>>| async move {
-            let mut coalescer = Coalescer::<Vec<u8>>::new(4096);
+            let mut coalescer = Coalescer::<Vec<u8>>::new(4096, None);
             for frame in &frames {
                 coalescer.write(frame, &sink).await?;
             }

@@ -17,6 +17,7 @@ fn memory(prefix: Option<&str>) -> cloud_streams_core::store::Store {
         from_env: false,
         url: None,
         root: None,
+        confine_to_root: false,
         prefix: prefix.map(str::to_string),
     })
     .unwrap()
