@@ -86,7 +86,7 @@ defmodule ObjectStoreX do
       iex> inspect(store)
       "#ObjectStoreX.Store<s3://b>"
       iex> ObjectStoreX.new(:s3, bukket: "b")
-      ** (ArgumentError) unknown option :bukket for ObjectStoreX.new/2 (:s3); known options: :prefix, :client, :retry, :from_env, :config, :bucket, :region, :access_key_id, :secret_access_key, :session_token, :endpoint, :virtual_hosted_style, :skip_signature, :unsigned_payload, :checksum, :disable_tagging, :request_payer, :conditional_put, :copy_if_not_exists, :allow_http, :url
+      ** (ArgumentError) unknown option :bukket for ObjectStoreX.new/2 (:s3); did you mean :bucket? known options: :prefix, :client, :retry, :from_env, :config, :bucket, :region, :access_key_id, :secret_access_key, :session_token, :endpoint, :virtual_hosted_style, :skip_signature, :unsigned_payload, :checksum, :disable_tagging, :request_payer, :conditional_put, :copy_if_not_exists, :allow_http, :url
   """
   @spec new(backend(), keyword()) :: {:ok, Store.t()} | error()
   def new(backend, opts \\ [])
@@ -460,13 +460,20 @@ defmodule ObjectStoreX do
 
   @doc false
   def check_path!(path, function) do
-    unless is_binary(path) and String.valid?(path) do
-      raise ArgumentError,
-            "ObjectStoreX.#{function} expects the path as a string (valid UTF-8), " <>
-              "got: #{Redact.inspect(path)}"
-    end
+    function = if String.starts_with?(function, "ObjectStoreX"), do: function, else: "ObjectStoreX.#{function}"
 
-    :ok
+    cond do
+      not is_binary(path) ->
+        raise ArgumentError,
+              "#{function} expects the path as a string, got: #{Redact.inspect(path)}"
+
+      not String.valid?(path) ->
+        raise ArgumentError,
+              "#{function} expects the path as valid UTF-8, got: #{inspect(path)}"
+
+      true ->
+        :ok
+    end
   end
 
   defp iodata!(data, function) do

@@ -268,7 +268,7 @@ defmodule CloudStreams.PullStreamTest do
       end
 
       assert_raise ArgumentError,
-                   ~r/option :chunk_size .* expected a positive integer, got: 0/,
+                   ~r/option :chunk_size .* expected an integer from 1 to \d+, got: 0/,
                    fn ->
                      Synthetic.stream(chunks: 1, chunk_size: 0)
                    end
