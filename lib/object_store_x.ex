@@ -49,7 +49,13 @@ defmodule ObjectStoreX do
   ## Backends and their options
 
     * `:memory` - an in-memory store (tests, caches).
-    * `:local` - a directory: `root:` (required), `create_root:` (create it when missing).
+    * `:local` - a directory: `root:` (required), `create_root:` (create it when missing),
+      `confine_to_root:` (default `false`). By default symlinks inside the root are followed
+      wherever they point, as the filesystem does (a root may link to shared data). With
+      `confine_to_root: true` every path whose target, symlinks resolved, lies outside the
+      root is refused with `:permission_denied` (reads, writes, deletes, copies, renames,
+      streams), and listings leave such entries out. The check resolves the path before
+      each operation: a link swapped in between the check and the operation is not caught.
     * `:s3` - `bucket:`, `region:`, `access_key_id:`, `secret_access_key:`,
       `session_token:`, `endpoint:` (S3-compatible stores and emulators), `allow_http:`,
       `virtual_hosted_style:`, `conditional_put:` (`:etag` or `:disabled`),
@@ -118,13 +124,26 @@ defmodule ObjectStoreX do
     prefix = if path == "", do: [], else: [prefix: path]
 
     case uri.scheme do
-      "memory" -> {:memory, prefix}
-      "file" -> {:local, root: "/" <> path}
-      s when s in ["s3", "s3a"] -> {:s3, [url: url] ++ prefix}
-      s when s in ["gs", "gcs"] -> {:gcs, [url: url] ++ prefix}
-      s when s in ["az", "azure", "abfs", "abfss", "adl"] -> {:azure, [url: url] ++ prefix}
-      s when s in ["http", "https"] -> {:http, url: url, allow_http: s == "http"}
-      _ -> raise ArgumentError, "unsupported store URL #{Redact.inspect(url)} for ObjectStoreX.new/2"
+      "memory" ->
+        {:memory, prefix}
+
+      "file" ->
+        {:local, root: "/" <> path}
+
+      s when s in ["s3", "s3a"] ->
+        {:s3, [url: url] ++ prefix}
+
+      s when s in ["gs", "gcs"] ->
+        {:gcs, [url: url] ++ prefix}
+
+      s when s in ["az", "azure", "abfs", "abfss", "adl"] ->
+        {:azure, [url: url] ++ prefix}
+
+      s when s in ["http", "https"] ->
+        {:http, url: url, allow_http: s == "http"}
+
+      _ ->
+        raise ArgumentError, "unsupported store URL #{Redact.inspect(url)} for ObjectStoreX.new/2"
     end
   end
 
@@ -460,7 +479,10 @@ defmodule ObjectStoreX do
 
   @doc false
   def check_path!(path, function) do
-    function = if String.starts_with?(function, "ObjectStoreX"), do: function, else: "ObjectStoreX.#{function}"
+    function =
+      if String.starts_with?(function, "ObjectStoreX"),
+        do: function,
+        else: "ObjectStoreX.#{function}"
 
     cond do
       not is_binary(path) ->
@@ -492,8 +514,11 @@ defmodule ObjectStoreX do
   # Normalises the range forms of the moduledoc to what the NIF takes (end exclusive).
   def range!(range) do
     case cast_range(range) do
-      {:ok, native} -> native
-      {:error, expected} -> raise ArgumentError, "invalid range #{Redact.inspect(range)}: expected #{expected}"
+      {:ok, native} ->
+        native
+
+      {:error, expected} ->
+        raise ArgumentError, "invalid range #{Redact.inspect(range)}: expected #{expected}"
     end
   end
 

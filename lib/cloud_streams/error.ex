@@ -32,7 +32,8 @@ defmodule CloudStreams.Error do
   def from_native(%{kind: kind, message: message} = native) do
     %__MODULE__{
       kind: kind,
-      message: message,
+      # Native messages may quote a URL with its credentials.
+      message: CloudStreams.Redact.text(message),
       retryable: Map.get(native, :retryable, false),
       status: Map.get(native, :status),
       path: Map.get(native, :path)

@@ -110,9 +110,14 @@ defmodule CloudStreams.Options do
     result =
       if spec[:keys] do
         cond do
-          is_nil(value) and match?({:or_nil, _}, spec[:type]) -> {:ok, nil}
-          Keyword.keyword?(value) -> {:ok, validate!(value, spec[:keys], "option #{inspect(name)} of #{function}")}
-          true -> {:error, describe(spec[:type])}
+          is_nil(value) and match?({:or_nil, _}, spec[:type]) ->
+            {:ok, nil}
+
+          Keyword.keyword?(value) ->
+            {:ok, validate!(value, spec[:keys], "option #{inspect(name)} of #{function}")}
+
+          true ->
+            {:error, describe(spec[:type])}
         end
       else
         cast(value, spec[:type])

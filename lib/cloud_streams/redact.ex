@@ -13,7 +13,7 @@ defmodule CloudStreams.Redact do
                    aws_secret_access_key aws_session_token aws_access_key_id
                    azure_storage_account_key azure_storage_sas_key azure_storage_token
                    azure_storage_access_key google_service_account_key google_bearer_token
-                   proxy_url credentials authorization)
+                   proxy_url credentials authorization config)
 
   @secret_query ~w(sig signature x-amz-signature x-amz-security-token x-amz-credential
                    x-goog-signature x-goog-credential token access_token sas password secret key)
@@ -47,7 +47,10 @@ defmodule CloudStreams.Redact do
 
   def redact(term) when is_map(term), do: Map.new(term, &pair/1)
   def redact({key, value}), do: pair({key, value})
-  def redact(term) when is_tuple(term), do: term |> Tuple.to_list() |> Enum.map(&redact/1) |> List.to_tuple()
+
+  def redact(term) when is_tuple(term),
+    do: term |> Tuple.to_list() |> Enum.map(&redact/1) |> List.to_tuple()
+
   def redact(term), do: term
 
   defp pair({key, value}) do

@@ -68,7 +68,8 @@ defmodule Dynamo.Error do
 
     %__MODULE__{
       type: type,
-      message: message,
+      # Native messages may quote a URL with its credentials.
+      message: CloudStreams.Redact.text(message),
       code: code,
       retryable: Map.get(native, :retryable, false)
     }

@@ -30,7 +30,9 @@ defmodule Dynamo.Table do
   @max_segments 1_000_000
 
   @config_opt [config: {:keyword_list, []}]
-  @names_opt [expression_attribute_names: {{:or_nil, {:custom, __MODULE__, :cast_names, []}}, nil}]
+  @names_opt [
+    expression_attribute_names: {{:or_nil, {:custom, __MODULE__, :cast_names, []}}, nil}
+  ]
   @values_opt [
     expression_attribute_values: {{:or_nil, {:custom, __MODULE__, :cast_values, []}}, nil}
   ]

@@ -126,7 +126,8 @@ defmodule ObjectStoreX.Config do
       ]
   end
 
-  def schema(:http), do: @common ++ [url: [type: :string, required: true], allow_http: {:boolean, false}]
+  def schema(:http),
+    do: @common ++ [url: [type: :string, required: true], allow_http: {:boolean, false}]
 
   def schema(:s3) do
     @common ++
@@ -228,7 +229,9 @@ defmodule ObjectStoreX.Config do
   defp name(:local, opts), do: opts.root
   defp name(:azure, opts), do: opts.container || url_host(opts.url)
   # The scheme is shown by Store's inspect: keep host, port and path only.
-  defp name(:http, opts), do: opts.url && Redact.text(String.replace(opts.url, ~r{^[a-z]+://}i, ""))
+  defp name(:http, opts),
+    do: opts.url && String.replace(Redact.text(opts.url), ~r{^[a-z]+://}i, "")
+
   defp name(:memory, _opts), do: nil
   defp name(_backend, opts), do: opts.bucket || url_host(opts.url)
 

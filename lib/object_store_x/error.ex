@@ -65,7 +65,8 @@ defmodule ObjectStoreX.Error do
   def from_native(%{kind: kind, message: message} = native) do
     %__MODULE__{
       kind: kind,
-      message: message,
+      # Native messages may quote a URL with its credentials.
+      message: CloudStreams.Redact.text(message),
       path: Map.get(native, :path),
       status: Map.get(native, :status),
       retryable: Map.get(native, :retryable, false)

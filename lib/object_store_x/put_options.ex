@@ -73,12 +73,13 @@ defmodule ObjectStoreX.PutOptions do
       else: mode_error()
   end
 
-  def cast_mode(%Meta{etag: etag, version: version}), do: cast_mode({:update, %{etag: etag, version: version}})
+  def cast_mode(%Meta{etag: etag, version: version}),
+    do: cast_mode({:update, %{etag: etag, version: version}})
+
   def cast_mode(_other), do: mode_error()
 
   defp mode_error do
-    {:error,
-     ":overwrite, :create or {:update, %{etag: etag, version: version}} (strings or nil)"}
+    {:error, ":overwrite, :create or {:update, %{etag: etag, version: version}} (strings or nil)"}
   end
 
   defp optional_string?(value), do: is_nil(value) or (is_binary(value) and String.valid?(value))
@@ -99,7 +100,10 @@ defmodule ObjectStoreX.PutOptions do
     do: "a map of strings (valid UTF-8), atoms or numbers to strings, atoms or numbers"
 
   defp text(value) when is_binary(value), do: String.valid?(value) && value
-  defp text(value) when is_atom(value) and value not in [nil, true, false], do: Atom.to_string(value)
+
+  defp text(value) when is_atom(value) and value not in [nil, true, false],
+    do: Atom.to_string(value)
+
   defp text(value) when is_number(value), do: to_string(value)
   defp text(_value), do: nil
 end

@@ -88,7 +88,10 @@ defmodule Dynamo.Table.Stream do
                ]
 
   @scan_opts @read_opts ++
-               [exclusive_start_key: Keyword.fetch!(Dynamo.Table.read_options(), :exclusive_start_key)]
+               [
+                 exclusive_start_key:
+                   Keyword.fetch!(Dynamo.Table.read_options(), :exclusive_start_key)
+               ]
 
   @parallel_opts @read_opts ++
                    [

@@ -81,9 +81,9 @@ impl<B: ChunkBuf> Coalescer<B> {
 
     fn next_buffer_size(&self) -> usize {
         match self.expected {
-            Some(remaining) if remaining > 0 => {
-                self.chunk_size.min(usize::try_from(remaining).unwrap_or(usize::MAX))
-            }
+            Some(remaining) if remaining > 0 => self
+                .chunk_size
+                .min(usize::try_from(remaining).unwrap_or(usize::MAX)),
             _ => self.chunk_size.min(UNKNOWN_SIZE_CHUNK),
         }
     }
