@@ -162,7 +162,8 @@ defmodule ObjectStoreX do
       iex> {:error, %ObjectStoreX.Error{kind: :already_exists}} = ObjectStoreX.put(store, "a.json", "x", mode: :create)
   """
   @spec put(Store.t(), path(), iodata(), keyword()) :: :ok | error()
-  def put(%Store{} = store, path, data, opts \\ []) do
+  def put(store, path, data, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.put/4")
     check_path!(path, "put/4")
     native_opts = PutOptions.to_native!(opts, "ObjectStoreX.put/4")
     data = iodata!(data, "put/4")
@@ -211,7 +212,8 @@ defmodule ObjectStoreX do
       iex> {:ok, "23", _meta} = ObjectStoreX.get(store, "f.bin", range: 2..3)
   """
   @spec get(Store.t(), path(), keyword()) :: {:ok, binary(), Meta.t()} | error()
-  def get(%Store{} = store, path, opts \\ []) do
+  def get(store, path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.get/3")
     check_path!(path, "get/3")
     opts = Options.validate!(opts, @get_schema, "ObjectStoreX.get/3")
 
@@ -247,7 +249,8 @@ defmodule ObjectStoreX do
       iex> {:ok, %ObjectStoreX.Meta{size: 3, last_modified: %DateTime{}}} = ObjectStoreX.head(store, "f.bin")
   """
   @spec head(Store.t(), path()) :: {:ok, Meta.t()} | error()
-  def head(%Store{} = store, path) do
+  def head(store, path) do
+    Store.check!(store, "ObjectStoreX.head/2")
     check_path!(path, "head/2")
     call(store.resource, &Native.store_head(&1, path, &2))
   end
@@ -266,7 +269,8 @@ defmodule ObjectStoreX do
       {:ok, ["01", "89"]}
   """
   @spec get_ranges(Store.t(), path(), [range()]) :: {:ok, [binary()]} | error()
-  def get_ranges(%Store{} = store, path, ranges) do
+  def get_ranges(store, path, ranges) do
+    Store.check!(store, "ObjectStoreX.get_ranges/3")
     check_path!(path, "get_ranges/3")
 
     unless is_list(ranges) do
@@ -290,7 +294,8 @@ defmodule ObjectStoreX do
       :ok
   """
   @spec delete(Store.t(), path()) :: :ok | error()
-  def delete(%Store{} = store, path) do
+  def delete(store, path) do
+    Store.check!(store, "ObjectStoreX.delete/2")
     check_path!(path, "delete/2")
     store.resource |> call(&Native.store_delete(&1, path, &2)) |> ok_only()
   end
@@ -312,7 +317,9 @@ defmodule ObjectStoreX do
   """
   @spec delete_many(Store.t(), [path()]) ::
           {:ok, non_neg_integer(), [{path(), Error.t()}]} | error()
-  def delete_many(%Store{} = store, paths) do
+  def delete_many(store, paths) do
+    Store.check!(store, "ObjectStoreX.delete_many/2")
+
     unless is_list(paths) and Enum.all?(paths, &(is_binary(&1) and String.valid?(&1))) do
       raise ArgumentError,
             "ObjectStoreX.delete_many/2 expects a list of path strings (valid UTF-8), " <>
@@ -338,11 +345,11 @@ defmodule ObjectStoreX do
       :ok
   """
   @spec copy(Store.t(), path(), path()) :: :ok | error()
-  def copy(%Store{} = store, from, to), do: transfer(store, from, to, :copy, false)
+  def copy(store, from, to), do: transfer(store, from, to, :copy, false)
 
   @doc "Like `copy/3`, but fails with `:already_exists` if the target exists."
   @spec copy_if_not_exists(Store.t(), path(), path()) :: :ok | error()
-  def copy_if_not_exists(%Store{} = store, from, to), do: transfer(store, from, to, :copy, true)
+  def copy_if_not_exists(store, from, to), do: transfer(store, from, to, :copy, true)
 
   @doc """
   Moves an object within the store, replacing the target if it exists.
@@ -353,11 +360,11 @@ defmodule ObjectStoreX do
       iex> {:error, %ObjectStoreX.Error{kind: :not_found}} = ObjectStoreX.head(store, "a")
   """
   @spec rename(Store.t(), path(), path()) :: :ok | error()
-  def rename(%Store{} = store, from, to), do: transfer(store, from, to, :rename, false)
+  def rename(store, from, to), do: transfer(store, from, to, :rename, false)
 
   @doc "Like `rename/3`, but fails with `:already_exists` if the target exists."
   @spec rename_if_not_exists(Store.t(), path(), path()) :: :ok | error()
-  def rename_if_not_exists(%Store{} = store, from, to),
+  def rename_if_not_exists(store, from, to),
     do: transfer(store, from, to, :rename, true)
 
   @doc "Like `copy/3`, but raises `ObjectStoreX.Error`."
@@ -370,6 +377,7 @@ defmodule ObjectStoreX do
 
   defp transfer(store, from, to, operation, if_not_exists?) do
     function = "#{operation}/3"
+    Store.check!(store, "ObjectStoreX.#{function}")
     check_path!(from, function)
     check_path!(to, function)
 
@@ -393,7 +401,8 @@ defmodule ObjectStoreX do
       ["a/1", "a/2"]
   """
   @spec list(Store.t(), keyword()) :: {:ok, [Meta.t()]} | error()
-  def list(%Store{} = store, opts \\ []) do
+  def list(store, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.list/2")
     opts = Options.validate!(opts, @list_schema, "ObjectStoreX.list/2")
     call(store.resource, &Native.store_list(&1, opts.prefix, opts.offset, &2))
   end
@@ -413,7 +422,9 @@ defmodule ObjectStoreX do
   """
   @spec list_with_delimiter(Store.t(), keyword()) ::
           {:ok, %{objects: [Meta.t()], common_prefixes: [String.t()]}} | error()
-  def list_with_delimiter(%Store{} = store, opts \\ []) do
+  def list_with_delimiter(store, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.list_with_delimiter/2")
+
     opts =
       Options.validate!(
         opts,
@@ -454,7 +465,8 @@ defmodule ObjectStoreX do
       true
   """
   @spec signed_url(Store.t(), path(), keyword()) :: {:ok, String.t()} | error()
-  def signed_url(%Store{} = store, path, opts \\ []) do
+  def signed_url(store, path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.signed_url/3")
     check_path!(path, "signed_url/3")
     opts = Options.validate!(opts, @signed_url_schema, "ObjectStoreX.signed_url/3")
     method = opts.method |> Atom.to_string() |> String.upcase()

@@ -30,7 +30,7 @@ defmodule Dynamo.Codec do
   @spec encode(term()) :: attribute()
   def encode(nil), do: :null
   def encode(value) when is_boolean(value), do: {:bool, value}
-  def encode(value) when is_binary(value), do: {:s, value}
+  def encode(value) when is_binary(value), do: {:s, text!(value)}
   def encode(value) when is_integer(value), do: {:n, Integer.to_string(value)}
   def encode(value) when is_float(value), do: {:n, Float.to_string(value)}
   def encode(value) when is_atom(value), do: {:s, Atom.to_string(value)}
@@ -58,7 +58,7 @@ defmodule Dynamo.Codec do
 
   defp encode_map(map), do: {:m, Map.new(map, fn {k, v} -> {key!(k), encode(v)} end)}
 
-  defp key!(key) when is_binary(key), do: key
+  defp key!(key) when is_binary(key), do: text!(key)
   defp key!(key) when is_atom(key), do: Atom.to_string(key)
 
   defp key!(key),
@@ -73,7 +73,7 @@ defmodule Dynamo.Codec do
   defp encode_set(elements) do
     cond do
       Enum.all?(elements, &is_binary/1) ->
-        {:ss, elements}
+        {:ss, Enum.map(elements, &text!/1)}
 
       Enum.all?(elements, &is_number/1) ->
         {:ns, Enum.map(elements, fn n -> elem(encode(n), 1) end)}
@@ -84,20 +84,37 @@ defmodule Dynamo.Codec do
     end
   end
 
-  defp from_json("S", v) when is_binary(v), do: {:s, v}
-  defp from_json("N", v) when is_binary(v), do: {:n, v}
+  defp from_json("S", v) when is_binary(v), do: {:s, text!(v)}
+  defp from_json("N", v) when is_binary(v), do: {:n, text!(v)}
   defp from_json("N", v) when is_number(v), do: encode(v)
   defp from_json("B", v) when is_binary(v), do: {:b, Base.decode64!(v)}
   defp from_json("BOOL", v) when is_boolean(v), do: {:bool, v}
   defp from_json("NULL", true), do: :null
   defp from_json("L", v) when is_list(v), do: {:l, Enum.map(v, &encode/1)}
   defp from_json("M", v) when is_map(v), do: encode_map(v)
-  defp from_json("SS", v) when is_list(v), do: {:ss, v}
-  defp from_json("NS", v) when is_list(v), do: {:ns, Enum.map(v, &to_string/1)}
+  defp from_json("SS", v) when is_list(v), do: {:ss, Enum.map(v, &text!/1)}
+
+  defp from_json("NS", v) when is_list(v),
+    do: {:ns, Enum.map(v, &if(is_number(&1), do: to_string(&1), else: text!(&1)))}
+
   defp from_json("BS", v) when is_list(v), do: {:bs, Enum.map(v, &Base.decode64!/1)}
 
   defp from_json(type, v),
     do: raise(ArgumentError, "invalid DynamoDB JSON value %{#{inspect(type)} => #{inspect(v)}}")
+
+  # DynamoDB strings (and the native side) are UTF-8; bytes belong in binaries (`B`).
+  defp text!(value) when is_binary(value) do
+    if String.valid?(value) do
+      value
+    else
+      raise ArgumentError,
+            "cannot store #{inspect(value, limit: 8)} as a DynamoDB string: not valid UTF-8 " <>
+              "(store bytes in a :binary field or as %{\"B\" => base64})"
+    end
+  end
+
+  defp text!(value),
+    do: raise(ArgumentError, "expected a string in a DynamoDB string set, got: #{inspect(value)}")
 
   @doc "A tagged attribute value as a plain Elixir value (numbers as integers or floats)."
   @spec decode(attribute()) :: term()

@@ -555,7 +555,7 @@ defmodule Dynamo.Table do
 
   @doc false
   # The option type of `expression_attribute_names`: a map of `#name` to attribute names.
-  def cast_names(names) when is_map(names) do
+  def cast_names(names) when is_map(names) and not is_struct(names) do
     pairs = for {k, v} <- names, do: {name_text(k), name_text(v)}
 
     if Enum.all?(pairs, fn {k, v} -> k && v end),
@@ -572,7 +572,7 @@ defmodule Dynamo.Table do
   @doc false
   # The option type of `expression_attribute_values`: a map (or keyword list) of placeholders
   # to values, plain or DynamoDB JSON.
-  def cast_values(values) when is_map(values), do: {:ok, values}
+  def cast_values(values) when is_map(values) and not is_struct(values), do: {:ok, values}
 
   def cast_values(values) when is_list(values) do
     if Keyword.keyword?(values) or Enum.all?(values, &match?({k, _} when is_binary(k), &1)),
@@ -584,12 +584,12 @@ defmodule Dynamo.Table do
 
   @doc false
   # The option type of a start key: a map of attribute names to DynamoDB JSON or values.
-  def cast_item(item) when is_map(item), do: {:ok, item}
+  def cast_item(item) when is_map(item) and not is_struct(item), do: {:ok, item}
   def cast_item(_other), do: {:error, "a map (a last_evaluated_key)"}
 
   @doc false
   # The option type of `set:` and `add:`: a map or keyword list of fields to values.
-  def cast_fields(fields) when is_map(fields) do
+  def cast_fields(fields) when is_map(fields) and not is_struct(fields) do
     if Enum.all?(Map.keys(fields), &is_atom/1),
       do: {:ok, fields},
       else: {:error, "a map or keyword list of fields (atoms) to values"}

@@ -298,7 +298,7 @@ defmodule ObjectStoreX.Config do
 
   @doc false
   # The option type of `:config`: a map of object_store keys to values, as string pairs.
-  def cast_raw_config(config) when is_map(config) do
+  def cast_raw_config(config) when is_map(config) and not is_struct(config) do
     pairs = for {key, value} <- config, do: {config_text(key), config_text(value)}
 
     if Enum.all?(pairs, fn {k, v} -> k && v end),

@@ -86,7 +86,7 @@ defmodule ObjectStoreX.PutOptions do
 
   @doc false
   # The option type of `:metadata` and `:tags`: a map of names to values, as string pairs.
-  def cast_pairs(map) when is_map(map) do
+  def cast_pairs(map) when is_map(map) and not is_struct(map) do
     pairs = Enum.map(map, fn {k, v} -> {text(k), text(v)} end)
 
     if Enum.all?(pairs, fn {k, v} -> k && v end),

@@ -16,7 +16,7 @@ defmodule ObjectStoreX.Stream do
       ["hello", " stre", "aming", " worl", "d"]
   """
 
-  alias CloudStreams.{Call, Native, Options, PullStream}
+  alias CloudStreams.{Call, Native, Options, PullStream, Redact}
   alias ObjectStoreX.{Error, PutOptions, Store}
   alias ObjectStoreX.Stream.Writes
 
@@ -82,7 +82,8 @@ defmodule ObjectStoreX.Stream do
       "2345"
   """
   @spec download(Store.t(), ObjectStoreX.path(), keyword()) :: Enumerable.t()
-  def download(%Store{} = store, path, opts \\ []) do
+  def download(store, path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.Stream.download/3")
     ObjectStoreX.check_path!(path, "Stream.download/3")
     opts = Options.validate!(opts, @download_schema, "ObjectStoreX.Stream.download/3")
     range = opts.range
@@ -181,7 +182,8 @@ defmodule ObjectStoreX.Stream do
   """
   @spec download_file(Store.t(), ObjectStoreX.path(), Path.t(), keyword()) ::
           :ok | {:error, Error.t()}
-  def download_file(%Store{} = store, path, local_path, opts \\ []) do
+  def download_file(store, path, local_path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.Stream.download_file/4")
     ObjectStoreX.check_path!(path, "Stream.download_file/4")
 
     unless is_binary(local_path) and String.valid?(local_path) do
@@ -278,7 +280,10 @@ defmodule ObjectStoreX.Stream do
   """
   @spec upload(Enumerable.t(), Store.t(), ObjectStoreX.path(), keyword()) ::
           :ok | {:error, Error.t()}
-  def upload(enumerable, %Store{} = store, path, opts \\ []) do
+  def upload(enumerable, store, path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.Stream.upload/4")
+    enumerable!(enumerable, "ObjectStoreX.Stream.upload/4")
+
     with {:ok, upload, window} <- start_upload(store, path, opts, "ObjectStoreX.Stream.upload/4") do
       report = progress_reporter(opts[:on_progress], enumerable)
 
@@ -304,6 +309,14 @@ defmodule ObjectStoreX.Stream do
         {:error, _} = error ->
           error
       end
+    end
+  end
+
+  defp enumerable!(enumerable, function) do
+    if Enumerable.impl_for(enumerable) == nil or
+         (is_function(enumerable) and not is_function(enumerable, 2)) do
+      raise ArgumentError,
+            "#{function} expects an enumerable of binaries, got: #{Redact.inspect(enumerable)}"
     end
   end
 
@@ -399,7 +412,8 @@ defmodule ObjectStoreX.Stream do
       "abc"
   """
   @spec upload_sink(Store.t(), ObjectStoreX.path(), keyword()) :: UploadSink.t()
-  def upload_sink(%Store{} = store, path, opts \\ []) do
+  def upload_sink(store, path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.Stream.upload_sink/3")
     ObjectStoreX.check_path!(path, "Stream.upload_sink/3")
     Options.validate!(opts, @upload_schema, "ObjectStoreX.Stream.upload_sink/3")
     %UploadSink{store: store, path: path, opts: opts}
@@ -486,7 +500,8 @@ defmodule ObjectStoreX.Stream do
       ["logs/1", "logs/2", "logs/3"]
   """
   @spec list_stream(Store.t(), keyword()) :: Enumerable.t()
-  def list_stream(%Store{} = store, opts \\ []) do
+  def list_stream(store, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.Stream.list_stream/2")
     opts = Options.validate!(opts, @list_schema, "ObjectStoreX.Stream.list_stream/2")
 
     PullStream.new(

@@ -34,6 +34,12 @@ defmodule Dynamo.Table.Stream.Producer do
   @doc "Starts the producer; options as in the module doc."
   @spec start_link(keyword()) :: GenServer.on_start()
   def start_link(opts) do
+    unless Keyword.keyword?(opts) do
+      raise ArgumentError,
+            "Dynamo.Table.Stream.Producer.start_link/1 expects a keyword list of options, " <>
+              "got: #{CloudStreams.Redact.inspect(opts)}"
+    end
+
     {schema, opts} = Keyword.pop(opts, :schema)
     {name, opts} = Keyword.pop(opts, :name)
 
