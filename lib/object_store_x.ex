@@ -74,16 +74,7 @@ defmodule ObjectStoreX do
 
   Options of every backend:
 
-    * `:prefix` - every path is relative to this prefix.
-    * `:from_env` - start from the standard environment variables (`AWS_*`, `GOOGLE_*`,
-      `AZURE_*`), as object_store's `from_env` builders do; explicit options win.
-    * `:client` - `timeout:` (whole request, ms or `:infinity`; default 30 s),
-      `connect_timeout:`, `read_timeout:` (longest wait for the next bytes), `pool_idle_timeout:`
-      (all ms), `pool_max_idle_per_host:`, `allow_http:`, `allow_invalid_certificates:`,
-      `http1_only:`, `http2_only:`, `user_agent:`, `proxy_url:`.
-    * `:retry` - `max_retries:` (default 10), `retry_timeout:` (ms, default 180 s),
-      `init_backoff:`, `max_backoff:` (ms).
-    * `:config` - a map of any other object_store configuration key to its value.
+  #{Options.docs(Config.common_schema())}
 
   A URL picks the backend and bucket: `s3://bucket/prefix`, `gs://bucket`, `az://container`,
   `file:///absolute/dir`, `memory://`, `https://host/base`; `opts` add the rest.

@@ -59,12 +59,16 @@ defmodule CloudStreams.Options do
   end
 
   @doc false
-  # The option list for a function's @doc, from its schema: one bullet per documented option
-  # (options without `doc:` are internal or documented elsewhere).
+  # The option list for a function's @doc, from its schema: one bullet per documented or
+  # deprecated option (options without `doc:` are internal or documented elsewhere).
   @spec docs(keyword()) :: String.t()
   def docs(schema) do
-    for {name, spec} <- schema, spec = normalize(spec), spec[:doc] do
-      line = "  * `#{inspect(name)}` - #{spec[:doc]}#{default_doc(spec)}"
+    for {name, spec} <- schema, spec = normalize(spec), spec[:doc] || spec[:deprecated] do
+      line =
+        if spec[:doc],
+          do: "  * `#{inspect(name)}` - #{spec[:doc]}#{bound_doc(spec)}#{default_doc(spec)}",
+          else: "  * `#{inspect(name)}` - deprecated: #{spec[:deprecated]}."
+
       nested = if spec[:keys], do: "\n" <> indent(docs(spec[:keys])), else: ""
       line <> nested
     end
@@ -72,6 +76,42 @@ defmodule CloudStreams.Options do
   end
 
   defp indent(text), do: text |> String.split("\n") |> Enum.map_join("\n", &("    " <> &1))
+
+  # Every bounded option documents its bounds, whether or not its text says them.
+  defp bound_doc(spec) do
+    case spec[:type] do
+      {:or_nil, type} ->
+        bound_doc(type: type, doc: spec[:doc])
+
+      {:in, %Range{first: first, last: last}} ->
+        bounds(first, last, spec[:doc])
+
+      {:number, min, max} ->
+        bounds(min, max, spec[:doc])
+
+      :timeout ->
+        if spec[:doc] =~ "at most", do: "", else: " At most #{thousands(@max_timeout)} ms."
+
+      _ ->
+        ""
+    end
+  end
+
+  defp bounds(min, max, doc) do
+    if doc =~ "at most" or doc =~ "from #{min}",
+      do: "",
+      else: " From #{thousands(min)} to #{thousands(max)}."
+  end
+
+  defp thousands(n) when is_integer(n) do
+    n
+    |> Integer.to_string()
+    |> String.reverse()
+    |> String.replace(~r/(\d{3})(?=\d)/, "\\1,")
+    |> String.reverse()
+  end
+
+  defp thousands(n), do: to_string(n)
 
   defp default_doc(spec) do
     cond do
@@ -148,9 +188,23 @@ defmodule CloudStreams.Options do
 
   defp cast(value, {:custom, module, fun, args}), do: apply(module, fun, [value | args])
 
+  defp cast(value, {:list, type}) when is_list(value), do: cast_list(value, type, [])
+  defp cast(_value, {:list, type}), do: {:error, describe({:list, type})}
+
   defp cast(value, type) do
     if valid?(value, type), do: {:ok, value}, else: {:error, describe(type)}
   end
+
+  defp cast_list([], _type, acc), do: {:ok, Enum.reverse(acc)}
+
+  defp cast_list([value | rest], type, acc) do
+    case cast(value, type) do
+      {:ok, value} -> cast_list(rest, type, [value | acc])
+      {:error, expected} -> {:error, "a list of " <> expected}
+    end
+  end
+
+  defp cast_list(_improper, type, _acc), do: {:error, describe({:list, type})}
 
   @doc false
   @spec valid?(term(), term()) :: boolean()
@@ -166,7 +220,6 @@ defmodule CloudStreams.Options do
   def valid?(v, {:fun, arity}), do: is_function(v, arity)
   def valid?(v, :keyword_list), do: Keyword.keyword?(v)
   def valid?(v, :map), do: is_map(v)
-  def valid?(v, {:list, type}), do: is_list(v) and Enum.all?(v, &valid?(&1, type))
   def valid?(_, :any), do: true
 
   @doc false
@@ -185,6 +238,11 @@ defmodule CloudStreams.Options do
   def describe(:keyword_list), do: "a keyword list"
   def describe(:map), do: "a map"
   def describe({:list, type}), do: "a list of #{describe(type)}"
-  def describe({:custom, _module, _fun, _args}), do: "a valid value"
+
+  def describe({:custom, module, fun, args}) do
+    {:error, expected} = apply(module, fun, [make_ref() | args])
+    expected
+  end
+
   def describe(:any), do: "any term"
 end

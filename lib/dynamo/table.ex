@@ -29,21 +29,71 @@ defmodule Dynamo.Table do
   @max_limit 2_147_483_647
   @max_segments 1_000_000
 
-  @config_opt [config: {:keyword_list, []}]
+  @config_opt [
+    config: [
+      type: :keyword_list,
+      default: [],
+      doc: "overrides of the application's DynamoDB configuration (see `Dynamo.Config`)."
+    ]
+  ]
   @names_opt [
-    expression_attribute_names: {{:or_nil, {:custom, __MODULE__, :cast_names, []}}, nil}
+    expression_attribute_names: [
+      type: {:or_nil, {:custom, __MODULE__, :cast_names, []}},
+      doc: "a map of `#name` placeholders to attribute names."
+    ]
   ]
   @values_opt [
-    expression_attribute_values: {{:or_nil, {:custom, __MODULE__, :cast_values, []}}, nil}
+    expression_attribute_values: [
+      type: {:or_nil, {:custom, __MODULE__, :cast_values, []}},
+      doc:
+        "a map of `:value` placeholders to values, plain (`%{\":v\" => true}`) or DynamoDB " <>
+          "JSON (`%{\":v\" => %{\"BOOL\" => true}}`)."
+    ]
+  ]
+  @consistent_read_opt [
+    consistent_read: [type: :boolean, default: false, doc: "a strongly consistent read."]
+  ]
+  @projection_opt [
+    projection_expression: [type: {:or_nil, :string}, doc: "the attributes to read."]
   ]
 
-  @expression_opts [condition_expression: {{:or_nil, :string}, nil}] ++
-                     @names_opt ++ @values_opt ++ @config_opt
+  @expression_opts [
+                     condition_expression: [
+                       type: {:or_nil, :string},
+                       doc:
+                         "makes the write conditional (`:conditional_check_failed` when the " <>
+                           "condition does not hold)."
+                     ]
+                   ] ++ @names_opt ++ @values_opt ++ @config_opt
+
+  @get_opts @consistent_read_opt ++ @projection_opt ++ @names_opt ++ @config_opt
+
+  @update_opts @expression_opts ++
+                 [
+                   set: [
+                     type: {:custom, __MODULE__, :cast_fields, []},
+                     default: %{},
+                     doc: "a map (or keyword list) of fields to their new values."
+                   ],
+                   remove: [type: {:list, :atom}, default: [], doc: "a list of fields to remove."],
+                   add: [
+                     type: {:custom, __MODULE__, :cast_fields, []},
+                     default: %{},
+                     doc:
+                       "a map of numeric fields to increments, or set fields to elements to add."
+                   ],
+                   update_expression: [
+                     type: {:or_nil, :string},
+                     doc: "an update expression given directly, instead of `set`/`remove`/`add`."
+                   ]
+                 ]
 
   @doc """
   Writes a struct as an item, replacing any item with the same key.
-  `condition_expression:` makes the write conditional (`:conditional_check_failed` when the
-  condition does not hold).
+
+  Options:
+
+  #{Options.docs(@expression_opts)}
   """
   @spec put_item(struct(), keyword()) :: :ok | {:error, Error.t()}
   def put_item(struct, opts \\ [])
@@ -70,20 +120,18 @@ defmodule Dynamo.Table do
           "Dynamo.Table.put_item/2 expects a struct of a Dynamo.Schema, got: #{Redact.inspect(other)}"
   end
 
-  @doc "Reads one item by key: `{:ok, struct}` or `{:ok, nil}` when there is none."
+  @doc """
+  Reads one item by key: `{:ok, struct}` or `{:ok, nil}` when there is none.
+
+  Options:
+
+  #{Options.docs(@get_opts)}
+  """
   @spec get_item(schema(), key(), keyword()) :: {:ok, struct() | nil} | {:error, Error.t()}
   def get_item(schema, key, opts \\ []) do
     Schema.schema!(schema, "Dynamo.Table.get_item/3")
 
-    opts =
-      Options.validate!(
-        opts,
-        [
-          consistent_read: {:boolean, false},
-          projection_expression: {{:or_nil, :string}, nil}
-        ] ++ @names_opt ++ @config_opt,
-        "Dynamo.Table.get_item/3"
-      )
+    opts = Options.validate!(opts, @get_opts, "Dynamo.Table.get_item/3")
 
     key = Schema.key_item(schema, key)
 
@@ -101,7 +149,13 @@ defmodule Dynamo.Table do
     |> map_ok(&(&1 && Schema.from_item(schema, &1)))
   end
 
-  @doc "Deletes one item by key; returns the item as it was, or `nil` when there was none."
+  @doc """
+  Deletes one item by key; returns the item as it was, or `nil` when there was none.
+
+  Options:
+
+  #{Options.docs(@expression_opts)}
+  """
   @spec delete_item(schema(), key(), keyword()) :: {:ok, struct() | nil} | {:error, Error.t()}
   def delete_item(schema, key, opts \\ []) do
     Schema.schema!(schema, "Dynamo.Table.delete_item/3")
@@ -121,29 +175,18 @@ defmodule Dynamo.Table do
   end
 
   @doc """
-  Updates one item by key and returns it as it is after the update.
+  Updates one item by key and returns it as it is after the update. `set:`, `remove:` and
+  `add:` build the update expression; `update_expression:` gives one directly.
 
-  `set:` (a map of fields to values), `remove:` (a list of fields) and `add:` (a map of
-  numeric fields to increments, or set fields to elements to add) build the update
-  expression; `update_expression:` gives one directly. `condition_expression:` as for
-  `put_item/2`.
+  Options:
+
+  #{Options.docs(@update_opts)}
   """
   @spec update_item(schema(), key(), keyword()) :: {:ok, struct()} | {:error, Error.t()}
   def update_item(schema, key, opts) do
     Schema.schema!(schema, "Dynamo.Table.update_item/3")
 
-    opts =
-      Options.validate!(
-        opts,
-        @expression_opts ++
-          [
-            set: {{:custom, __MODULE__, :cast_fields, []}, %{}},
-            remove: {{:list, :atom}, []},
-            add: {{:custom, __MODULE__, :cast_fields, []}, %{}},
-            update_expression: {{:or_nil, :string}, nil}
-          ],
-        "Dynamo.Table.update_item/3"
-      )
+    opts = Options.validate!(opts, @update_opts, "Dynamo.Table.update_item/3")
 
     key = Schema.key_item(schema, key)
     {expression, names, values} = update_expression(schema, opts)
@@ -222,18 +265,58 @@ defmodule Dynamo.Table do
   end
 
   @read_opts [
-               filter_expression: {{:or_nil, :string}, nil},
-               projection_expression: {{:or_nil, :string}, nil}
+               filter_expression: [
+                 type: {:or_nil, :string},
+                 doc: "which items of each page to return (they are still read)."
+               ]
              ] ++
+               @projection_opt ++
                @names_opt ++
                @values_opt ++
+               @consistent_read_opt ++
                [
-                 consistent_read: {:boolean, false},
-                 limit: {{:or_nil, {:in, 1..@max_limit}}, nil},
-                 exclusive_start_key: {{:or_nil, {:custom, __MODULE__, :cast_item, []}}, nil},
-                 index_name: {{:or_nil, :string}, nil},
-                 select: {{:in, [nil, :all, :count]}, nil}
+                 limit: [
+                   type: {:or_nil, {:in, 1..@max_limit}},
+                   doc:
+                     "DynamoDB's `Limit`: items evaluated per request, at most 2,147,483,647 " <>
+                       "(a 32-bit integer). DynamoDB also ends a page at 1 MB."
+                 ],
+                 exclusive_start_key: [
+                   type: {:or_nil, {:custom, __MODULE__, :cast_item, []}},
+                   doc: "a `last_evaluated_key`: start after it."
+                 ],
+                 index_name: [type: {:or_nil, :string}, doc: "read a secondary index."],
+                 select: [
+                   type: {:in, [nil, :all, :count]},
+                   doc: "`:count` returns counts only."
+                 ]
                ] ++ @config_opt
+
+  @scan_opts @read_opts ++
+               [
+                 segment: [
+                   type: {:or_nil, {:in, 0..(@max_segments - 1)}},
+                   doc: "the segment to read, with `total_segments`."
+                 ],
+                 total_segments: [
+                   type: {:or_nil, {:in, 1..@max_segments}},
+                   doc: "segments of a parallel scan, at most 1,000,000 (DynamoDB's limit)."
+                 ]
+               ]
+
+  @query_opts @read_opts ++
+                [
+                  key_condition_expression: [
+                    type: :string,
+                    required: true,
+                    doc: "the key condition, with its `expression_attribute_values`."
+                  ],
+                  scan_index_forward: [
+                    type: :boolean,
+                    default: true,
+                    doc: "ascending sort key order; false reads backwards."
+                  ]
+                ]
 
   @doc false
   def max_segments, do: @max_segments
@@ -247,25 +330,17 @@ defmodule Dynamo.Table do
   scanned_count:, consumed_capacity:}}` (read capacity units, when DynamoDB says). Pass `last_evaluated_key` back as `exclusive_start_key:` for the next
   page; `nil` means the scan is over (an empty page is not the end).
 
-  Options: `filter_expression`, `projection_expression`, `expression_attribute_names`,
-  `expression_attribute_values`, `consistent_read`, `limit` (items evaluated per page),
-  `exclusive_start_key`, `index_name`, `segment` with `total_segments`, `select: :count`.
   For whole tables use `Dynamo.Table.Stream`.
+
+  Options:
+
+  #{Options.docs(@scan_opts)}
   """
   @spec scan(schema(), keyword()) :: {:ok, page()} | {:error, Error.t()}
   def scan(schema, opts \\ []) do
     Schema.schema!(schema, "Dynamo.Table.scan/2")
 
-    opts =
-      Options.validate!(
-        opts,
-        @read_opts ++
-          [
-            segment: {{:or_nil, {:in, 0..(@max_segments - 1)}}, nil},
-            total_segments: {{:or_nil, {:in, 1..@max_segments}}, nil}
-          ],
-        "Dynamo.Table.scan/2"
-      )
+    opts = Options.validate!(opts, @scan_opts, "Dynamo.Table.scan/2")
 
     segment =
       case {opts.segment, opts.total_segments} do
@@ -283,21 +358,21 @@ defmodule Dynamo.Table do
     read_page(schema, :scan, read(schema, opts, segment: segment))
   end
 
+  @doc false
+  def query_options, do: @query_opts
+
   @doc """
-  One page of a query: as `scan/2`, plus `key_condition_expression` (required) and
-  `scan_index_forward` (default true: ascending sort key).
+  One page of a query: as `scan/2`, selected by the key condition.
+
+  Options:
+
+  #{Options.docs(@query_opts)}
   """
   @spec query(schema(), keyword()) :: {:ok, page()} | {:error, Error.t()}
   def query(schema, opts) do
     Schema.schema!(schema, "Dynamo.Table.query/2")
 
-    opts =
-      Options.validate!(
-        opts,
-        @read_opts ++
-          [key_condition_expression: {:string, :required}, scan_index_forward: {:boolean, true}],
-        "Dynamo.Table.query/2"
-      )
+    opts = Options.validate!(opts, @query_opts, "Dynamo.Table.query/2")
 
     read_page(
       schema,
@@ -355,6 +430,10 @@ defmodule Dynamo.Table do
   `{:error, %Dynamo.Error{type: :throttled}}`. `requests` are structs to put, or
   `{:put, struct}` / `{:delete, key}`.
   Returns `{:ok, applied_count}`.
+
+  Options:
+
+  #{Options.docs(@config_opt)}
   """
   @spec batch_write_item(schema(), [struct() | {:put, struct()} | {:delete, key()}], keyword()) ::
           {:ok, non_neg_integer()} | {:error, Error.t()}
@@ -393,6 +472,10 @@ defmodule Dynamo.Table do
   @doc """
   Reads many items by key, 100 per request; unprocessed keys are retried as in
   `batch_write_item/3`. Missing items are left out.
+
+  Options:
+
+  #{Options.docs(@consistent_read_opt ++ @config_opt)}
   """
   @spec batch_get_item(schema(), [key()], keyword()) :: {:ok, [struct()]} | {:error, Error.t()}
   def batch_get_item(schema, keys, opts \\ []) do
@@ -401,7 +484,7 @@ defmodule Dynamo.Table do
     opts =
       Options.validate!(
         opts,
-        [consistent_read: {:boolean, false}] ++ @config_opt,
+        @consistent_read_opt ++ @config_opt,
         "Dynamo.Table.batch_get_item/3"
       )
 
@@ -448,6 +531,16 @@ defmodule Dynamo.Table do
     to: Dynamo.Table.Stream,
     as: :scan_to_process
 
+  @create_opts [
+                 indexes: [
+                   type: {:list, {:custom, __MODULE__, :cast_index, []}},
+                   default: [],
+                   doc:
+                     "global secondary indexes, as `{name, partition_field}` or " <>
+                       "`{name, partition_field, sort_field}`."
+                 ]
+               ] ++ @config_opt
+
   @doc """
   Creates the schema's table (on-demand capacity), keyed as the schema says.
 
@@ -456,6 +549,10 @@ defmodule Dynamo.Table do
   query them with `index_name: name`.
 
       Dynamo.Table.create_table(User, indexes: [{"by_email", :email}])
+
+  Options:
+
+  #{Options.docs(@create_opts)}
   """
   @spec create_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def create_table(schema, opts \\ []) do
@@ -464,7 +561,7 @@ defmodule Dynamo.Table do
     opts =
       Options.validate!(
         opts,
-        @config_opt ++ [indexes: {{:list, :any}, []}],
+        @create_opts,
         "Dynamo.Table.create_table/2"
       )
 
@@ -511,7 +608,13 @@ defmodule Dynamo.Table do
     |> ok_only()
   end
 
-  @doc "Deletes the schema's table."
+  @doc """
+  Deletes the schema's table.
+
+  Options:
+
+  #{Options.docs(@config_opt)}
+  """
   @spec delete_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def delete_table(schema, opts \\ []) do
     Schema.schema!(schema, "Dynamo.Table.delete_table/2")
@@ -581,6 +684,22 @@ defmodule Dynamo.Table do
   end
 
   def cast_values(_other), do: {:error, "a map of placeholders to values"}
+
+  @doc false
+  # The option type of an index of `create_table/2`.
+  def cast_index({name, partition} = index) when is_binary(name) and is_atom(partition),
+    do: index_name(index, name)
+
+  def cast_index({name, partition, sort} = index)
+      when is_binary(name) and is_atom(partition) and is_atom(sort),
+      do: index_name(index, name)
+
+  def cast_index(_other),
+    do: {:error, "{name, partition_field} or {name, partition_field, sort_field}"}
+
+  defp index_name(index, name) do
+    if String.valid?(name), do: {:ok, index}, else: {:error, "an index name as valid UTF-8"}
+  end
 
   @doc false
   # The option type of a start key: a map of attribute names to DynamoDB JSON or values.

@@ -459,18 +459,22 @@ defmodule ObjectStoreX.Stream do
     abort(writes.upload)
   end
 
-  @max_page_size 1_000_000
+  @max_batch_size 1_000_000
   @max_prefetch_pages 10_000
 
   @list_schema [
     prefix: [type: {:or_nil, :string}, doc: "list only the objects under this prefix."],
     offset: [type: {:or_nil, :string}, doc: "start after this path."],
-    page_size: [
-      type: {:in, 1..@max_page_size},
+    batch_size: [
+      type: {:in, 1..@max_batch_size},
       default: 1000,
       doc:
-        "the most objects per page handed over, at most #{@max_page_size}. A page holds " <>
-          "what the store has sent (S3 sends at most 1000 keys per request)."
+        "the most objects handed over per message, at most #{@max_batch_size}. A batch " <>
+          "holds what the store has sent (S3 sends at most 1000 keys per request)."
+    ],
+    page_size: [
+      type: {:in, 1..@max_batch_size},
+      deprecated: "use :batch_size (:page_size is DynamoDB's items per request in Dynamo)"
     ],
     prefetch_pages: [
       type: {:in, 0..@max_prefetch_pages},
@@ -484,7 +488,7 @@ defmodule ObjectStoreX.Stream do
     timeout: [type: :timeout, default: 30_000, doc: "the longest wait for a page, in ms."]
   ]
 
-  @doc ~S"""
+  @doc """
   A lazy stream of `%ObjectStoreX.Meta{}` for every object under `:prefix`, fetched page by
   page. Nothing is fetched before the stream is enumerated, and with the default
   `prefetch_pages: 0` a page is fetched only when the consumer needs it: `Enum.take(stream, 10)`
@@ -495,7 +499,7 @@ defmodule ObjectStoreX.Stream do
   #{Options.docs(@list_schema)}
 
       iex> {:ok, store} = ObjectStoreX.new(:memory)
-      iex> for i <- 1..3, do: :ok = ObjectStoreX.put(store, "logs/#{i}", "x")
+      iex> for i <- 1..3, do: :ok = ObjectStoreX.put(store, "logs/\#{i}", "x")
       iex> ObjectStoreX.Stream.list_stream(store, prefix: "logs") |> Enum.map(& &1.location) |> Enum.sort()
       ["logs/1", "logs/2", "logs/3"]
   """
@@ -510,7 +514,7 @@ defmodule ObjectStoreX.Stream do
           store.resource,
           opts.prefix,
           opts.offset,
-          opts.page_size,
+          opts.page_size || opts.batch_size,
           opts.prefetch || opts.prefetch_pages
         )
       end,

@@ -323,8 +323,9 @@ defmodule CloudStreams.BadInputSweep do
     end
   end
 
+  @doc false
   # The options a function knows, from its own unknown-option error.
-  defp option_names(call) do
+  def option_names(call) do
     call.(__sweep_unknown__: 1)
     raise "no unknown-option error"
   rescue

@@ -345,7 +345,7 @@ defmodule ObjectStoreX.StreamConformance do
 
           :ok = ObjectStoreX.put(store, "elsewhere", "x")
 
-          listed = OS.list_stream(store, prefix: "dir", page_size: 7) |> Enum.map(& &1.location)
+          listed = OS.list_stream(store, prefix: "dir", batch_size: 7) |> Enum.map(& &1.location)
           assert Enum.sort(listed) == paths
           assert [%Meta{size: 1} | _] = OS.list_stream(store, prefix: "dir") |> Enum.take(1)
           assert_native_idle()

@@ -1,4 +1,95 @@
 defmodule Dynamo.Table.Stream do
+  alias CloudStreams.{Native, Options, PullStream}
+  alias Dynamo.{Codec, Schema}
+
+  @type schema :: module()
+  @typedoc "Where each segment of a scan stands (see the module doc)."
+  @type checkpoint :: %{String.t() => term()}
+
+  # DynamoDB's Limit is a 32-bit integer and it allows 1,000,000 segments. Segments run at
+  # most @default_concurrency at once unless asked: each running one holds a request and a
+  # page, so "all at once" must not mean a million.
+  @max_page_size 2_147_483_647
+  @max_prefetch_pages 10_000
+  @max_segments Dynamo.Table.max_segments()
+  @default_concurrency 64
+  # Read capacity units per second: below 0.001 a pause would last for ages; no table
+  # reaches 10^9.
+  @min_read_capacity 0.001
+  @max_read_capacity 1.0e9
+
+  @stream_opts [
+    page_size: [
+      type: {:in, 1..@max_page_size},
+      default: 100,
+      doc:
+        "DynamoDB's `Limit`: items evaluated per request, at most 2,147,483,647 (a 32-bit " <>
+          "integer). DynamoDB also ends a page at 1 MB."
+    ],
+    prefetch_pages: [
+      type: {:in, 0..@max_prefetch_pages},
+      default: 2,
+      doc:
+        "pages fetched ahead of the consumer, at most #{@max_prefetch_pages}. Buffered " <>
+          "memory is at most `prefetch_pages` plus one page per segment being read."
+    ],
+    max_read_capacity: [
+      type: {:or_nil, {:number, @min_read_capacity, @max_read_capacity}},
+      doc:
+        "read capacity units per second the whole stream may consume, from the " <>
+          "`ConsumedCapacity` DynamoDB reports with each page (from 0.001 to 10^9). " <>
+          "Requests are paced to stay under it, so a scan can run beside production " <>
+          "traffic. Default: no cap."
+    ],
+    timeout: [
+      type: :timeout,
+      default: 120_000,
+      doc:
+        "the longest wait for one page, in ms, after DynamoDB's own retries. Throttling " <>
+          "and 5xx answers are retried with jittered backoff (`Dynamo.Config`'s " <>
+          "`:max_attempts`)."
+    ],
+    on_checkpoint: [
+      type: {:or_nil, {:fun, 1}},
+      doc:
+        "a function called with a checkpoint (see below) each time a page has been " <>
+          "entirely consumed, and once at the end."
+    ],
+    resume: [type: {:or_nil, :map}, doc: "a checkpoint to continue from."]
+  ]
+
+  @read_opts Keyword.drop(Dynamo.Table.read_options(), [:limit, :select, :exclusive_start_key]) ++
+               @stream_opts
+
+  @scan_opts @read_opts ++
+               [
+                 exclusive_start_key:
+                   Keyword.fetch!(Dynamo.Table.read_options(), :exclusive_start_key)
+               ]
+
+  @parallel_opts @read_opts ++
+                   [
+                     segments: [
+                       type: {:in, 1..@max_segments},
+                       default: 4,
+                       doc:
+                         "segments read at the same time, at most 1,000,000 (DynamoDB's limit)."
+                     ],
+                     max_concurrency: [
+                       type: {:or_nil, {:in, 1..@max_segments}},
+                       doc:
+                         "segments read at once (default: all of them, up to " <>
+                           "#{@default_concurrency}; each running segment holds a request and " <>
+                           "a page)."
+                     ]
+                   ]
+
+  @query_opts @scan_opts ++
+                Keyword.take(Dynamo.Table.query_options(), [
+                  :key_condition_expression,
+                  :scan_index_forward
+                ])
+
   @moduledoc """
   Whole tables as lazy streams of structs: `scan/2`, `parallel_scan/2`, `query/2`, and
   `scan_to_process/3` for message-driven consumers. `Dynamo.Table.Stream.Producer` is the
@@ -23,20 +114,7 @@ defmodule Dynamo.Table.Stream do
   `:expression_attribute_values` (DynamoDB JSON or plain values), `:consistent_read`,
   `:index_name`, and `:config` (see `Dynamo.Config`). Besides:
 
-    * `:page_size` - DynamoDB's `Limit`: items evaluated per request (default 100, at most
-      2,147,483,647, a 32-bit integer). DynamoDB also ends a page at 1 MB.
-    * `:prefetch_pages` - pages fetched ahead of the consumer (default 2, at most 10,000).
-      Buffered memory is at most `prefetch_pages` plus one page per segment being read.
-    * `:max_read_capacity` - read capacity units per second the whole stream may consume, from
-      the `ConsumedCapacity` DynamoDB reports with each page (from 0.001 to 10^9). Requests
-      are paced to stay under it, so a scan can run beside production traffic. Default: no
-      cap.
-    * `:timeout` - the longest wait for one page, in milliseconds (default 120,000), after
-      DynamoDB's own retries. Throttling and 5xx answers are retried with jittered backoff
-      (`Dynamo.Config`'s `:max_attempts`).
-    * `:on_checkpoint` - a function called with a checkpoint (see below) each time a page has
-      been entirely consumed, and once at the end.
-    * `:resume` - a checkpoint to continue from.
+  #{Options.docs(@stream_opts)}
 
   ## Errors
 
@@ -57,54 +135,6 @@ defmodule Dynamo.Table.Stream do
   skips an item. Pass it back as `resume:` with the same options (and the same `:segments`).
   """
 
-  alias CloudStreams.{Native, Options, PullStream}
-  alias Dynamo.{Codec, Schema}
-
-  @type schema :: module()
-  @typedoc "Where each segment of a scan stands (see the module doc)."
-  @type checkpoint :: %{String.t() => term()}
-
-  # DynamoDB's Limit is a 32-bit integer and it allows 1,000,000 segments. Segments run at
-  # most @default_concurrency at once unless asked: each running one holds a request and a
-  # page, so "all at once" must not mean a million.
-  @max_page_size 2_147_483_647
-  @max_prefetch_pages 10_000
-  @max_segments Dynamo.Table.max_segments()
-  @default_concurrency 64
-  # Read capacity units per second: below 0.001 a pause would last for ages; no table
-  # reaches 10^9.
-  @min_read_capacity 0.001
-  @max_read_capacity 1.0e9
-
-  @read_opts Keyword.drop(Dynamo.Table.read_options(), [:limit, :select, :exclusive_start_key]) ++
-               [
-                 page_size: {{:in, 1..@max_page_size}, 100},
-                 prefetch_pages: {{:in, 0..@max_prefetch_pages}, 2},
-                 max_read_capacity:
-                   {{:or_nil, {:number, @min_read_capacity, @max_read_capacity}}, nil},
-                 timeout: {:timeout, 120_000},
-                 on_checkpoint: {{:or_nil, {:fun, 1}}, nil},
-                 resume: {{:or_nil, :map}, nil}
-               ]
-
-  @scan_opts @read_opts ++
-               [
-                 exclusive_start_key:
-                   Keyword.fetch!(Dynamo.Table.read_options(), :exclusive_start_key)
-               ]
-
-  @parallel_opts @read_opts ++
-                   [
-                     segments: {{:in, 1..@max_segments}, 4},
-                     max_concurrency: {{:or_nil, {:in, 1..@max_segments}}, nil}
-                   ]
-
-  @query_opts @scan_opts ++
-                [
-                  key_condition_expression: {:string, :required},
-                  scan_index_forward: {:boolean, true}
-                ]
-
   @doc """
   A lazy, sequential stream of every item of the schema's table, as structs.
 
@@ -122,9 +152,8 @@ defmodule Dynamo.Table.Stream do
   end
 
   @doc """
-  A lazy stream of every item of the table, read as `:segments` segments (default 4, at most
-  DynamoDB's 1,000,000), `:max_concurrency` of them at once (default: all of them, up to
-  #{@default_concurrency}; each running segment holds a request and a page). Items of all segments come in
+  A lazy stream of every item of the table, read as `:segments` segments, `:max_concurrency`
+  of them at once. Items of all segments come in
   one stream, in no particular order. Each segment paginates on its own; memory stays bounded
   by `prefetch_pages` plus one page per running segment.
 
@@ -134,6 +163,10 @@ defmodule Dynamo.Table.Stream do
   those nodes, pulling one page at a time from each, and resumes a lost node's segments
   elsewhere from their last delivered positions: see `Dynamo.Table.Stream.Distributed` and
   `guides/distributed_systems.md`.
+
+  Options, besides those in the module doc:
+
+  #{Options.docs(Keyword.take(@parallel_opts, [:segments, :max_concurrency]))}
 
       iex> Dynamo.Table.Stream.parallel_scan(DocUser, segments: 3)
       ...> |> Enum.map(& &1.id) |> Enum.sort()
@@ -171,6 +204,16 @@ defmodule Dynamo.Table.Stream do
     read_stream(schema, :query, opts, 1, 1, start_key(opts))
   end
 
+  # `message_format`, `completion_message` and `error_message` are any term by design: the
+  # caller's own message shapes.
+  @sender_opts [
+    batch_size: [type: {:in, 1..@max_prefetch_pages}, default: 1],
+    message_format: [type: :any],
+    completion_message: [type: :any, default: :scan_complete],
+    error_message: [type: :any, default: {:scan_error, :error}],
+    max_mailbox: [type: {:in, 1..@max_page_size}, default: 1_000]
+  ]
+
   @doc """
   Scans the table in a supervised process that sends the items to `pid`; returns
   `{:ok, scanner_pid}`.
@@ -179,7 +222,7 @@ defmodule Dynamo.Table.Stream do
   above 1; then `:scan_complete`, or `{:scan_error, %Dynamo.Error{}}` if the scan fails.
   Options: those of `parallel_scan/2` (`:segments` defaults to 1 here), and
 
-    * `:batch_size` - items per message (default 1).
+    * `:batch_size` - items per message (default 1, at most 10,000).
     * `:message_format` - the item message: a term in which the atom `:item` (or `:items`)
       stands for the item (or the batch), like the defaults `{:scan_item, :item}` and
       `{:scan_batch, :items}`; or a function of the item (or batch) returning the message.
@@ -205,14 +248,7 @@ defmodule Dynamo.Table.Stream do
     Schema.schema!(schema, "Dynamo.Table.Stream.scan_to_process/3")
     opts = keyword!(opts, "Dynamo.Table.Stream.scan_to_process/3")
 
-    own = [
-      batch_size: {{:in, 1..@max_prefetch_pages}, 1},
-      message_format: {:any, nil},
-      completion_message: {:any, :scan_complete},
-      error_message: {:any, {:scan_error, :error}},
-      max_mailbox: {{:in, 1..@max_page_size}, 1_000}
-    ]
-
+    own = @sender_opts
     {own_opts, scan_opts} = Keyword.split(opts, Keyword.keys(own))
     scan_opts = Keyword.put_new(scan_opts, :segments, 1)
     # Validated here, in the caller, so a bad option raises where it was written.
