@@ -173,7 +173,9 @@ fn a_store_confined_to_its_root_refuses_what_resolves_outside_it() {
             .into_iter()
             .map(|m| m.location.to_string())
             .collect();
-        assert!(listed.iter().all(|l| !l.starts_with("dir_link") && l != "file_link"));
+        assert!(listed
+            .iter()
+            .all(|l| !l.starts_with("dir_link") && l != "file_link"));
         assert!(listed.contains(&"dir/inside.txt".to_string()));
 
         // Without the option, links are followed wherever they point.

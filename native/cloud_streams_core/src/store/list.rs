@@ -7,7 +7,8 @@ use crate::error::Error;
 use crate::pull::{Sink, Weighed};
 use crate::store::ops::entries;
 use crate::store::Store;
-use futures_util::{FutureExt, Stream, StreamExt};
+use futures_util::stream::FusedStream;
+use futures_util::{FutureExt, StreamExt};
 use object_store::ObjectMeta;
 use std::sync::Arc;
 
@@ -29,7 +30,8 @@ pub struct Listing {
 }
 
 pub async fn run(store: Arc<Store>, listing: Listing, sink: Sink<Page>) -> Result<(), Error> {
-    let mut entries = entries(&store, listing.prefix.as_deref(), listing.offset.as_deref())?;
+    // Fused: a page that ends at the end of the listing must not poll it again.
+    let mut entries = entries(&store, listing.prefix.as_deref(), listing.offset.as_deref())?.fuse();
     loop {
         sink.reserve().await?;
         let page = next_page(&mut entries, listing.page_size)
@@ -46,7 +48,7 @@ pub async fn run(store: Arc<Store>, listing: Listing, sink: Sink<Page>) -> Resul
 /// `ready_chunks`, nothing is allocated for `page_size` up front: a page holds what arrived.
 async fn next_page<S>(entries: &mut S, page_size: usize) -> object_store::Result<Vec<ObjectMeta>>
 where
-    S: Stream<Item = object_store::Result<ObjectMeta>> + Unpin,
+    S: FusedStream<Item = object_store::Result<ObjectMeta>> + Unpin,
 {
     let mut page = Vec::new();
     let Some(first) = entries.next().await else {
