@@ -226,7 +226,7 @@ defmodule Dynamo.TableTest do
       Table.create_table(Indexed, indexes: [{"x", :nope}])
     end
 
-    assert_raise ArgumentError, ~r/invalid index/, fn ->
+    assert_raise ArgumentError, ~r/invalid (index|value for option :indexes)/, fn ->
       Table.create_table(Indexed, indexes: [:x])
     end
   end
