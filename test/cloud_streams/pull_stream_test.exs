@@ -34,7 +34,7 @@ defmodule CloudStreams.PullStreamTest do
 
     test "chunks larger than the prefetch bound still pass, one at a time" do
       sizes =
-        Synthetic.stream(chunks: 5, chunk_size: 4 * @mib, prefetch: @mib)
+        Synthetic.stream(chunks: 5, chunk_size: 4 * @mib, prefetch_bytes: @mib)
         |> Enum.map(&byte_size/1)
 
       assert sizes == List.duplicate(4 * @mib, 5)
@@ -50,7 +50,7 @@ defmodule CloudStreams.PullStreamTest do
 
       consumer =
         spawn(fn ->
-          Synthetic.stream(chunks: 1_000, chunk_size: 64 * @kib, prefetch: 512 * @kib)
+          Synthetic.stream(chunks: 1_000, chunk_size: 64 * @kib, prefetch_bytes: 512 * @kib)
           |> Enum.each(fn _ ->
             send(parent, :first_chunk)
             Process.sleep(:infinity)

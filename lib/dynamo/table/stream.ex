@@ -207,11 +207,27 @@ defmodule Dynamo.Table.Stream do
   # `message_format`, `completion_message` and `error_message` are any term by design: the
   # caller's own message shapes.
   @sender_opts [
-    batch_size: [type: {:in, 1..@max_prefetch_pages}, default: 1],
-    message_format: [type: :any],
-    completion_message: [type: :any, default: :scan_complete],
-    error_message: [type: :any, default: {:scan_error, :error}],
-    max_mailbox: [type: {:in, 1..@max_page_size}, default: 1_000]
+    batch_size: [type: {:in, 1..@max_prefetch_pages}, default: 1, doc: "items per message."],
+    message_format: [
+      type: :any,
+      doc:
+        "the item message: a term in which the atom `:item` (or `:items`) stands for the " <>
+          "item (or the batch), like the defaults `{:scan_item, :item}` and " <>
+          "`{:scan_batch, :items}`; or a function of the item (or batch) returning the message."
+    ],
+    completion_message: [type: :any, default: :scan_complete, doc: "sent at the end."],
+    error_message: [
+      type: :any,
+      default: {:scan_error, :error},
+      doc: "a term in which `:error` stands for the `Dynamo.Error`, or a function of it."
+    ],
+    max_mailbox: [
+      type: {:in, 1..@max_page_size},
+      default: 1_000,
+      doc:
+        "the scanner pauses while `pid`'s mailbox holds more messages than this, so a slow " <>
+          "receiver is never flooded. Checked for local pids only."
+    ]
   ]
 
   @doc """
@@ -222,15 +238,7 @@ defmodule Dynamo.Table.Stream do
   above 1; then `:scan_complete`, or `{:scan_error, %Dynamo.Error{}}` if the scan fails.
   Options: those of `parallel_scan/2` (`:segments` defaults to 1 here), and
 
-    * `:batch_size` - items per message (default 1, at most 10,000).
-    * `:message_format` - the item message: a term in which the atom `:item` (or `:items`)
-      stands for the item (or the batch), like the defaults `{:scan_item, :item}` and
-      `{:scan_batch, :items}`; or a function of the item (or batch) returning the message.
-    * `:completion_message` - sent at the end (default `:scan_complete`).
-    * `:error_message` - a term in which `:error` stands for the `Dynamo.Error`, or a
-      function of it (default `{:scan_error, :error}`).
-    * `:max_mailbox` - the scanner pauses while `pid`'s mailbox holds more messages than this
-      (default 1,000), so a slow receiver is never flooded. Checked for local pids only.
+  #{Options.docs(@sender_opts)}
 
   The scanner runs under `CloudStreams.TaskSupervisor` and stops (with its native fetching)
   as soon as `pid` exits.
