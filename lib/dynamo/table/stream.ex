@@ -13,6 +13,9 @@ defmodule Dynamo.Table.Stream do
   @max_prefetch_pages 10_000
   @max_segments Dynamo.Table.max_segments()
   @default_concurrency 64
+  # Each running segment is a request in flight: a thousand is more than a table needs, and
+  # a million took 50 s to spawn and tear down on a failing scan.
+  @max_concurrency 1_000
   # Read capacity units per second: below 0.001 a pause would last for ages; no table
   # reaches 10^9.
   @min_read_capacity 0.001
@@ -76,11 +79,11 @@ defmodule Dynamo.Table.Stream do
                          "segments read at the same time, at most 1,000,000 (DynamoDB's limit)."
                      ],
                      max_concurrency: [
-                       type: {:or_nil, {:in, 1..@max_segments}},
+                       type: {:or_nil, {:in, 1..@max_concurrency}},
                        doc:
-                         "segments read at once (default: all of them, up to " <>
-                           "#{@default_concurrency}; each running segment holds a request and " <>
-                           "a page)."
+                         "segments read at once, at most #{@max_concurrency} (default: all of " <>
+                           "them, up to #{@default_concurrency}; each running segment holds a " <>
+                           "request and a page)."
                      ]
                    ]
 
