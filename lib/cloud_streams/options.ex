@@ -117,7 +117,6 @@ defmodule CloudStreams.Options do
     cond do
       spec[:required] -> " Required."
       spec[:default] == nil -> ""
-      Keyword.has_key?(spec, :default_doc) -> " Default: #{spec[:default_doc]}."
       true -> " Default: `#{inspect(spec[:default], limit: 5)}`."
     end
   end
@@ -206,43 +205,41 @@ defmodule CloudStreams.Options do
 
   defp cast_list(_improper, type, _acc), do: {:error, describe({:list, type})}
 
-  @doc false
-  @spec valid?(term(), term()) :: boolean()
-  def valid?(v, :pos_integer), do: is_integer(v) and v > 0
-  def valid?(v, :non_neg_integer), do: is_integer(v) and v >= 0
-  def valid?(v, {:number, min, max}), do: is_number(v) and v >= min and v <= max
-  def valid?(v, :timeout), do: v == :infinity or (is_integer(v) and v >= 0 and v <= @max_timeout)
-  def valid?(v, :boolean), do: is_boolean(v)
-  def valid?(v, :string), do: is_binary(v) and String.valid?(v)
-  def valid?(v, :atom), do: is_atom(v)
-  def valid?(v, {:in, values}), do: v in values
-  def valid?(v, {:or_nil, type}), do: is_nil(v) or valid?(v, type)
-  def valid?(v, {:fun, arity}), do: is_function(v, arity)
-  def valid?(v, :keyword_list), do: Keyword.keyword?(v)
-  def valid?(v, :map), do: is_map(v)
-  def valid?(_, :any), do: true
+  defp valid?(v, :pos_integer), do: is_integer(v) and v > 0
+  defp valid?(v, :non_neg_integer), do: is_integer(v) and v >= 0
+  defp valid?(v, {:number, min, max}), do: is_number(v) and v >= min and v <= max
+  defp valid?(v, :timeout), do: v == :infinity or (is_integer(v) and v >= 0 and v <= @max_timeout)
+  defp valid?(v, :boolean), do: is_boolean(v)
+  defp valid?(v, :string), do: is_binary(v) and String.valid?(v)
+  defp valid?(v, :atom), do: is_atom(v)
+  defp valid?(v, {:in, values}), do: v in values
+  defp valid?(v, {:fun, arity}), do: is_function(v, arity)
+  defp valid?(v, :keyword_list), do: Keyword.keyword?(v)
+  defp valid?(v, :map), do: is_map(v)
+  defp valid?(_, :any), do: true
 
-  @doc false
-  @spec describe(term()) :: String.t()
-  def describe(:pos_integer), do: "a positive integer"
-  def describe(:non_neg_integer), do: "a non-negative integer"
-  def describe({:in, %Range{first: first, last: last}}), do: "an integer from #{first} to #{last}"
-  def describe({:number, min, max}), do: "a number from #{min} to #{max}"
-  def describe(:timeout), do: "a timeout in ms (0 to #{@max_timeout}) or :infinity"
-  def describe(:boolean), do: "a boolean"
-  def describe(:string), do: "a string (valid UTF-8)"
-  def describe(:atom), do: "an atom"
-  def describe({:in, values}), do: "one of #{Enum.map_join(values, ", ", &inspect/1)}"
-  def describe({:or_nil, type}), do: "nil or #{describe(type)}"
-  def describe({:fun, arity}), do: "a function of arity #{arity}"
-  def describe(:keyword_list), do: "a keyword list"
-  def describe(:map), do: "a map"
-  def describe({:list, type}), do: "a list of #{describe(type)}"
+  defp describe(:pos_integer), do: "a positive integer"
+  defp describe(:non_neg_integer), do: "a non-negative integer"
 
-  def describe({:custom, module, fun, args}) do
+  defp describe({:in, %Range{first: first, last: last}}),
+    do: "an integer from #{first} to #{last}"
+
+  defp describe({:number, min, max}), do: "a number from #{min} to #{max}"
+  defp describe(:timeout), do: "a timeout in ms (0 to #{@max_timeout}) or :infinity"
+  defp describe(:boolean), do: "a boolean"
+  defp describe(:string), do: "a string (valid UTF-8)"
+  defp describe(:atom), do: "an atom"
+  defp describe({:in, values}), do: "one of #{Enum.map_join(values, ", ", &inspect/1)}"
+  defp describe({:or_nil, type}), do: "nil or #{describe(type)}"
+  defp describe({:fun, arity}), do: "a function of arity #{arity}"
+  defp describe(:keyword_list), do: "a keyword list"
+  defp describe(:map), do: "a map"
+  defp describe({:list, type}), do: "a list of #{describe(type)}"
+
+  defp describe({:custom, module, fun, args}) do
     {:error, expected} = apply(module, fun, [make_ref() | args])
     expected
   end
 
-  def describe(:any), do: "any term"
+  defp describe(:any), do: "any term"
 end

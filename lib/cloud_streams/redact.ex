@@ -39,7 +39,7 @@ defmodule CloudStreams.Redact do
       do: Enum.map(term, &pair/1),
       else: Enum.map(term, &redact/1)
   rescue
-    # An improper list: show it as it is, with its elements redacted where we can reach them.
+    # An improper list: not walked, so not shown.
     _ -> @redacted
   end
 
