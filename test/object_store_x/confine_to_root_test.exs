@@ -25,7 +25,7 @@ defmodule ObjectStoreX.ConfineToRootTest do
 
     {:ok, confined} = ObjectStoreX.new(:local, root: root, confine_to_root: true)
     {:ok, open} = ObjectStoreX.new(:local, root: root)
-    %{confined: confined, open: open, outside: outside}
+    %{confined: confined, open: open, outside: outside, root: root}
   end
 
   defp denied?({:error, %ObjectStoreX.Error{kind: :permission_denied}}), do: true
@@ -73,6 +73,16 @@ defmodule ObjectStoreX.ConfineToRootTest do
 
     {:ok, %{objects: objects}} = ObjectStoreX.list_with_delimiter(c.confined)
     refute Enum.any?(objects, &(&1.location == "file_link"))
+  end
+
+  test "a store prefix naming a link outside the root is refused too", c do
+    {:ok, store} =
+      ObjectStoreX.new(:local, root: c.root, prefix: "dir_link", confine_to_root: true)
+
+    assert denied?(ObjectStoreX.get(store, "secret.txt"))
+    assert denied?(ObjectStoreX.put(store, "planted.txt", "x"))
+    assert {:ok, []} = ObjectStoreX.list(store)
+    assert File.ls!(c.outside) == ["secret.txt"]
   end
 
   test "paths inside the root, links among them, work as usual", c do
