@@ -418,10 +418,12 @@ defmodule Dynamo.Table.Stream do
   end
 
   defp checkpoint(state) do
-    %{
-      "segments" => state.segments,
-      "positions" => Map.new(state.positions, fn {s, p} -> {Integer.to_string(s), p} end)
-    }
+    positions =
+      Map.new(0..(state.segments - 1), fn s ->
+        {Integer.to_string(s), Map.get(state.positions, s)}
+      end)
+
+    %{"segments" => state.segments, "positions" => positions}
   end
 
   defp start_key(%{exclusive_start_key: nil}), do: nil
@@ -431,14 +433,15 @@ defmodule Dynamo.Table.Stream do
     do: raise(ArgumentError, "exclusive_start_key: and resume: cannot be used together")
 
   @doc false
-  # Where each segment starts (`%{segment => nil | key | "done"}`), from `resume:`.
+  # Where each segment starts (`%{segment => nil | key | "done"}`, every segment), from
+  # `resume:`.
+  def initial_positions(%{resume: nil}, segments), do: Map.new(0..(segments - 1), &{&1, nil})
   def initial_positions(opts, segments), do: opts.resume |> starts(segments, nil) |> elem(0)
 
-  # Positions for every segment, and the `{segment, start_key | nil}` list of those to read.
-  defp starts(nil, segments, start_key) do
-    positions = Map.new(0..(segments - 1), &{&1, nil})
-    {positions, Enum.map(0..(segments - 1), &{&1, if(&1 == 0, do: start_key)})}
-  end
+  # The known positions (a segment not in them has not started) and what the native stream
+  # reads: `{:all, segments, start_key}` for a fresh scan, so nothing is made per segment up
+  # front, or the `{segment, start_key | nil}` list of a resumed one.
+  defp starts(nil, segments, start_key), do: {%{}, {:all, segments, start_key}}
 
   defp starts(%{"segments" => segments, "positions" => given} = checkpoint, segments, _)
        when is_map(given) do
