@@ -4,11 +4,11 @@ defmodule ObjectStoreX.Stream do
   object or the bucket.
 
   Downloads and listings are lazy `Stream`s over the pull-stream core (see
-  `CloudStreams.PullStream`): a native task reads ahead at most `:prefetch_bytes` (downloads) or `:prefetch_pages` (listings) and then stops
-  reading from the network until the consumer catches up. Halting a stream (`Enum.take/2`),
-  an exception in the consumer or the consumer's death stops the native task at once.
-  Uploads read the enumerable and send fixed-size parts, several at a time, and abort the
-  multipart upload on every failure path.
+  `CloudStreams.PullStream`): a native task reads ahead at most `:prefetch_bytes` (downloads)
+  or `:prefetch_pages` (listings) and then stops reading from the network until the consumer
+  catches up. Halting a stream (`Enum.take/2`), an exception in the consumer or the
+  consumer's death stops the native task at once. Uploads read the enumerable and send
+  fixed-size parts, several at a time, and abort the multipart upload on every failure path.
 
       iex> {:ok, store} = ObjectStoreX.new(:memory)
       iex> :ok = ["hello ", "streaming ", "world"] |> ObjectStoreX.Stream.upload(store, "s.txt")
