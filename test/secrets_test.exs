@@ -159,9 +159,25 @@ defmodule CloudStreams.SecretsTest do
 
         assert_receive {:scan_error, error}, 15_000
         refute_secrets(inspect(error) <> Exception.message(error), "a scan error")
+        # A producer that dies of its scan's error: its crash report shows its state.
+        Process.flag(:trap_exit, true)
+
+        {:ok, producer} =
+          Dynamo.Table.Stream.Producer.start_link(
+            schema: DocUser,
+            config: [session_token: "SESSION-TOKEN-7"]
+          )
+
+        tag = make_ref()
+        send(producer, {:"$gen_producer", {self(), tag}, {:subscribe, nil, []}})
+        send(producer, {:"$gen_producer", {self(), tag}, {:ask, 10}})
+        assert_receive {:EXIT, ^producer, {:dynamo_error, _}}, 15_000
         Logger.flush()
       end)
 
+    # The log did receive the crash reports checked above.
+    assert log =~ "Dynamo.Table.Stream.Producer"
+    assert log =~ "terminating"
     refute_secrets(log, "the log")
   end
 end
