@@ -29,7 +29,7 @@ defmodule ObjectStoreX do
   `:invalid_argument` error.
   """
 
-  alias CloudStreams.{Call, Native, Options}
+  alias CloudStreams.{Call, Native, Options, Redact}
   alias ObjectStoreX.{Config, Error, Meta, PutOptions, Store}
 
   @typedoc "A store backend, or a URL such as `\"s3://bucket/prefix\"` or `\"file:///data\"`."
@@ -49,7 +49,13 @@ defmodule ObjectStoreX do
   ## Backends and their options
 
     * `:memory` - an in-memory store (tests, caches).
-    * `:local` - a directory: `root:` (required), `create_root:` (create it when missing).
+    * `:local` - a directory: `root:` (required), `create_root:` (create it when missing),
+      `confine_to_root:` (default `false`). By default symlinks inside the root are followed
+      wherever they point, as the filesystem does (a root may link to shared data). With
+      `confine_to_root: true` every path whose target, symlinks resolved, lies outside the
+      root is refused with `:permission_denied` (reads, writes, deletes, copies, renames,
+      streams), and listings leave such entries out. The check resolves the path before
+      each operation: a link swapped in between the check and the operation is not caught.
     * `:s3` - `bucket:`, `region:`, `access_key_id:`, `secret_access_key:`,
       `session_token:`, `endpoint:` (S3-compatible stores and emulators), `allow_http:`,
       `virtual_hosted_style:`, `conditional_put:` (`:etag` or `:disabled`),
@@ -68,16 +74,7 @@ defmodule ObjectStoreX do
 
   Options of every backend:
 
-    * `:prefix` - every path is relative to this prefix.
-    * `:from_env` - start from the standard environment variables (`AWS_*`, `GOOGLE_*`,
-      `AZURE_*`), as object_store's `from_env` builders do; explicit options win.
-    * `:client` - `timeout:` (whole request, ms or `:infinity`; default 30 s),
-      `connect_timeout:`, `read_timeout:` (longest wait for the next bytes), `pool_idle_timeout:`
-      (all ms), `pool_max_idle_per_host:`, `allow_http:`, `allow_invalid_certificates:`,
-      `http1_only:`, `http2_only:`, `user_agent:`, `proxy_url:`.
-    * `:retry` - `max_retries:` (default 10), `retry_timeout:` (ms, default 180 s),
-      `init_backoff:`, `max_backoff:` (ms).
-    * `:config` - a map of any other object_store configuration key to its value.
+  #{Options.docs(Config.common_schema())}
 
   A URL picks the backend and bucket: `s3://bucket/prefix`, `gs://bucket`, `az://container`,
   `file:///absolute/dir`, `memory://`, `https://host/base`; `opts` add the rest.
@@ -86,7 +83,7 @@ defmodule ObjectStoreX do
       iex> inspect(store)
       "#ObjectStoreX.Store<s3://b>"
       iex> ObjectStoreX.new(:s3, bukket: "b")
-      ** (ArgumentError) unknown option :bukket for ObjectStoreX.new/2 (:s3); known options: :prefix, :client, :retry, :from_env, :config, :bucket, :region, :access_key_id, :secret_access_key, :session_token, :endpoint, :virtual_hosted_style, :skip_signature, :unsigned_payload, :checksum, :disable_tagging, :request_payer, :conditional_put, :copy_if_not_exists, :allow_http, :url
+      ** (ArgumentError) unknown option :bukket for ObjectStoreX.new/2 (:s3); did you mean :bucket? known options: :prefix, :client, :retry, :from_env, :config, :bucket, :region, :access_key_id, :secret_access_key, :session_token, :endpoint, :virtual_hosted_style, :skip_signature, :unsigned_payload, :checksum, :disable_tagging, :request_payer, :conditional_put, :copy_if_not_exists, :allow_http, :url
   """
   @spec new(backend(), keyword()) :: {:ok, Store.t()} | error()
   def new(backend, opts \\ [])
@@ -118,13 +115,26 @@ defmodule ObjectStoreX do
     prefix = if path == "", do: [], else: [prefix: path]
 
     case uri.scheme do
-      "memory" -> {:memory, prefix}
-      "file" -> {:local, root: "/" <> path}
-      s when s in ["s3", "s3a"] -> {:s3, [url: url] ++ prefix}
-      s when s in ["gs", "gcs"] -> {:gcs, [url: url] ++ prefix}
-      s when s in ["az", "azure", "abfs", "abfss", "adl"] -> {:azure, [url: url] ++ prefix}
-      s when s in ["http", "https"] -> {:http, url: url, allow_http: s == "http"}
-      _ -> raise ArgumentError, "unsupported store URL #{inspect(url)} for ObjectStoreX.new/2"
+      "memory" ->
+        {:memory, prefix}
+
+      "file" ->
+        {:local, root: "/" <> path}
+
+      s when s in ["s3", "s3a"] ->
+        {:s3, [url: url] ++ prefix}
+
+      s when s in ["gs", "gcs"] ->
+        {:gcs, [url: url] ++ prefix}
+
+      s when s in ["az", "azure", "abfs", "abfss", "adl"] ->
+        {:azure, [url: url] ++ prefix}
+
+      s when s in ["http", "https"] ->
+        {:http, url: url, allow_http: s == "http"}
+
+      _ ->
+        raise ArgumentError, "unsupported store URL #{Redact.inspect(url)} for ObjectStoreX.new/2"
     end
   end
 
@@ -133,13 +143,7 @@ defmodule ObjectStoreX do
 
   Options:
 
-    * `:mode` - `:overwrite` (default), `:create` (fails with `:already_exists` if the
-      object exists) or `{:update, %{etag: etag, version: version}}` (fails with
-      `:precondition_failed` unless the object is still at that etag or version).
-    * `:content_type`, `:content_disposition`, `:content_encoding`, `:content_language`,
-      `:cache_control` - content attributes.
-    * `:metadata` - a map of user metadata.
-    * `:tags` - a map of object tags (stores that support them).
+  #{Options.docs(PutOptions.schema())}
 
   Large data is handed to the native side without a copy.
 
@@ -149,7 +153,8 @@ defmodule ObjectStoreX do
       iex> {:error, %ObjectStoreX.Error{kind: :already_exists}} = ObjectStoreX.put(store, "a.json", "x", mode: :create)
   """
   @spec put(Store.t(), path(), iodata(), keyword()) :: :ok | error()
-  def put(%Store{} = store, path, data, opts \\ []) do
+  def put(store, path, data, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.put/4")
     check_path!(path, "put/4")
     native_opts = PutOptions.to_native!(opts, "ObjectStoreX.put/4")
     data = iodata!(data, "put/4")
@@ -164,12 +169,24 @@ defmodule ObjectStoreX do
   def put!(store, path, data, opts \\ []), do: bang(put(store, path, data, opts))
 
   @get_schema [
-    range: {:any, nil},
-    if_match: {{:or_nil, :string}, nil},
-    if_none_match: {{:or_nil, :string}, nil},
-    if_modified_since: {:any, nil},
-    if_unmodified_since: {:any, nil},
-    version: {{:or_nil, :string}, nil}
+    range: [type: {:or_nil, {:custom, __MODULE__, :cast_range, []}}, doc: "see \"Ranges\" above."],
+    if_match: [
+      type: {:or_nil, :string},
+      doc: "an etag (or `\"*\"`); a mismatch is `:precondition_failed`."
+    ],
+    if_none_match: [
+      type: {:or_nil, :string},
+      doc: "an etag (or `\"*\"`); a match is `:not_modified`."
+    ],
+    if_modified_since: [
+      type: {:or_nil, {:custom, __MODULE__, :cast_datetime, []}},
+      doc: "a `DateTime`."
+    ],
+    if_unmodified_since: [
+      type: {:or_nil, {:custom, __MODULE__, :cast_datetime, []}},
+      doc: "a `DateTime`."
+    ],
+    version: [type: {:or_nil, :string}, doc: "a version id, on stores with versioning."]
   ]
 
   @doc """
@@ -178,11 +195,7 @@ defmodule ObjectStoreX do
 
   Options:
 
-    * `:range` - see "Ranges" above.
-    * `:if_match`, `:if_none_match` - an etag (or `"*"`); a mismatch is
-      `:precondition_failed`, a match of `if_none_match` is `:not_modified`.
-    * `:if_modified_since`, `:if_unmodified_since` - a `DateTime`.
-    * `:version` - a version id, on stores with versioning.
+  #{Options.docs(@get_schema)}
 
       iex> {:ok, store} = ObjectStoreX.new(:memory)
       iex> :ok = ObjectStoreX.put(store, "f.bin", "0123456789")
@@ -190,16 +203,17 @@ defmodule ObjectStoreX do
       iex> {:ok, "23", _meta} = ObjectStoreX.get(store, "f.bin", range: 2..3)
   """
   @spec get(Store.t(), path(), keyword()) :: {:ok, binary(), Meta.t()} | error()
-  def get(%Store{} = store, path, opts \\ []) do
+  def get(store, path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.get/3")
     check_path!(path, "get/3")
     opts = Options.validate!(opts, @get_schema, "ObjectStoreX.get/3")
 
     native_opts = %{
-      range: opts.range && range!(opts.range),
+      range: opts.range,
       if_match: opts.if_match,
       if_none_match: opts.if_none_match,
-      if_modified_since: datetime!(opts.if_modified_since, :if_modified_since),
-      if_unmodified_since: datetime!(opts.if_unmodified_since, :if_unmodified_since),
+      if_modified_since: opts.if_modified_since,
+      if_unmodified_since: opts.if_unmodified_since,
       version: opts.version
     }
 
@@ -226,7 +240,8 @@ defmodule ObjectStoreX do
       iex> {:ok, %ObjectStoreX.Meta{size: 3, last_modified: %DateTime{}}} = ObjectStoreX.head(store, "f.bin")
   """
   @spec head(Store.t(), path()) :: {:ok, Meta.t()} | error()
-  def head(%Store{} = store, path) do
+  def head(store, path) do
+    Store.check!(store, "ObjectStoreX.head/2")
     check_path!(path, "head/2")
     call(store.resource, &Native.store_head(&1, path, &2))
   end
@@ -245,12 +260,13 @@ defmodule ObjectStoreX do
       {:ok, ["01", "89"]}
   """
   @spec get_ranges(Store.t(), path(), [range()]) :: {:ok, [binary()]} | error()
-  def get_ranges(%Store{} = store, path, ranges) do
+  def get_ranges(store, path, ranges) do
+    Store.check!(store, "ObjectStoreX.get_ranges/3")
     check_path!(path, "get_ranges/3")
 
     unless is_list(ranges) do
       raise ArgumentError,
-            "ObjectStoreX.get_ranges/3 expects a list of ranges, got: #{inspect(ranges)}"
+            "ObjectStoreX.get_ranges/3 expects a list of ranges, got: #{Redact.inspect(ranges)}"
     end
 
     ranges = Enum.map(ranges, &range!/1)
@@ -269,7 +285,8 @@ defmodule ObjectStoreX do
       :ok
   """
   @spec delete(Store.t(), path()) :: :ok | error()
-  def delete(%Store{} = store, path) do
+  def delete(store, path) do
+    Store.check!(store, "ObjectStoreX.delete/2")
     check_path!(path, "delete/2")
     store.resource |> call(&Native.store_delete(&1, path, &2)) |> ok_only()
   end
@@ -291,10 +308,13 @@ defmodule ObjectStoreX do
   """
   @spec delete_many(Store.t(), [path()]) ::
           {:ok, non_neg_integer(), [{path(), Error.t()}]} | error()
-  def delete_many(%Store{} = store, paths) do
-    unless is_list(paths) and Enum.all?(paths, &is_binary/1) do
+  def delete_many(store, paths) do
+    Store.check!(store, "ObjectStoreX.delete_many/2")
+
+    unless is_list(paths) and Enum.all?(paths, &(is_binary(&1) and String.valid?(&1))) do
       raise ArgumentError,
-            "ObjectStoreX.delete_many/2 expects a list of path strings, got: #{inspect(paths)}"
+            "ObjectStoreX.delete_many/2 expects a list of path strings (valid UTF-8), " <>
+              "got: #{Redact.inspect(paths)}"
     end
 
     case call(store.resource, &Native.store_delete_many(&1, paths, &2)) do
@@ -316,11 +336,11 @@ defmodule ObjectStoreX do
       :ok
   """
   @spec copy(Store.t(), path(), path()) :: :ok | error()
-  def copy(%Store{} = store, from, to), do: transfer(store, from, to, :copy, false)
+  def copy(store, from, to), do: transfer(store, from, to, :copy, false)
 
   @doc "Like `copy/3`, but fails with `:already_exists` if the target exists."
   @spec copy_if_not_exists(Store.t(), path(), path()) :: :ok | error()
-  def copy_if_not_exists(%Store{} = store, from, to), do: transfer(store, from, to, :copy, true)
+  def copy_if_not_exists(store, from, to), do: transfer(store, from, to, :copy, true)
 
   @doc """
   Moves an object within the store, replacing the target if it exists.
@@ -331,11 +351,11 @@ defmodule ObjectStoreX do
       iex> {:error, %ObjectStoreX.Error{kind: :not_found}} = ObjectStoreX.head(store, "a")
   """
   @spec rename(Store.t(), path(), path()) :: :ok | error()
-  def rename(%Store{} = store, from, to), do: transfer(store, from, to, :rename, false)
+  def rename(store, from, to), do: transfer(store, from, to, :rename, false)
 
   @doc "Like `rename/3`, but fails with `:already_exists` if the target exists."
   @spec rename_if_not_exists(Store.t(), path(), path()) :: :ok | error()
-  def rename_if_not_exists(%Store{} = store, from, to),
+  def rename_if_not_exists(store, from, to),
     do: transfer(store, from, to, :rename, true)
 
   @doc "Like `copy/3`, but raises `ObjectStoreX.Error`."
@@ -348,6 +368,7 @@ defmodule ObjectStoreX do
 
   defp transfer(store, from, to, operation, if_not_exists?) do
     function = "#{operation}/3"
+    Store.check!(store, "ObjectStoreX.#{function}")
     check_path!(from, function)
     check_path!(to, function)
 
@@ -355,7 +376,10 @@ defmodule ObjectStoreX do
     store.resource |> call(start) |> ok_only()
   end
 
-  @list_schema [prefix: {{:or_nil, :string}, nil}, offset: {{:or_nil, :string}, nil}]
+  @list_schema [
+    prefix: [type: {:or_nil, :string}, doc: "list only the objects under this prefix."],
+    offset: [type: {:or_nil, :string}, doc: "start after this path."]
+  ]
 
   @doc """
   Every object under `:prefix` (recursively), in one list. `:offset` starts after that path.
@@ -368,7 +392,8 @@ defmodule ObjectStoreX do
       ["a/1", "a/2"]
   """
   @spec list(Store.t(), keyword()) :: {:ok, [Meta.t()]} | error()
-  def list(%Store{} = store, opts \\ []) do
+  def list(store, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.list/2")
     opts = Options.validate!(opts, @list_schema, "ObjectStoreX.list/2")
     call(store.resource, &Native.store_list(&1, opts.prefix, opts.offset, &2))
   end
@@ -388,26 +413,42 @@ defmodule ObjectStoreX do
   """
   @spec list_with_delimiter(Store.t(), keyword()) ::
           {:ok, %{objects: [Meta.t()], common_prefixes: [String.t()]}} | error()
-  def list_with_delimiter(%Store{} = store, opts \\ []) do
+  def list_with_delimiter(store, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.list_with_delimiter/2")
+
     opts =
       Options.validate!(
         opts,
-        [prefix: {{:or_nil, :string}, nil}],
+        Keyword.take(@list_schema, [:prefix]),
         "ObjectStoreX.list_with_delimiter/2"
       )
 
     call(store.resource, &Native.store_list_with_delimiter(&1, opts.prefix, &2))
   end
 
+  # S3's longest presigned URL lifetime: seven days.
+  @max_expires_in 604_800
+
   @signed_url_schema [
-    method: {{:in, [:get, :put, :head, :delete]}, :get},
-    expires_in: {:pos_integer, 3600}
+    method: [
+      type: {:in, [:get, :put, :head, :delete]},
+      default: :get,
+      doc: "what the URL lets its holder do."
+    ],
+    expires_in: [
+      type: {:in, 1..@max_expires_in},
+      default: 3600,
+      doc: "seconds the URL stays valid, at most #{@max_expires_in} (seven days, S3's limit)."
+    ]
   ]
 
   @doc """
-  A presigned URL that lets anyone holding it `:method` the object (default `:get`) for
-  `:expires_in` seconds (default 3600). S3, GCS and Azure only; other stores return
-  `:not_supported`.
+  A presigned URL that lets anyone holding it `:method` the object for `:expires_in`
+  seconds. S3, GCS and Azure only; other stores return `:not_supported`.
+
+  Options:
+
+  #{Options.docs(@signed_url_schema)}
 
       iex> {:ok, store} = ObjectStoreX.new(:s3, bucket: "b", region: "us-east-1", access_key_id: "AK", secret_access_key: "SK")
       iex> {:ok, url} = ObjectStoreX.signed_url(store, "report.pdf", expires_in: 600)
@@ -415,7 +456,8 @@ defmodule ObjectStoreX do
       true
   """
   @spec signed_url(Store.t(), path(), keyword()) :: {:ok, String.t()} | error()
-  def signed_url(%Store{} = store, path, opts \\ []) do
+  def signed_url(store, path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.signed_url/3")
     check_path!(path, "signed_url/3")
     opts = Options.validate!(opts, @signed_url_schema, "ObjectStoreX.signed_url/3")
     method = opts.method |> Atom.to_string() |> String.upcase()
@@ -501,11 +543,24 @@ defmodule ObjectStoreX do
   defp bang({:error, %Error{} = error}), do: raise(error)
 
   @doc false
-  def check_path!(path, _function) when is_binary(path), do: :ok
-
   def check_path!(path, function) do
-    raise ArgumentError,
-          "ObjectStoreX.#{function} expects the path as a string, got: #{inspect(path)}"
+    function =
+      if String.starts_with?(function, "ObjectStoreX"),
+        do: function,
+        else: "ObjectStoreX.#{function}"
+
+    cond do
+      not is_binary(path) ->
+        raise ArgumentError,
+              "#{function} expects the path as a string, got: #{Redact.inspect(path)}"
+
+      not String.valid?(path) ->
+        raise ArgumentError,
+              "#{function} expects the path as valid UTF-8, got: #{inspect(path)}"
+
+      true ->
+        :ok
+    end
   end
 
   defp iodata!(data, function) do
@@ -517,32 +572,52 @@ defmodule ObjectStoreX do
               __STACKTRACE__
   end
 
+  # Offsets and lengths the native side takes (u64).
+  @max_offset 18_446_744_073_709_551_615
+
   @doc false
   # Normalises the range forms of the moduledoc to what the NIF takes (end exclusive).
-  def range!({first, last} = range) when is_integer(first) and is_integer(last) do
-    if first >= 0 and last >= first do
-      {:bounded, first, last + 1}
-    else
-      raise ArgumentError,
-            "invalid range #{inspect(range)}: expected {first, last} with 0 <= first <= last"
+  def range!(range) do
+    case cast_range(range) do
+      {:ok, native} ->
+        native
+
+      {:error, expected} ->
+        raise ArgumentError, "invalid range #{Redact.inspect(range)}: expected #{expected}"
     end
   end
 
-  def range!(%Range{first: first, last: last, step: 1}), do: range!({first, last})
-  def range!({:offset, n}) when is_integer(n) and n >= 0, do: {:offset, n}
-  def range!({:suffix, n}) when is_integer(n) and n > 0, do: {:suffix, n}
+  @doc false
+  # The option type of a range: `{:ok, native_range}` or `{:error, what_was_expected}`.
+  def cast_range({first, last})
+      when is_integer(first) and is_integer(last) and first >= 0 and last >= first and
+             last < @max_offset,
+      do: {:ok, {:bounded, first, last + 1}}
 
-  def range!(other) do
-    raise ArgumentError,
-          "invalid range #{inspect(other)}: expected {first, last}, first..last, " <>
-            "{:offset, n} or {:suffix, n} with non-negative integers"
+  def cast_range(%Range{first: first, last: last, step: 1}) when first <= last,
+    do: cast_range({first, last})
+
+  def cast_range({:offset, n}) when is_integer(n) and n >= 0 and n <= @max_offset,
+    do: {:ok, {:offset, n}}
+
+  def cast_range({:suffix, n}) when is_integer(n) and n > 0 and n <= @max_offset,
+    do: {:ok, {:suffix, n}}
+
+  def cast_range(_other) do
+    {:error,
+     "a range: {first, last} or first..last with 0 <= first <= last, {:offset, n} or " <>
+       "{:suffix, n}, with integers below 2^64"}
   end
 
-  defp datetime!(nil, _option), do: nil
-  defp datetime!(%DateTime{} = at, _option), do: DateTime.to_unix(at, :microsecond)
+  @doc false
+  # The option type of a timestamp: a `DateTime`, sent as Unix microseconds.
+  def cast_datetime(%DateTime{} = at) do
+    micros = DateTime.to_unix(at, :microsecond)
 
-  defp datetime!(other, option) do
-    raise ArgumentError,
-          "invalid value for option #{inspect(option)}: expected a DateTime, got: #{inspect(other)}"
+    if micros in -(2 ** 63)..(2 ** 63 - 1),
+      do: {:ok, micros},
+      else: {:error, "a DateTime within the range of 64-bit microseconds"}
   end
+
+  def cast_datetime(_other), do: {:error, "a DateTime"}
 end

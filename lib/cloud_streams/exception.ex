@@ -66,6 +66,10 @@ defmodule CloudStreams.Exception do
   def build(module, %{kind: kind, message: message} = native)
       when is_atom(kind) and is_binary(message) do
     fields = module.__struct__() |> Map.keys() |> List.delete(:__struct__)
-    struct(module, Map.take(native, fields))
+    # Native messages may quote a URL with its credentials.
+    struct(
+      module,
+      Map.take(native, fields) |> Map.put(:message, CloudStreams.Redact.text(message))
+    )
   end
 end

@@ -13,14 +13,37 @@ defmodule CloudStreams.Synthetic do
 
   alias CloudStreams.{Native, Options, PullStream}
 
+  # Chunks are allocated whole (1 GiB at most); counts are u64 on the native side.
+  @max_count 2 ** 63 - 1
   @schema [
-    chunks: {:non_neg_integer, :required},
-    chunk_size: {:pos_integer, 1_048_576},
-    delay: {:non_neg_integer, 0},
-    fail_after: {{:or_nil, :non_neg_integer}, nil},
-    panic_after: {{:or_nil, :non_neg_integer}, nil},
-    prefetch: {:pos_integer, 8 * 1_048_576},
-    timeout: {:timeout, 30_000}
+    chunks: [type: {:in, 0..@max_count}, required: true, doc: "how many chunks."],
+    chunk_size: [
+      type: {:in, 1..1_073_741_824},
+      default: 1_048_576,
+      doc: "bytes per chunk (each is allocated whole)."
+    ],
+    delay: [
+      type: {:in, 0..CloudStreams.Options.max_timeout()},
+      default: 0,
+      doc: "milliseconds to wait before producing each chunk."
+    ],
+    fail_after: [
+      type: {:or_nil, {:in, 0..@max_count}},
+      doc: "fail with a `:network` error after this many chunks."
+    ],
+    panic_after: [
+      type: {:or_nil, {:in, 0..@max_count}},
+      doc:
+        "panic inside the native task after this many chunks; the stream raises an " <>
+          "`:internal` error and the VM lives."
+    ],
+    prefetch_bytes: [
+      type: {:in, 1..1_099_511_627_776},
+      default: 8 * 1_048_576,
+      doc: "bytes buffered ahead of the consumer (one chunk always fits)."
+    ],
+    prefetch: [type: {:in, 1..1_099_511_627_776}, deprecated: "use :prefetch_bytes"],
+    timeout: [type: :timeout, default: 30_000, doc: "the longest wait for one chunk, in ms."]
   ]
 
   @doc """
@@ -28,14 +51,7 @@ defmodule CloudStreams.Synthetic do
 
   Options:
 
-    * `:chunks` (required) - how many chunks.
-    * `:chunk_size` - bytes per chunk (default 1 MiB).
-    * `:delay` - milliseconds to wait before producing each chunk (default 0).
-    * `:fail_after` - fail with a `:network` error after this many chunks.
-    * `:panic_after` - panic inside the native task after this many chunks; the stream raises
-      an `:internal` error and the VM lives.
-    * `:prefetch` - bytes buffered ahead of the consumer (default 8 MiB; one chunk always fits).
-    * `:timeout` - longest wait for one chunk, in milliseconds (default 30 s).
+  #{Options.docs(@schema)}
 
   Raises `ArgumentError` naming a bad option; the stream raises `CloudStreams.Error`.
 
@@ -52,7 +68,7 @@ defmodule CloudStreams.Synthetic do
       delay_ms: opts.delay,
       fail_after: opts.fail_after,
       panic_after: opts.panic_after,
-      prefetch: opts.prefetch
+      prefetch: opts.prefetch || opts.prefetch_bytes
     }
 
     PullStream.new(fn -> Native.synthetic_stream(native_opts) end, timeout: opts.timeout)

@@ -64,7 +64,7 @@ defmodule Dynamo.Codec do
 
   defp encode(nil, _depth), do: :null
   defp encode(value, _depth) when is_boolean(value), do: {:bool, value}
-  defp encode(value, _depth) when is_binary(value), do: {:s, value}
+  defp encode(value, _depth) when is_binary(value), do: {:s, text!(value)}
   defp encode(value, _depth) when is_integer(value), do: {:n, Integer.to_string(value)}
   defp encode(value, _depth) when is_float(value), do: {:n, Float.to_string(value)}
   defp encode(value, _depth) when is_atom(value), do: {:s, Atom.to_string(value)}
@@ -99,7 +99,7 @@ defmodule Dynamo.Codec do
   defp encode_map(map, depth),
     do: {:m, Map.new(map, fn {k, v} -> {key!(k), encode(v, depth)} end)}
 
-  defp key!(key) when is_binary(key), do: key
+  defp key!(key) when is_binary(key), do: text!(key)
   defp key!(key) when is_atom(key), do: Atom.to_string(key)
 
   defp key!(key),
@@ -114,7 +114,7 @@ defmodule Dynamo.Codec do
   defp encode_set(elements) do
     cond do
       Enum.all?(elements, &is_binary/1) ->
-        {:ss, elements}
+        {:ss, Enum.map(elements, &text!/1)}
 
       Enum.all?(elements, &is_number/1) ->
         {:ns, Enum.map(elements, fn n -> elem(encode(n), 1) end)}
@@ -143,8 +143,8 @@ defmodule Dynamo.Codec do
   defp from_json(other, _depth),
     do: raise(ArgumentError, "not a DynamoDB JSON value: #{inspect(other)}")
 
-  defp json_value("S", v, _) when is_binary(v), do: {:s, v}
-  defp json_value("N", v, _) when is_binary(v), do: {:n, v}
+  defp json_value("S", v, _) when is_binary(v), do: {:s, text!(v)}
+  defp json_value("N", v, _) when is_binary(v), do: {:n, text!(v)}
   defp json_value("N", v, _) when is_number(v), do: encode(v)
   defp json_value("B", v, _) when is_binary(v), do: {:b, base64!(v)}
   defp json_value("BOOL", v, _) when is_boolean(v), do: {:bool, v}
@@ -167,10 +167,10 @@ defmodule Dynamo.Codec do
   defp json_value(type, v, _),
     do: raise(ArgumentError, "invalid DynamoDB JSON value %{#{inspect(type)} => #{inspect(v)}}")
 
-  defp json_string!(v) when is_binary(v), do: v
+  defp json_string!(v) when is_binary(v), do: text!(v)
   defp json_string!(v), do: raise(ArgumentError, "not a string in a DynamoDB set: #{inspect(v)}")
 
-  defp json_number!(v) when is_binary(v), do: v
+  defp json_number!(v) when is_binary(v), do: text!(v)
   defp json_number!(v) when is_number(v), do: elem(encode(v), 1)
   defp json_number!(v), do: raise(ArgumentError, "not a number in a DynamoDB set: #{inspect(v)}")
 
@@ -191,6 +191,19 @@ defmodule Dynamo.Codec do
   end
 
   def json_or_plain(value), do: encode(value)
+
+  defp text!(value) when is_binary(value) do
+    if String.valid?(value) do
+      value
+    else
+      raise ArgumentError,
+            "cannot store #{inspect(value, limit: 8)} as a DynamoDB string: not valid UTF-8 " <>
+              "(store bytes in a :binary field or as %{\"B\" => base64})"
+    end
+  end
+
+  defp text!(value),
+    do: raise(ArgumentError, "expected a string in a DynamoDB string set, got: #{inspect(value)}")
 
   @doc "A tagged attribute value as a plain Elixir value (numbers as integers or floats)."
   @spec decode(attribute()) :: term()

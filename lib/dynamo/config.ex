@@ -1,4 +1,43 @@
 defmodule Dynamo.Config do
+  alias CloudStreams.Options
+
+  # Milliseconds the native side takes (u64), bounded to what a caller can mean.
+  @max_ms Options.max_timeout()
+  # The SDK's attempt count is a u32; a retry loop needs a limit a caller can wait out.
+  @max_attempts 100
+
+  @schema [
+    region: [type: {:or_nil, :string}, doc: "the AWS region."],
+    endpoint: [
+      type: {:or_nil, :string},
+      doc: "an http(s) URL, such as DynamoDB Local's `\"http://localhost:8000\"`."
+    ],
+    access_key_id: [type: {:or_nil, :string}, doc: "with `:secret_access_key`."],
+    secret_access_key: [type: {:or_nil, :string}, doc: "with `:access_key_id`."],
+    session_token: [type: {:or_nil, :string}, doc: "for temporary credentials."],
+    profile: [
+      type: {:or_nil, :string},
+      doc:
+        "a profile of the shared AWS files. What is missing comes from the standard AWS " <>
+          "chain of environment variables, profiles and instance metadata."
+    ],
+    max_attempts: [
+      type: {:in, 1..@max_attempts},
+      default: 10,
+      doc:
+        "attempts per request, at most #{@max_attempts} (long scans meet throttling, and " <>
+          "the SDK's default of 3 is too few)."
+    ],
+    initial_backoff: [
+      type: {:in, 1..@max_ms},
+      default: 100,
+      doc: "ms before the first retry (jittered exponential backoff)."
+    ],
+    max_backoff: [type: {:in, 1..@max_ms}, default: 20_000, doc: "the longest backoff, in ms."],
+    connect_timeout: [type: {:or_nil, {:in, 1..@max_ms}}, doc: "ms."],
+    operation_timeout: [type: {:or_nil, {:in, 1..@max_ms}}, doc: "ms, for a whole operation."]
+  ]
+
   @moduledoc """
   How `Dynamo` reaches DynamoDB: application configuration, overridden per call with the
   `:config` option of any `Dynamo.Table` function.
@@ -7,35 +46,22 @@ defmodule Dynamo.Config do
         region: "eu-west-1",
         endpoint: "http://localhost:8000"   # DynamoDB Local
 
-  Options: `:region`, `:endpoint`, `:access_key_id`, `:secret_access_key`, `:session_token`,
-  `:profile` (all optional: what is missing comes from the standard AWS chain of environment
-  variables, profiles and instance metadata), `:max_attempts` (default 10: long scans meet
-  throttling, and the SDK's default of 3 is too few), `:initial_backoff` and `:max_backoff`
-  (ms, defaults 100 and 20,000; jittered exponential backoff), `:connect_timeout` and
-  `:operation_timeout` (ms). Clients are built once per configuration and reused.
+  Options:
+
+  #{Options.docs(@schema)}
+
+  Clients are built once per configuration and reused.
   """
-
-  alias CloudStreams.Options
-
-  @schema [
-    region: {{:or_nil, :string}, nil},
-    endpoint: {{:or_nil, :string}, nil},
-    access_key_id: {{:or_nil, :string}, nil},
-    secret_access_key: {{:or_nil, :string}, nil},
-    session_token: {{:or_nil, :string}, nil},
-    profile: {{:or_nil, :string}, nil},
-    max_attempts: {:pos_integer, 10},
-    initial_backoff: {:pos_integer, 100},
-    max_backoff: {:pos_integer, 20_000},
-    connect_timeout: {{:or_nil, :pos_integer}, nil},
-    operation_timeout: {{:or_nil, :pos_integer}, nil}
-  ]
 
   @doc false
   # The map the NIF takes, from the application environment and `overrides`.
   @spec native(keyword()) :: map()
   def native(overrides \\ []) do
+    # Each part is checked before they are merged, so a malformed one is named (and its
+    # secrets hidden) instead of crashing the merge.
     base = Application.get_env(:cloud_streams, :dynamo, [])
+    Options.validate!(base, @schema, "Dynamo configuration (application environment)")
+    Options.validate!(overrides, @schema, "Dynamo configuration (option :config)")
     c = Options.validate!(Keyword.merge(base, overrides), @schema, "Dynamo configuration")
     check_keys!(c)
     check_endpoint!(c.endpoint)
@@ -80,7 +106,7 @@ defmodule Dynamo.Config do
       _ ->
         raise ArgumentError,
               "invalid value for option :endpoint of Dynamo configuration: expected an " <>
-                "http(s) URL such as \"http://localhost:8000\", got: #{inspect(endpoint)}"
+                "http(s) URL such as \"http://localhost:8000\", got: #{CloudStreams.Redact.inspect(endpoint)}"
     end
   end
 end

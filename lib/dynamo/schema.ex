@@ -209,9 +209,30 @@ defmodule Dynamo.Schema do
     end
   end
 
+  @doc false
+  # Every public function taking a schema checks it here first, so a module that is not a
+  # schema is an ArgumentError naming the function, not an UndefinedFunctionError.
+  # function_exported?/3 does not load modules: in interactive mode a schema not called yet
+  # would be rejected, so it is loaded first.
+  @spec schema!(term(), String.t()) :: module()
+  def schema!(schema, function) do
+    unless is_atom(schema) and not is_nil(schema) and Code.ensure_loaded?(schema) and
+             function_exported?(schema, :__dynamo__, 1) do
+      raise ArgumentError,
+            "#{function} expects a Dynamo.Schema module, got: #{CloudStreams.Redact.inspect(schema)}"
+    end
+
+    schema
+  end
+
   @doc "The key item for `key` (a keyword list or map of the key fields)."
   @spec key_item(module(), keyword() | map()) :: map()
   def key_item(schema, key) when is_list(key) or is_map(key) do
+    unless (is_map(key) and not is_struct(key)) or Keyword.keyword?(key) do
+      raise ArgumentError,
+            "a key of #{inspect(schema)} is a keyword list or map, got: #{inspect(key)}"
+    end
+
     types = schema.__dynamo__(:types)
     key = Map.new(key)
     wanted = key_fields(schema)
@@ -256,7 +277,10 @@ defmodule Dynamo.Schema do
               __STACKTRACE__
   end
 
-  defp encode_typed(:string, v) when is_binary(v), do: {:s, v}
+  defp encode_typed(:string, v) when is_binary(v) do
+    if String.valid?(v), do: {:s, v}, else: raise(ArgumentError, "strings must be valid UTF-8")
+  end
+
   defp encode_typed(:integer, v) when is_integer(v), do: {:n, Integer.to_string(v)}
   defp encode_typed(:float, v) when is_number(v), do: {:n, Float.to_string(v * 1.0)}
   defp encode_typed(:number, v) when is_number(v), do: Dynamo.Codec.encode(v)
@@ -266,7 +290,7 @@ defmodule Dynamo.Schema do
   defp encode_typed(:list, v) when is_list(v), do: Dynamo.Codec.encode(v)
 
   defp encode_typed(:string_set, v),
-    do: {:ss, v |> Enum.to_list() |> non_empty!() |> Enum.map(&string!/1)}
+    do: {:ss, v |> Enum.to_list() |> non_empty!() |> Enum.map(&utf8!/1)}
 
   defp encode_typed(:number_set, v),
     do:
@@ -285,6 +309,10 @@ defmodule Dynamo.Schema do
   defp non_empty!([]), do: raise(ArgumentError, "DynamoDB cannot store an empty set")
   defp non_empty!(list), do: list
   defp string!(v) when is_binary(v), do: v
+
+  defp utf8!(v) when is_binary(v),
+    do: if(String.valid?(v), do: v, else: raise(ArgumentError, "strings must be valid UTF-8"))
+
   defp number!(v) when is_number(v), do: v
 
   defp decode(:string, {:s, v}), do: v

@@ -17,7 +17,7 @@ defmodule Dynamo.Table do
   unchanged and can be passed back as `exclusive_start_key`.
   """
 
-  alias CloudStreams.{Call, Native, Options}
+  alias CloudStreams.{Call, Native, Options, Redact}
   alias Dynamo.{Codec, Error, Schema}
 
   @type schema :: module()
@@ -30,12 +30,68 @@ defmodule Dynamo.Table do
           consumed_capacity: float() | nil
         }
 
-  @expression_opts [
-    condition_expression: {{:or_nil, :string}, nil},
-    expression_attribute_names: {{:or_nil, :any}, nil},
-    expression_attribute_values: {{:or_nil, :any}, nil},
-    config: {:any, []}
+  # DynamoDB's own limits: Limit is a 32-bit integer, 1,000,000 segments at most.
+  @max_limit 2_147_483_647
+  @max_segments 1_000_000
+
+  @config_opt [
+    config: [
+      type: :keyword_list,
+      default: [],
+      doc: "overrides of the application's DynamoDB configuration (see `Dynamo.Config`)."
+    ]
   ]
+  @names_opt [
+    expression_attribute_names: [
+      type: {:or_nil, {:custom, __MODULE__, :cast_names, []}},
+      doc: "a map of `#name` placeholders to attribute names."
+    ]
+  ]
+  @values_opt [
+    expression_attribute_values: [
+      type: {:or_nil, {:custom, __MODULE__, :cast_values, []}},
+      doc:
+        "a map of `:value` placeholders to values, plain (`%{\":v\" => true}`) or DynamoDB " <>
+          "JSON (`%{\":v\" => %{\"BOOL\" => true}}`)."
+    ]
+  ]
+  @consistent_read_opt [
+    consistent_read: [type: :boolean, default: false, doc: "a strongly consistent read."]
+  ]
+  @projection_opt [
+    projection_expression: [type: {:or_nil, :string}, doc: "the attributes to read."]
+  ]
+
+  @expression_opts [
+                     condition_expression: [
+                       type: {:or_nil, :string},
+                       doc:
+                         "makes the write conditional (`:conditional_check_failed` when the " <>
+                           "condition does not hold)."
+                     ]
+                   ] ++ @names_opt ++ @values_opt ++ @config_opt
+
+  @get_opts @consistent_read_opt ++ @projection_opt ++ @names_opt ++ @config_opt
+
+  @update_opts @expression_opts ++
+                 [
+                   set: [
+                     type: {:custom, __MODULE__, :cast_fields, []},
+                     default: %{},
+                     doc: "a map (or keyword list) of fields to their new values."
+                   ],
+                   remove: [type: {:list, :atom}, default: [], doc: "a list of fields to remove."],
+                   add: [
+                     type: {:custom, __MODULE__, :cast_fields, []},
+                     default: %{},
+                     doc:
+                       "a map of numeric fields to increments, or set fields to elements to add."
+                   ],
+                   update_expression: [
+                     type: {:or_nil, :string},
+                     doc: "an update expression given directly, instead of `set`/`remove`/`add`."
+                   ]
+                 ]
 
   @doc """
   Writes a struct as an item, replacing any item with the same key.
@@ -80,17 +136,9 @@ defmodule Dynamo.Table do
   """
   @spec get_item(schema(), key(), keyword()) :: {:ok, struct() | nil} | {:error, Error.t()}
   def get_item(schema, key, opts \\ []) do
-    opts =
-      Options.validate!(
-        opts,
-        [
-          consistent_read: {:boolean, false},
-          projection_expression: {{:or_nil, :string}, nil},
-          expression_attribute_names: {{:or_nil, :any}, nil},
-          config: {:any, []}
-        ],
-        "Dynamo.Table.get_item/3"
-      )
+    Schema.schema!(schema, "Dynamo.Table.get_item/3")
+
+    opts = Options.validate!(opts, @get_opts, "Dynamo.Table.get_item/3")
 
     key = key!(schema, key, "Dynamo.Table.get_item/3")
 
@@ -137,7 +185,8 @@ defmodule Dynamo.Table do
   end
 
   @doc """
-  Updates one item by key and returns it as it is after the update.
+  Updates one item by key and returns it as it is after the update. `set:`, `remove:` and
+  `add:` build the update expression; `update_expression:` gives one directly.
 
   `set:` (a map of fields to values), `remove:` (a list of fields) and `add:` (a map of
   numeric fields to increments, or set fields to elements to add) build the update
@@ -154,18 +203,9 @@ defmodule Dynamo.Table do
   """
   @spec update_item(schema(), key(), keyword()) :: {:ok, struct()} | {:error, Error.t()}
   def update_item(schema, key, opts) do
-    opts =
-      Options.validate!(
-        opts,
-        @expression_opts ++
-          [
-            set: {:any, %{}},
-            remove: {:any, []},
-            add: {:any, %{}},
-            update_expression: {{:or_nil, :string}, nil}
-          ],
-        "Dynamo.Table.update_item/3"
-      )
+    Schema.schema!(schema, "Dynamo.Table.update_item/3")
+
+    opts = Options.validate!(opts, @update_opts, "Dynamo.Table.update_item/3")
 
     function = "Dynamo.Table.update_item/3"
     key = key!(schema, key, function)
@@ -227,7 +267,7 @@ defmodule Dynamo.Table do
     add = clause.(Enum.to_list(opts.add), "add")
 
     remove =
-      Enum.with_index(List.wrap(opts.remove), fn field, i ->
+      Enum.with_index(opts.remove, fn field, i ->
         {"#remove#{i}", Atom.to_string(field)}
       end)
 
@@ -245,17 +285,61 @@ defmodule Dynamo.Table do
   end
 
   @read_opts [
-    filter_expression: {{:or_nil, :string}, nil},
-    projection_expression: {{:or_nil, :string}, nil},
-    expression_attribute_names: {{:or_nil, :any}, nil},
-    expression_attribute_values: {{:or_nil, :any}, nil},
-    consistent_read: {:boolean, false},
-    limit: {{:or_nil, :pos_integer}, nil},
-    exclusive_start_key: {{:or_nil, :any}, nil},
-    index_name: {{:or_nil, :string}, nil},
-    select: {{:in, [nil, :all, :count]}, nil},
-    config: {:any, []}
-  ]
+               filter_expression: [
+                 type: {:or_nil, :string},
+                 doc: "which items of each page to return (they are still read)."
+               ]
+             ] ++
+               @projection_opt ++
+               @names_opt ++
+               @values_opt ++
+               @consistent_read_opt ++
+               [
+                 limit: [
+                   type: {:or_nil, {:in, 1..@max_limit}},
+                   doc:
+                     "DynamoDB's `Limit`: items evaluated per request, at most 2,147,483,647 " <>
+                       "(a 32-bit integer). DynamoDB also ends a page at 1 MB."
+                 ],
+                 exclusive_start_key: [
+                   type: {:or_nil, {:custom, __MODULE__, :cast_item, []}},
+                   doc: "a `last_evaluated_key`: start after it."
+                 ],
+                 index_name: [type: {:or_nil, :string}, doc: "read a secondary index."],
+                 select: [
+                   type: {:in, [nil, :all, :count]},
+                   doc: "`:count` returns counts only."
+                 ]
+               ] ++ @config_opt
+
+  @scan_opts @read_opts ++
+               [
+                 segment: [
+                   type: {:or_nil, {:in, 0..(@max_segments - 1)}},
+                   doc: "the segment to read, with `total_segments`."
+                 ],
+                 total_segments: [
+                   type: {:or_nil, {:in, 1..@max_segments}},
+                   doc: "segments of a parallel scan, at most 1,000,000 (DynamoDB's limit)."
+                 ]
+               ]
+
+  @query_opts @read_opts ++
+                [
+                  key_condition_expression: [
+                    type: :string,
+                    required: true,
+                    doc: "the key condition, with its `expression_attribute_values`."
+                  ],
+                  scan_index_forward: [
+                    type: :boolean,
+                    default: true,
+                    doc: "ascending sort key order; false reads backwards."
+                  ]
+                ]
+
+  @doc false
+  def max_segments, do: @max_segments
 
   @doc false
   # What to read: shared with Dynamo.Table.Stream, whose pages replace limit and select.
@@ -266,9 +350,6 @@ defmodule Dynamo.Table do
   scanned_count:, consumed_capacity:}}` (read capacity units, when DynamoDB says). Pass `last_evaluated_key` back as `exclusive_start_key:` for the next
   page; `nil` means the scan is over (an empty page is not the end).
 
-  Options: `filter_expression`, `projection_expression`, `expression_attribute_names`,
-  `expression_attribute_values`, `consistent_read`, `limit` (items evaluated per page),
-  `exclusive_start_key`, `index_name`, `segment` with `total_segments`, `select: :count`.
   For whole tables use `Dynamo.Table.Stream`.
 
       iex> {:ok, page} =
@@ -281,16 +362,9 @@ defmodule Dynamo.Table do
   """
   @spec scan(schema(), keyword()) :: {:ok, page()} | {:error, Error.t()}
   def scan(schema, opts \\ []) do
-    opts =
-      Options.validate!(
-        opts,
-        @read_opts ++
-          [
-            segment: {{:or_nil, :non_neg_integer}, nil},
-            total_segments: {{:or_nil, :pos_integer}, nil}
-          ],
-        "Dynamo.Table.scan/2"
-      )
+    Schema.schema!(schema, "Dynamo.Table.scan/2")
+
+    opts = Options.validate!(opts, @scan_opts, "Dynamo.Table.scan/2")
 
     segment =
       case {opts.segment, opts.total_segments} do
@@ -308,6 +382,9 @@ defmodule Dynamo.Table do
     read_page(schema, :scan, read(schema, opts, "Dynamo.Table.scan/2", segment: segment))
   end
 
+  @doc false
+  def query_options, do: @query_opts
+
   @doc """
   One page of a query: as `scan/2`, plus `key_condition_expression` (required) and
   `scan_index_forward` (default true: ascending sort key).
@@ -320,13 +397,9 @@ defmodule Dynamo.Table do
   """
   @spec query(schema(), keyword()) :: {:ok, page()} | {:error, Error.t()}
   def query(schema, opts) do
-    opts =
-      Options.validate!(
-        opts,
-        @read_opts ++
-          [key_condition_expression: {:string, :required}, scan_index_forward: {:boolean, true}],
-        "Dynamo.Table.query/2"
-      )
+    Schema.schema!(schema, "Dynamo.Table.query/2")
+
+    opts = Options.validate!(opts, @query_opts, "Dynamo.Table.query/2")
 
     read_page(
       schema,
@@ -405,8 +478,9 @@ defmodule Dynamo.Table do
           {:ok, non_neg_integer()} | {:error, Error.t()}
   def batch_write_item(schema, requests, opts \\ []) do
     function = "Dynamo.Table.batch_write_item/3"
-    opts = Options.validate!(opts, [config: {:any, []}], function)
+    opts = Options.validate!(opts, @config_opt, function)
     schema!(schema, function)
+    list!(requests, function, "the requests")
 
     {puts, deletes} = encoding!(function, fn -> batch_requests(schema, requests) end)
 
@@ -448,13 +522,16 @@ defmodule Dynamo.Table do
   """
   @spec batch_get_item(schema(), [key()], keyword()) :: {:ok, [struct()]} | {:error, Error.t()}
   def batch_get_item(schema, keys, opts \\ []) do
+    Schema.schema!(schema, "Dynamo.Table.batch_get_item/3")
+
     opts =
       Options.validate!(
         opts,
-        [consistent_read: {:boolean, false}, config: {:any, []}],
+        @consistent_read_opt ++ @config_opt,
         "Dynamo.Table.batch_get_item/3"
       )
 
+    list!(keys, "Dynamo.Table.batch_get_item/3", "the keys")
     keys = Enum.map(keys, &key!(schema, &1, "Dynamo.Table.batch_get_item/3"))
 
     call(
@@ -581,7 +658,12 @@ defmodule Dynamo.Table do
     opts =
       Options.validate!(
         opts,
-        [client_request_token: {{:or_nil, :string}, nil}, config: {:any, []}],
+        [
+          client_request_token: [
+            type: {:or_nil, :string},
+            doc: "makes a retry safe: DynamoDB applies one transaction per token."
+          ]
+        ] ++ @config_opt,
         function
       )
 
@@ -636,10 +718,10 @@ defmodule Dynamo.Table do
         opts,
         @condition_opts ++
           [
-            set: {:any, %{}},
-            remove: {:any, []},
-            add: {:any, %{}},
-            update_expression: {{:or_nil, :string}, nil}
+            set: [type: {:custom, __MODULE__, :cast_fields, []}, default: %{}],
+            remove: [type: {:list, :atom}, default: []],
+            add: [type: {:custom, __MODULE__, :cast_fields, []}, default: %{}],
+            update_expression: [type: {:or_nil, :string}]
           ],
         context
       )
@@ -698,7 +780,7 @@ defmodule Dynamo.Table do
           {:ok, [struct() | nil]} | {:error, Error.t()}
   def transact_get_items(gets, opts \\ []) do
     function = "Dynamo.Table.transact_get_items/2"
-    opts = Options.validate!(opts, [config: {:any, []}], function)
+    opts = Options.validate!(opts, @config_opt, function)
 
     gets =
       gets
@@ -740,10 +822,21 @@ defmodule Dynamo.Table do
   # --- PartiQL ------------------------------------------------------------------------------
 
   @statement_opts [
-    parameters: {:any, []},
-    consistent_read: {:boolean, false},
-    config: {:any, []}
-  ]
+                    parameters: [
+                      type: {:list, :any},
+                      default: [],
+                      doc:
+                        "the values of the statement's `?` placeholders, in order, as plain values."
+                    ],
+                    consistent_read: [
+                      type: :boolean,
+                      default: false,
+                      doc: "a strongly consistent read."
+                    ]
+                  ] ++ @config_opt
+
+  @doc false
+  def statement_options, do: @statement_opts
 
   @doc """
   Runs one PartiQL statement and answers one page: `{:ok, %{items: [struct], next_token:
@@ -838,8 +931,7 @@ defmodule Dynamo.Table do
   def batch_execute_statement(statements, opts \\ []) do
     function = "Dynamo.Table.batch_execute_statement/2"
 
-    opts =
-      Options.validate!(opts, [consistent_read: {:boolean, false}, config: {:any, []}], function)
+    opts = Options.validate!(opts, @consistent_read_opt ++ @config_opt, function)
 
     {schemas, statements} =
       statements
@@ -881,6 +973,16 @@ defmodule Dynamo.Table do
     end)
   end
 
+  @create_opts [
+                 indexes: [
+                   type: {:list, {:custom, __MODULE__, :cast_index, []}},
+                   default: [],
+                   doc:
+                     "global secondary indexes, as `{name, partition_field}` or " <>
+                       "`{name, partition_field, sort_field}`."
+                 ]
+               ] ++ @config_opt
+
   @doc """
   Creates the schema's table (on-demand capacity), keyed as the schema says.
 
@@ -897,10 +999,12 @@ defmodule Dynamo.Table do
   """
   @spec create_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def create_table(schema, opts \\ []) do
+    Schema.schema!(schema, "Dynamo.Table.create_table/2")
+
     opts =
       Options.validate!(
         opts,
-        [config: {:any, []}, indexes: {:any, []}],
+        @create_opts,
         "Dynamo.Table.create_table/2"
       )
 
@@ -919,7 +1023,7 @@ defmodule Dynamo.Table do
     end
 
     indexes =
-      for index <- List.wrap(opts.indexes) do
+      for index <- opts.indexes do
         case index do
           {name, partition} when is_binary(name) and is_atom(partition) ->
             {name, key.(partition), nil}
@@ -929,7 +1033,7 @@ defmodule Dynamo.Table do
 
           other ->
             raise ArgumentError,
-                  "invalid index #{inspect(other)} for Dynamo.Table.create_table/2: " <>
+                  "invalid index #{Redact.inspect(other)} for Dynamo.Table.create_table/2: " <>
                     "expected {name, partition_field} or {name, partition_field, sort_field}"
         end
       end
@@ -957,7 +1061,8 @@ defmodule Dynamo.Table do
   """
   @spec delete_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def delete_table(schema, opts \\ []) do
-    opts = Options.validate!(opts, [config: {:any, []}], "Dynamo.Table.delete_table/2")
+    Schema.schema!(schema, "Dynamo.Table.delete_table/2")
+    opts = Options.validate!(opts, @config_opt, "Dynamo.Table.delete_table/2")
     call(&Native.dynamo_delete_table(config(opts), schema.__dynamo__(:table), &1)) |> ok_only()
   end
 
@@ -1170,18 +1275,7 @@ defmodule Dynamo.Table do
   defp expressions(opts),
     do: %{condition: opts.condition_expression, names: names(opts), values: values(opts)}
 
-  defp names(opts) do
-    case opts[:expression_attribute_names] do
-      nil ->
-        %{}
-
-      names when is_map(names) ->
-        Map.new(names, fn {k, v} -> {to_string(k), to_string(v)} end)
-
-      other ->
-        raise ArgumentError, "expression_attribute_names must be a map, got: #{inspect(other)}"
-    end
-  end
+  defp names(opts), do: opts[:expression_attribute_names] || %{}
 
   defp values(opts) do
     case opts[:expression_attribute_values] do
@@ -1202,6 +1296,79 @@ defmodule Dynamo.Table do
         raise ArgumentError, "expression_attribute_values must be a map, got: #{inspect(other)}"
     end
   end
+
+  defp list!(value, function, what) do
+    unless is_list(value) do
+      raise ArgumentError,
+            "#{function} expects #{what} as a list, got: #{Redact.inspect(value)}"
+    end
+  end
+
+  @doc false
+  # The option type of `expression_attribute_names`: a map of `#name` to attribute names.
+  def cast_names(names) when is_map(names) and not is_struct(names) do
+    pairs = for {k, v} <- names, do: {name_text(k), name_text(v)}
+
+    if Enum.all?(pairs, fn {k, v} -> k && v end),
+      do: {:ok, Map.new(pairs)},
+      else: {:error, "a map of placeholders to attribute names (strings or atoms)"}
+  end
+
+  def cast_names(_other), do: {:error, "a map of placeholders to attribute names"}
+
+  defp name_text(value) when is_binary(value), do: String.valid?(value) && value
+  defp name_text(value) when is_atom(value) and not is_nil(value), do: Atom.to_string(value)
+  defp name_text(_value), do: nil
+
+  @doc false
+  # The option type of `expression_attribute_values`: a map (or keyword list) of placeholders
+  # to values, plain or DynamoDB JSON.
+  def cast_values(values) when is_map(values) and not is_struct(values), do: {:ok, values}
+
+  def cast_values(values) when is_list(values) do
+    if Keyword.keyword?(values) or Enum.all?(values, &match?({k, _} when is_binary(k), &1)),
+      do: {:ok, values},
+      else: {:error, "a map of placeholders to values"}
+  end
+
+  def cast_values(_other), do: {:error, "a map of placeholders to values"}
+
+  @doc false
+  # The option type of an index of `create_table/2`.
+  def cast_index({name, partition} = index) when is_binary(name) and is_atom(partition),
+    do: index_name(index, name)
+
+  def cast_index({name, partition, sort} = index)
+      when is_binary(name) and is_atom(partition) and is_atom(sort),
+      do: index_name(index, name)
+
+  def cast_index(_other),
+    do: {:error, "{name, partition_field} or {name, partition_field, sort_field}"}
+
+  defp index_name(index, name) do
+    if String.valid?(name), do: {:ok, index}, else: {:error, "an index name as valid UTF-8"}
+  end
+
+  @doc false
+  # The option type of a start key: a map of attribute names to DynamoDB JSON or values.
+  def cast_item(item) when is_map(item) and not is_struct(item), do: {:ok, item}
+  def cast_item(_other), do: {:error, "a map (a last_evaluated_key)"}
+
+  @doc false
+  # The option type of `set:` and `add:`: a map or keyword list of fields to values.
+  def cast_fields(fields) when is_map(fields) and not is_struct(fields) do
+    if Enum.all?(Map.keys(fields), &is_atom/1),
+      do: {:ok, fields},
+      else: {:error, "a map or keyword list of fields (atoms) to values"}
+  end
+
+  def cast_fields(fields) when is_list(fields) do
+    if Keyword.keyword?(fields),
+      do: {:ok, fields},
+      else: {:error, "a map or keyword list of fields (atoms) to values"}
+  end
+
+  def cast_fields(_other), do: {:error, "a map or keyword list of fields (atoms) to values"}
 
   defp call(start), do: Call.await(start, &Error.from_native/1)
 

@@ -3,15 +3,11 @@ defmodule ObjectStoreX.Config do
   # Validates the options of ObjectStoreX.new/2 and translates them into object_store's own
   # configuration keys (parsed again by object_store itself in native/.../store/config.rs).
 
-  alias CloudStreams.Options
+  alias CloudStreams.{Options, Redact}
 
-  @common [
-    prefix: {{:or_nil, :string}, nil},
-    client: {{:or_nil, :any}, nil},
-    retry: {{:or_nil, :any}, nil},
-    from_env: {:boolean, false},
-    config: {{:or_nil, :any}, nil}
-  ]
+  # Milliseconds the native side takes for client and retry durations.
+  @max_ms Options.max_timeout()
+  @max_retries 1000
 
   # Elixir option => object_store key, per backend.
   @s3_keys [
@@ -59,30 +55,79 @@ defmodule ObjectStoreX.Config do
   @azurite_key "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
   @client_schema [
-    timeout: {:timeout, nil},
-    connect_timeout: {:pos_integer, nil},
-    read_timeout: {:pos_integer, nil},
-    pool_idle_timeout: {:pos_integer, nil},
-    pool_max_idle_per_host: {:non_neg_integer, nil},
-    allow_http: {:boolean, nil},
-    allow_invalid_certificates: {:boolean, nil},
-    http1_only: {:boolean, nil},
-    http2_only: {:boolean, nil},
-    user_agent: {:string, nil},
-    proxy_url: {:string, nil}
+    timeout: [
+      type: :timeout,
+      doc: "the whole request, in ms or `:infinity` (default 30 s)."
+    ],
+    connect_timeout: [type: {:in, 1..@max_ms}, doc: "ms."],
+    read_timeout: [type: {:in, 1..@max_ms}, doc: "the longest wait for the next bytes, in ms."],
+    pool_idle_timeout: [type: {:in, 1..@max_ms}, doc: "ms."],
+    pool_max_idle_per_host: [type: {:in, 0..1_000_000}, doc: "idle connections kept per host."],
+    allow_http: [type: {:or_nil, :boolean}, doc: "allow plain HTTP."],
+    allow_invalid_certificates: [type: {:or_nil, :boolean}, doc: "skip TLS verification."],
+    http1_only: [type: {:or_nil, :boolean}, doc: "HTTP/1 only."],
+    http2_only: [type: {:or_nil, :boolean}, doc: "HTTP/2 only."],
+    user_agent: [type: {:or_nil, :string}, doc: "the User-Agent header."],
+    proxy_url: [type: {:or_nil, :string}, doc: "an HTTP(S) proxy (never shown in errors)."]
   ]
 
   @retry_schema [
-    max_retries: {:non_neg_integer, 10},
-    retry_timeout: {:pos_integer, 180_000},
-    init_backoff: {:pos_integer, 100},
-    max_backoff: {:pos_integer, 15_000}
+    max_retries: [
+      type: {:in, 0..@max_retries},
+      default: 10,
+      doc: "retries of a failed request, at most #{@max_retries}."
+    ],
+    retry_timeout: [
+      type: {:in, 1..@max_ms},
+      default: 180_000,
+      doc: "ms after which a request is not retried any more."
+    ],
+    init_backoff: [type: {:in, 1..@max_ms}, default: 100, doc: "the first backoff, in ms."],
+    max_backoff: [type: {:in, 1..@max_ms}, default: 15_000, doc: "the longest backoff, in ms."]
+  ]
+
+  @common [
+    prefix: [type: {:or_nil, :string}, doc: "every path is relative to this prefix."],
+    client: [
+      type: {:or_nil, :keyword_list},
+      keys: @client_schema,
+      doc: "HTTP client settings (all optional):"
+    ],
+    retry: [
+      type: {:or_nil, :keyword_list},
+      keys: @retry_schema,
+      doc: "retries of failed requests:"
+    ],
+    from_env: [
+      type: :boolean,
+      default: false,
+      doc:
+        "start from the standard environment variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`), " <>
+          "as object_store's `from_env` builders do; explicit options win."
+    ],
+    config: [
+      type: {:or_nil, {:custom, __MODULE__, :cast_raw_config, []}},
+      doc: "a map of any other object_store configuration key to its value."
+    ]
   ]
 
   @doc false
+  def common_schema, do: @common
+
+  @doc false
   def schema(:memory), do: @common
-  def schema(:local), do: @common ++ [root: {:string, :required}, create_root: {:boolean, false}]
-  def schema(:http), do: @common ++ [url: {:string, :required}, allow_http: {:boolean, false}]
+
+  def schema(:local) do
+    @common ++
+      [
+        root: [type: :string, required: true],
+        create_root: [type: :boolean, default: false],
+        confine_to_root: [type: :boolean, default: false]
+      ]
+  end
+
+  def schema(:http),
+    do: @common ++ [url: [type: :string, required: true], allow_http: {:boolean, false}]
 
   def schema(:s3) do
     @common ++
@@ -104,7 +149,8 @@ defmodule ObjectStoreX.Config do
           {:conditional_put, {{:in, [nil, :etag, :disabled]}, nil}}
 
         {:copy_if_not_exists, _} ->
-          {:copy_if_not_exists, {:any, :multipart}}
+          {:copy_if_not_exists,
+           [type: {:custom, __MODULE__, :cast_copy_if_not_exists, []}, default: "multipart"]}
 
         {key, _} ->
           {key, {{:or_nil, :string}, nil}}
@@ -148,9 +194,9 @@ defmodule ObjectStoreX.Config do
     opts =
       backend |> schema() |> then(&Options.validate!(opts, &1, function)) |> emulator(backend)
 
-    client = client!(opts, function)
-    retry = retry!(opts.retry, function)
-    options = options!(backend, opts, function)
+    client = client(opts)
+    retry = retry(opts.retry)
+    options = options(backend, opts)
 
     native = %{
       backend: Atom.to_string(backend),
@@ -160,6 +206,7 @@ defmodule ObjectStoreX.Config do
       from_env: opts.from_env,
       url: Map.get(opts, :url),
       root: root!(backend, opts),
+      confine_to_root: Map.get(opts, :confine_to_root, false),
       prefix: opts.prefix
     }
 
@@ -168,7 +215,7 @@ defmodule ObjectStoreX.Config do
 
   def build!(backend, _opts) do
     raise ArgumentError,
-          "unknown backend #{inspect(backend)} for ObjectStoreX.new/2; " <>
+          "unknown backend #{Redact.inspect(backend)} for ObjectStoreX.new/2; " <>
             "expected one of #{Enum.map_join(@backends, ", ", &inspect/1)} or a URL"
   end
 
@@ -182,12 +229,14 @@ defmodule ObjectStoreX.Config do
   defp name(:local, opts), do: opts.root
   defp name(:azure, opts), do: opts.container || url_host(opts.url)
   # The scheme is shown by Store's inspect: keep host, port and path only.
-  defp name(:http, opts), do: opts.url && String.replace(opts.url, ~r{^[a-z]+://}i, "")
+  defp name(:http, opts),
+    do: opts.url && String.replace(Redact.text(opts.url), ~r{^[a-z]+://}i, "")
+
   defp name(:memory, _opts), do: nil
   defp name(_backend, opts), do: opts.bucket || url_host(opts.url)
 
   defp url_host(nil), do: nil
-  defp url_host(url), do: URI.parse(url).host
+  defp url_host(url), do: url |> URI.parse() |> Map.get(:host) |> then(&(&1 && Redact.text(&1)))
 
   # object_store's emulator mode reads Azurite's address from the environment only; with an
   # explicit endpoint, use Azurite's development account at that endpoint, over plain HTTP.
@@ -204,63 +253,72 @@ defmodule ObjectStoreX.Config do
 
   defp emulator(opts, _backend), do: opts
 
-  defp options!(:s3, opts, function) do
-    translate(opts, @s3_keys, function) ++ raw_config(opts.config, function)
-  end
+  defp options(:s3, opts), do: translate(opts, @s3_keys) ++ (opts.config || [])
+  defp options(:gcs, opts), do: translate(opts, @gcs_keys) ++ (opts.config || [])
 
-  defp options!(:gcs, opts, function) do
-    translate(opts, @gcs_keys, function) ++ raw_config(opts.config, function)
-  end
-
-  defp options!(:azure, opts, function) do
+  defp options(:azure, opts) do
     emulator = if opts.use_emulator, do: [{"azure_storage_use_emulator", "true"}], else: []
-    translate(opts, @azure_keys, function) ++ emulator ++ raw_config(opts.config, function)
+    translate(opts, @azure_keys) ++ emulator ++ (opts.config || [])
   end
 
-  defp options!(_backend, opts, function), do: raw_config(opts.config, function)
+  defp options(_backend, opts), do: opts.config || []
 
-  defp translate(opts, keys, function) do
+  defp translate(opts, keys) do
     for {option, key} <- keys, value = Map.get(opts, option), value != nil do
-      {key, encode_value(option, value, function)}
+      {key, encode_value(value)}
     end
   end
 
-  defp encode_value(:copy_if_not_exists, :multipart, _), do: "multipart"
-  defp encode_value(:copy_if_not_exists, {:header, k, v}, _), do: "header: #{k}: #{v}"
+  defp encode_value(value) when is_atom(value), do: Atom.to_string(value)
+  defp encode_value(value) when is_binary(value), do: value
 
-  defp encode_value(:copy_if_not_exists, {:header_with_status, k, v, status}, _),
-    do: "header-with-status: #{k}: #{v}: #{status}"
+  @doc false
+  # The option type of `:copy_if_not_exists`, as object_store's configuration string.
+  def cast_copy_if_not_exists(:multipart), do: {:ok, "multipart"}
+  def cast_copy_if_not_exists("multipart"), do: {:ok, "multipart"}
 
-  defp encode_value(:copy_if_not_exists, other, function) do
-    raise ArgumentError,
-          "invalid value for option :copy_if_not_exists of #{function}: expected :multipart, " <>
-            "{:header, name, value} or {:header_with_status, name, value, status}, got: #{inspect(other)}"
+  def cast_copy_if_not_exists({:header, k, v}) when is_binary(k) and is_binary(v),
+    do: checked_text("header: #{k}: #{v}")
+
+  def cast_copy_if_not_exists({:header_with_status, k, v, status})
+      when is_binary(k) and is_binary(v) and is_integer(status) and status in 100..599,
+      do: checked_text("header-with-status: #{k}: #{v}: #{status}")
+
+  def cast_copy_if_not_exists(_other) do
+    {:error,
+     ":multipart, {:header, name, value} or {:header_with_status, name, value, status} " <>
+       "(strings, status 100-599)"}
   end
 
-  defp encode_value(_option, value, _function) when is_atom(value), do: Atom.to_string(value)
-  defp encode_value(_option, value, _function) when is_binary(value), do: value
-
-  defp raw_config(nil, _function), do: []
-
-  defp raw_config(config, function) when is_map(config) do
-    for {key, value} <- config do
-      unless is_binary(key) or is_atom(key) do
-        raise ArgumentError, "invalid key #{inspect(key)} in option :config of #{function}"
-      end
-
-      {to_string(key), to_string(value)}
-    end
+  defp checked_text(text) do
+    if String.valid?(text),
+      do: {:ok, text},
+      else: {:error, "header names and values as valid UTF-8 strings"}
   end
 
-  defp raw_config(other, function) do
-    raise ArgumentError,
-          "invalid value for option :config of #{function}: expected a map of object_store " <>
-            "configuration keys to values, got: #{inspect(other)}"
+  @doc false
+  # The option type of `:config`: a map of object_store keys to values, as string pairs.
+  def cast_raw_config(config) when is_map(config) and not is_struct(config) do
+    pairs = for {key, value} <- config, do: {config_text(key), config_text(value)}
+
+    if Enum.all?(pairs, fn {k, v} -> k && v end),
+      do: {:ok, pairs},
+      else: {:error, raw_config_expected()}
   end
 
-  defp client!(opts, function) do
-    client = Options.validate!(opts.client || [], @client_schema, "option :client of #{function}")
-    client = if Map.get(opts, :allow_http), do: %{client | allow_http: true}, else: client
+  def cast_raw_config(_other), do: {:error, raw_config_expected()}
+
+  defp raw_config_expected,
+    do: "a map of object_store configuration keys to values (strings, atoms, numbers or booleans)"
+
+  defp config_text(value) when is_binary(value), do: String.valid?(value) && value
+  defp config_text(value) when is_atom(value) and not is_nil(value), do: Atom.to_string(value)
+  defp config_text(value) when is_number(value), do: to_string(value)
+  defp config_text(_value), do: nil
+
+  defp client(opts) do
+    client = opts.client || %{}
+    client = if Map.get(opts, :allow_http), do: Map.put(client, :allow_http, true), else: client
 
     for {key, value} <- client, value != nil do
       {Atom.to_string(key), client_value(key, value)}
@@ -275,10 +333,6 @@ defmodule ObjectStoreX.Config do
 
   defp client_value(_key, value), do: to_string(value)
 
-  defp retry!(nil, _function), do: nil
-
-  defp retry!(retry, function) do
-    r = Options.validate!(retry, @retry_schema, "option :retry of #{function}")
-    {r.max_retries, r.retry_timeout, r.init_backoff, r.max_backoff}
-  end
+  defp retry(nil), do: nil
+  defp retry(r), do: {r.max_retries, r.retry_timeout, r.init_backoff, r.max_backoff}
 end

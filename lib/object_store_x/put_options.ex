@@ -7,14 +7,27 @@ defmodule ObjectStoreX.PutOptions do
   alias ObjectStoreX.Meta
 
   @schema [
-    mode: {:any, :overwrite},
-    content_type: {{:or_nil, :string}, nil},
-    content_disposition: {{:or_nil, :string}, nil},
-    content_encoding: {{:or_nil, :string}, nil},
-    content_language: {{:or_nil, :string}, nil},
-    cache_control: {{:or_nil, :string}, nil},
-    metadata: {{:or_nil, :any}, nil},
-    tags: {{:or_nil, :any}, nil}
+    mode: [
+      type: {:custom, __MODULE__, :cast_mode, []},
+      default: :overwrite,
+      doc:
+        "`:overwrite`, `:create` (fails with `:already_exists` if the object exists) or " <>
+          "`{:update, %{etag: etag, version: version}}` (fails with `:precondition_failed` " <>
+          "unless the object is still at that etag or version)."
+    ],
+    content_type: [type: {:or_nil, :string}, doc: "the content type."],
+    content_disposition: [type: {:or_nil, :string}, doc: "the content disposition."],
+    content_encoding: [type: {:or_nil, :string}, doc: "the content encoding."],
+    content_language: [type: {:or_nil, :string}, doc: "the content language."],
+    cache_control: [type: {:or_nil, :string}, doc: "the cache control header."],
+    metadata: [
+      type: {:or_nil, {:custom, __MODULE__, :cast_pairs, []}},
+      doc: "a map of user metadata, names and values strings (or atoms, numbers)."
+    ],
+    tags: [
+      type: {:or_nil, {:custom, __MODULE__, :cast_pairs, []}},
+      doc: "a map of object tags (stores that support them)."
+    ]
   ]
 
   @attributes [
@@ -33,52 +46,64 @@ defmodule ObjectStoreX.PutOptions do
   end
 
   @doc "The native map from options already validated against `schema/0`."
-  def from_validated(opts, function) do
+  def from_validated(opts, _function) do
     %{
-      mode: mode!(opts.mode, function),
-      attributes: attributes!(opts, function),
-      tags: string_pairs!(opts.tags, :tags, function)
+      mode: opts.mode,
+      attributes: attributes(opts),
+      tags: opts.tags || []
     }
   end
 
-  defp mode!(:overwrite, _), do: :overwrite
-  defp mode!(:create, _), do: :create
-
-  defp mode!({:update, %{} = version}, _),
-    do: {:update, Map.get(version, :etag), Map.get(version, :version)}
-
-  defp mode!(%Meta{etag: etag, version: version}, _), do: {:update, etag, version}
-
-  defp mode!(other, function) do
-    raise ArgumentError,
-          "invalid value for option :mode of #{function}: expected :overwrite, :create " <>
-            "or {:update, %{etag: etag, version: version}}, got: #{inspect(other)}"
-  end
-
-  defp attributes!(opts, function) do
+  defp attributes(opts) do
     content = for key <- @attributes, value = opts[key], do: {Atom.to_string(key), value}
-
-    metadata =
-      for {k, v} <- string_pairs!(opts.metadata, :metadata, function), do: {"metadata:" <> k, v}
-
+    metadata = for {k, v} <- opts.metadata || [], do: {"metadata:" <> k, v}
     content ++ metadata
   end
 
-  defp string_pairs!(nil, _option, _function), do: []
+  @doc false
+  # The option type of `:mode`, normalised to the NIF's form.
+  def cast_mode(:overwrite), do: {:ok, :overwrite}
+  def cast_mode(:create), do: {:ok, :create}
 
-  defp string_pairs!(map, option, function) when is_map(map) do
-    Enum.map(map, fn
-      {k, v} when (is_binary(k) or is_atom(k)) and (is_binary(v) or is_number(v) or is_atom(v)) ->
-        {to_string(k), to_string(v)}
+  def cast_mode({:update, %{} = version}) do
+    {etag, version} = {Map.get(version, :etag), Map.get(version, :version)}
 
-      pair ->
-        raise ArgumentError,
-              "invalid entry #{inspect(pair)} in option #{inspect(option)} of #{function}"
-    end)
+    if optional_string?(etag) and optional_string?(version),
+      do: {:ok, {:update, etag, version}},
+      else: mode_error()
   end
 
-  defp string_pairs!(other, option, function) do
-    raise ArgumentError,
-          "invalid value for option #{inspect(option)} of #{function}: expected a map, got: #{inspect(other)}"
+  def cast_mode(%Meta{etag: etag, version: version}),
+    do: cast_mode({:update, %{etag: etag, version: version}})
+
+  def cast_mode(_other), do: mode_error()
+
+  defp mode_error do
+    {:error, ":overwrite, :create or {:update, %{etag: etag, version: version}} (strings or nil)"}
   end
+
+  defp optional_string?(value), do: is_nil(value) or (is_binary(value) and String.valid?(value))
+
+  @doc false
+  # The option type of `:metadata` and `:tags`: a map of names to values, as string pairs.
+  def cast_pairs(map) when is_map(map) and not is_struct(map) do
+    pairs = Enum.map(map, fn {k, v} -> {text(k), text(v)} end)
+
+    if Enum.all?(pairs, fn {k, v} -> k && v end),
+      do: {:ok, pairs},
+      else: {:error, pairs_expected()}
+  end
+
+  def cast_pairs(_other), do: {:error, pairs_expected()}
+
+  defp pairs_expected,
+    do: "a map of strings (valid UTF-8), atoms or numbers to strings, atoms or numbers"
+
+  defp text(value) when is_binary(value), do: String.valid?(value) && value
+
+  defp text(value) when is_atom(value) and value not in [nil, true, false],
+    do: Atom.to_string(value)
+
+  defp text(value) when is_number(value), do: to_string(value)
+  defp text(_value), do: nil
 end

@@ -21,6 +21,17 @@ defmodule ObjectStoreX.Store do
           resource: reference()
         }
 
+  @doc false
+  # Every function taking a store checks it here, so another value is an ArgumentError
+  # naming the function rather than a FunctionClauseError.
+  @spec check!(term(), String.t()) :: :ok
+  def check!(%__MODULE__{}, _function), do: :ok
+
+  def check!(other, function) do
+    raise ArgumentError,
+          "#{function} expects a store made by ObjectStoreX.new/2, got: #{CloudStreams.Redact.inspect(other)}"
+  end
+
   defimpl Inspect do
     def inspect(%{backend: backend, name: name, prefix: prefix}, _opts) do
       scheme = Atom.to_string(backend)

@@ -4,11 +4,11 @@ defmodule ObjectStoreX.Stream do
   object or the bucket.
 
   Downloads and listings are lazy `Stream`s over the pull-stream core (see
-  `CloudStreams.PullStream`): a native task reads ahead at most `:prefetch` and then stops
-  reading from the network until the consumer catches up. Halting a stream (`Enum.take/2`),
-  an exception in the consumer or the consumer's death stops the native task at once.
-  Uploads read the enumerable and send fixed-size parts, several at a time, and abort the
-  multipart upload on every failure path.
+  `CloudStreams.PullStream`): a native task reads ahead at most `:prefetch_bytes` (downloads)
+  or `:prefetch_pages` (listings) and then stops reading from the network until the consumer
+  catches up. Halting a stream (`Enum.take/2`), an exception in the consumer or the
+  consumer's death stops the native task at once. Uploads read the enumerable and send
+  fixed-size parts, several at a time, and abort the multipart upload on every failure path.
 
       iex> {:ok, store} = ObjectStoreX.new(:memory)
       iex> :ok = ["hello ", "streaming ", "world"] |> ObjectStoreX.Stream.upload(store, "s.txt")
@@ -16,18 +16,53 @@ defmodule ObjectStoreX.Stream do
       ["hello", " stre", "aming", " worl", "d"]
   """
 
-  alias CloudStreams.{Call, Native, Options, PullStream}
+  alias CloudStreams.{Call, Native, Options, PullStream, Redact}
   alias ObjectStoreX.{Error, PutOptions, Store}
   alias ObjectStoreX.Stream.Writes
 
   @mib 1_048_576
+  @gib 1024 * @mib
+
+  # The largest chunk a download hands over: a chunk is one VM binary, allocated whole.
+  @max_chunk_size @gib
+  # The longest read-ahead in bytes (a bound on a buffer, not an allocation).
+  @max_prefetch 1024 * @gib
+  @max_concurrency 1024
 
   @download_schema [
-    timeout: {:timeout, 30_000},
-    chunk_size: {:pos_integer, @mib},
-    prefetch: {:pos_integer, 8 * @mib},
-    range: {:any, nil},
-    on_progress: {{:or_nil, {:fun, 2}}, nil}
+    timeout: [
+      type: :timeout,
+      default: 30_000,
+      doc:
+        "the longest wait for one chunk, in ms. A download paced by a slow consumer never " <>
+          "fails for being slow: only the wait for the next chunk is timed."
+    ],
+    chunk_size: [
+      type: {:in, 1..@max_chunk_size},
+      default: @mib,
+      doc:
+        "bytes per chunk, at most 1 GiB. Buffers are sized by the object's (or range's) " <>
+          "real size, so a large value on a small object costs nothing."
+    ],
+    prefetch_bytes: [
+      type: {:in, 1..@max_prefetch},
+      default: 8 * @mib,
+      doc: "bytes read ahead of the consumer, at most 1 TiB (one chunk always fits)."
+    ],
+    prefetch: [
+      type: {:in, 1..@max_prefetch},
+      deprecated: "use :prefetch_bytes (:prefetch counts pages in listings)"
+    ],
+    range: [
+      type: {:or_nil, {:custom, ObjectStoreX, :cast_range, []}},
+      doc: "a part of the object, in any form `ObjectStoreX.get/3` takes."
+    ],
+    on_progress: [
+      type: {:or_nil, {:fun, 2}},
+      doc:
+        "`fn bytes_so_far, total -> ... end`, called after each chunk; the total comes " <>
+          "from a HEAD request made when the stream starts."
+    ]
   ]
 
   @doc """
@@ -36,13 +71,7 @@ defmodule ObjectStoreX.Stream do
 
   Options:
 
-    * `:timeout` - the longest wait for one chunk, in ms (default 30 s). A download paced by a
-      slow consumer never fails for being slow: only the wait for the next chunk is timed.
-    * `:chunk_size` - bytes per chunk (default 1 MiB).
-    * `:prefetch` - bytes read ahead of the consumer (default 8 MiB).
-    * `:range` - a part of the object, in any form `ObjectStoreX.get/3` takes.
-    * `:on_progress` - `fn bytes_so_far, total -> ... end`, called after each chunk; the total
-      comes from a HEAD request made when the stream starts.
+  #{Options.docs(@download_schema)}
 
   A failure mid-stream raises `ObjectStoreX.Error` (with `kind` and `retryable` set): a
   stream never ends short silently.
@@ -53,10 +82,12 @@ defmodule ObjectStoreX.Stream do
       "2345"
   """
   @spec download(Store.t(), ObjectStoreX.path(), keyword()) :: Enumerable.t()
-  def download(%Store{} = store, path, opts \\ []) do
+  def download(store, path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.Stream.download/3")
     ObjectStoreX.check_path!(path, "Stream.download/3")
     opts = Options.validate!(opts, @download_schema, "ObjectStoreX.Stream.download/3")
-    range = opts.range && ObjectStoreX.range!(opts.range)
+    range = opts.range
+    prefetch = opts.prefetch || opts.prefetch_bytes
 
     chunks =
       PullStream.new(
@@ -66,7 +97,7 @@ defmodule ObjectStoreX.Stream do
             path,
             range,
             opts.chunk_size,
-            opts.prefetch
+            prefetch
           )
         end,
         timeout: opts.timeout,
@@ -104,10 +135,27 @@ defmodule ObjectStoreX.Stream do
   end
 
   @download_file_schema [
-    part_size: {:pos_integer, 8 * @mib},
-    max_concurrency: {:pos_integer, 8},
-    resume: {:boolean, true},
-    on_progress: {{:or_nil, {:fun, 2}}, nil}
+    part_size: [
+      type: {:in, 1..@max_chunk_size},
+      default: 8 * @mib,
+      doc: "bytes per ranged GET, at most 1 GiB (each part is held in memory once)."
+    ],
+    max_concurrency: [
+      type: {:in, 1..@max_concurrency},
+      default: 8,
+      doc:
+        "GETs at the same time, at most #{@max_concurrency}. Memory stays near " <>
+          "`part_size * max_concurrency`."
+    ],
+    resume: [
+      type: :boolean,
+      default: true,
+      doc: "continue a previous attempt; false starts afresh."
+    ],
+    on_progress: [
+      type: {:or_nil, {:fun, 2}},
+      doc: "`fn bytes_done, total -> ... end`, called as parts complete."
+    ]
   ]
 
   @doc """
@@ -122,11 +170,7 @@ defmodule ObjectStoreX.Stream do
 
   Options:
 
-    * `:part_size` - bytes per ranged GET (default 8 MiB).
-    * `:max_concurrency` - GETs at the same time (default 8). Memory stays near
-      `part_size * max_concurrency`.
-    * `:resume` - continue a previous attempt (default true); false starts afresh.
-    * `:on_progress` - `fn bytes_done, total -> ... end`, called as parts complete.
+  #{Options.docs(@download_file_schema)}
 
       iex> {:ok, store} = ObjectStoreX.new(:memory)
       iex> :ok = ObjectStoreX.put(store, "f.bin", "payload")
@@ -138,12 +182,14 @@ defmodule ObjectStoreX.Stream do
   """
   @spec download_file(Store.t(), ObjectStoreX.path(), Path.t(), keyword()) ::
           :ok | {:error, Error.t()}
-  def download_file(%Store{} = store, path, local_path, opts \\ []) do
+  def download_file(store, path, local_path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.Stream.download_file/4")
     ObjectStoreX.check_path!(path, "Stream.download_file/4")
 
-    unless is_binary(local_path) do
+    unless is_binary(local_path) and String.valid?(local_path) do
       raise ArgumentError,
-            "ObjectStoreX.Stream.download_file/4 expects the local path as a string, got: #{inspect(local_path)}"
+            "ObjectStoreX.Stream.download_file/4 expects the local path as a string " <>
+              "(valid UTF-8), got: #{inspect(local_path)}"
     end
 
     opts = Options.validate!(opts, @download_file_schema, "ObjectStoreX.Stream.download_file/4")
@@ -183,13 +229,34 @@ defmodule ObjectStoreX.Stream do
     end
   end
 
-  @upload_schema [
-                   part_size: {:pos_integer, 10 * @mib},
-                   max_concurrency: {:pos_integer, 4},
-                   on_progress: {{:or_nil, {:fun, 2}}, nil}
-                 ] ++ PutOptions.schema()
-
+  # S3's smallest and largest part sizes, applied to every backend (one rule).
   @min_part_size 5 * @mib
+  @max_part_size 5 * @gib
+
+  @upload_schema [
+                   part_size: [
+                     type: {:in, @min_part_size..@max_part_size},
+                     default: 10 * @mib,
+                     doc:
+                       "the size of every part but the last, from 5 MiB to 5 GiB (the " <>
+                         "smallest and largest parts S3 accepts)."
+                   ],
+                   max_concurrency: [
+                     type: {:in, 1..@max_concurrency},
+                     default: 4,
+                     doc:
+                       "parts uploaded at the same time, at most #{@max_concurrency}. Memory " <>
+                         "stays near `part_size * (max_concurrency + 1)`, plus half a part " <>
+                         "sent ahead of its acknowledgement (writes are pipelined to hide " <>
+                         "the round trip)."
+                   ],
+                   on_progress: [
+                     type: {:or_nil, {:fun, 2}},
+                     doc:
+                       "`fn bytes_so_far, total -> ... end` after each accepted chunk; " <>
+                         "`total` is the file's size for a `File.stream!/3`, `nil` otherwise."
+                   ]
+                 ] ++ PutOptions.schema()
 
   @doc """
   Uploads an enumerable of binaries (or iodata), of any sizes, as one object.
@@ -199,14 +266,9 @@ defmodule ObjectStoreX.Stream do
 
   Options:
 
-    * `:part_size` - the size of every part but the last (default 10 MiB, at least 5 MiB).
-    * `:max_concurrency` - parts uploaded at the same time (default 4). Memory stays near
-      `part_size * (max_concurrency + 1)`, plus half a part sent ahead of its
-      acknowledgement (writes are pipelined to hide the round trip).
-    * `:on_progress` - `fn bytes_so_far, total -> ... end` after each accepted chunk; `total`
-      is the file's size for a `File.stream!/3`, `nil` otherwise.
-    * `:content_type`, `:metadata`, `:tags` and the other content options of
-      `ObjectStoreX.put/4` (`:mode` must stay `:overwrite`).
+  #{Options.docs(@upload_schema)}
+
+  `:mode` must stay `:overwrite`.
 
   A total smaller than one part is sent as a single put.
 
@@ -218,7 +280,10 @@ defmodule ObjectStoreX.Stream do
   """
   @spec upload(Enumerable.t(), Store.t(), ObjectStoreX.path(), keyword()) ::
           :ok | {:error, Error.t()}
-  def upload(enumerable, %Store{} = store, path, opts \\ []) do
+  def upload(enumerable, store, path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.Stream.upload/4")
+    enumerable!(enumerable, "ObjectStoreX.Stream.upload/4")
+
     with {:ok, upload, window} <- start_upload(store, path, opts, "ObjectStoreX.Stream.upload/4") do
       report = progress_reporter(opts[:on_progress], enumerable)
 
@@ -247,15 +312,17 @@ defmodule ObjectStoreX.Stream do
     end
   end
 
+  defp enumerable!(enumerable, function) do
+    if Enumerable.impl_for(enumerable) == nil or
+         (is_function(enumerable) and not is_function(enumerable, 2)) do
+      raise ArgumentError,
+            "#{function} expects an enumerable of binaries, got: #{Redact.inspect(enumerable)}"
+    end
+  end
+
   defp start_upload(store, path, opts, function) do
     ObjectStoreX.check_path!(path, function)
     opts = Options.validate!(opts, @upload_schema, function)
-
-    if opts.part_size < @min_part_size do
-      raise ArgumentError,
-            "invalid value for option :part_size of #{function}: expected at least " <>
-              "#{@min_part_size} bytes (5 MiB, the smallest part S3 accepts), got: #{opts.part_size}"
-    end
 
     if opts.mode != :overwrite do
       raise ArgumentError,
@@ -345,7 +412,8 @@ defmodule ObjectStoreX.Stream do
       "abc"
   """
   @spec upload_sink(Store.t(), ObjectStoreX.path(), keyword()) :: UploadSink.t()
-  def upload_sink(%Store{} = store, path, opts \\ []) do
+  def upload_sink(store, path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.Stream.upload_sink/3")
     ObjectStoreX.check_path!(path, "Stream.upload_sink/3")
     Options.validate!(opts, @upload_schema, "ObjectStoreX.Stream.upload_sink/3")
     %UploadSink{store: store, path: path, opts: opts}
@@ -391,31 +459,53 @@ defmodule ObjectStoreX.Stream do
     abort(writes.upload)
   end
 
+  @max_batch_size 1_000_000
+  @max_prefetch_pages 10_000
+
   @list_schema [
-    prefix: {{:or_nil, :string}, nil},
-    offset: {{:or_nil, :string}, nil},
-    page_size: {:pos_integer, 1000},
-    prefetch: {:non_neg_integer, 0},
-    timeout: {:timeout, 30_000}
+    prefix: [type: {:or_nil, :string}, doc: "list only the objects under this prefix."],
+    offset: [type: {:or_nil, :string}, doc: "start after this path."],
+    batch_size: [
+      type: {:in, 1..@max_batch_size},
+      default: 1000,
+      doc:
+        "the most objects handed over per message, at most #{@max_batch_size}. A batch " <>
+          "holds what the store has sent (S3 sends at most 1000 keys per request)."
+    ],
+    page_size: [
+      type: {:in, 1..@max_batch_size},
+      deprecated: "use :batch_size (:page_size is DynamoDB's items per request in Dynamo)"
+    ],
+    prefetch_pages: [
+      type: {:in, 0..@max_prefetch_pages},
+      default: 0,
+      doc: "pages fetched ahead of the consumer, at most #{@max_prefetch_pages}."
+    ],
+    prefetch: [
+      type: {:in, 0..@max_prefetch_pages},
+      deprecated: "use :prefetch_pages (:prefetch counts bytes in downloads)"
+    ],
+    timeout: [type: :timeout, default: 30_000, doc: "the longest wait for a page, in ms."]
   ]
 
-  @doc ~S"""
+  @doc """
   A lazy stream of `%ObjectStoreX.Meta{}` for every object under `:prefix`, fetched page by
   page. Nothing is fetched before the stream is enumerated, and with the default
-  `prefetch: 0` a page is fetched only when the consumer needs it: `Enum.take(stream, 10)`
+  `prefetch_pages: 0` a page is fetched only when the consumer needs it: `Enum.take(stream, 10)`
   makes one list request and stops the listing.
 
-  Options: `:prefix`, `:offset` (start after this path), `:page_size` (most objects per
-  page handed over, default 1000), `:prefetch` (pages fetched ahead, default 0), `:timeout`
-  (longest wait for a page, ms, default 30 s).
+  Options:
+
+  #{Options.docs(@list_schema)}
 
       iex> {:ok, store} = ObjectStoreX.new(:memory)
-      iex> for i <- 1..3, do: :ok = ObjectStoreX.put(store, "logs/#{i}", "x")
+      iex> for i <- 1..3, do: :ok = ObjectStoreX.put(store, "logs/\#{i}", "x")
       iex> ObjectStoreX.Stream.list_stream(store, prefix: "logs") |> Enum.map(& &1.location) |> Enum.sort()
       ["logs/1", "logs/2", "logs/3"]
   """
   @spec list_stream(Store.t(), keyword()) :: Enumerable.t()
-  def list_stream(%Store{} = store, opts \\ []) do
+  def list_stream(store, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.Stream.list_stream/2")
     opts = Options.validate!(opts, @list_schema, "ObjectStoreX.Stream.list_stream/2")
 
     PullStream.new(
@@ -424,8 +514,8 @@ defmodule ObjectStoreX.Stream do
           store.resource,
           opts.prefix,
           opts.offset,
-          opts.page_size,
-          opts.prefetch
+          opts.page_size || opts.batch_size,
+          opts.prefetch || opts.prefetch_pages
         )
       end,
       timeout: opts.timeout,

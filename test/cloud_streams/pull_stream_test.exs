@@ -34,7 +34,7 @@ defmodule CloudStreams.PullStreamTest do
 
     test "chunks larger than the prefetch bound still pass, one at a time" do
       sizes =
-        Synthetic.stream(chunks: 5, chunk_size: 4 * @mib, prefetch: @mib)
+        Synthetic.stream(chunks: 5, chunk_size: 4 * @mib, prefetch_bytes: @mib)
         |> Enum.map(&byte_size/1)
 
       assert sizes == List.duplicate(4 * @mib, 5)
@@ -50,7 +50,7 @@ defmodule CloudStreams.PullStreamTest do
 
       consumer =
         spawn(fn ->
-          Synthetic.stream(chunks: 1_000, chunk_size: 64 * @kib, prefetch: 512 * @kib)
+          Synthetic.stream(chunks: 1_000, chunk_size: 64 * @kib, prefetch_bytes: 512 * @kib)
           |> Enum.each(fn _ ->
             send(parent, :first_chunk)
             Process.sleep(:infinity)
@@ -268,7 +268,7 @@ defmodule CloudStreams.PullStreamTest do
       end
 
       assert_raise ArgumentError,
-                   ~r/option :chunk_size .* expected a positive integer, got: 0/,
+                   ~r/option :chunk_size .* expected an integer from 1 to \d+, got: 0/,
                    fn ->
                      Synthetic.stream(chunks: 1, chunk_size: 0)
                    end

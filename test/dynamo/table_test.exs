@@ -262,7 +262,7 @@ defmodule Dynamo.TableTest do
       Table.create_table(Indexed, indexes: [{"x", :nope}])
     end
 
-    assert_raise ArgumentError, ~r/invalid index/, fn ->
+    assert_raise ArgumentError, ~r/invalid (index|value for option :indexes)/, fn ->
       Table.create_table(Indexed, indexes: [:x])
     end
   end
@@ -320,7 +320,7 @@ defmodule Dynamo.TableTest do
           {fn -> Table.scan(Doc, limit: 0) end, ~r/:limit/},
           {fn -> Table.scan(Doc, select: :some) end, ~r/:select/},
           {fn -> Table.scan(Doc, expression_attribute_names: [1]) end,
-           ~r/expression_attribute_names must be a map/},
+           ~r/:expression_attribute_names .* expected nil or a map/},
           {fn -> Table.scan(Doc, expression_attribute_values: %{":v" => {:tuple}}) end,
            ~r/cannot store \{:tuple\}/},
           {fn -> Table.scan(Doc, expression_attribute_values: %{":v" => %{"N" => :x}}) end,

@@ -12,7 +12,7 @@ defmodule ObjectStoreX.LocalStreamFailureTest do
 
     error =
       assert_raise ObjectStoreX.Error, fn ->
-        ObjectStoreX.Stream.download(store, "shrinks.bin", chunk_size: @mib, prefetch: @mib)
+        ObjectStoreX.Stream.download(store, "shrinks.bin", chunk_size: @mib, prefetch_bytes: @mib)
         |> Stream.with_index()
         |> Enum.each(fn {_chunk, index} ->
           # After the first chunk, cut the file to 5 MiB: the download is at most 3 MiB in.

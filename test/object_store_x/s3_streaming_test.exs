@@ -112,7 +112,7 @@ defmodule ObjectStoreX.S3StreamingTest do
     # 24 chunks at 100 ms each: 2.4 s, more than twice the 1 s whole-request timeout.
     {micros, downloaded} =
       :timer.tc(fn ->
-        OS.download(store, "slow.bin", chunk_size: 256 * 1024, prefetch: 256 * 1024)
+        OS.download(store, "slow.bin", chunk_size: 256 * 1024, prefetch_bytes: 256 * 1024)
         |> Enum.map(fn chunk ->
           Process.sleep(100)
           chunk

@@ -191,7 +191,7 @@ defmodule ObjectStoreX.Conformance do
 
         test "inverted and negative ranges raise ArgumentError", %{store: store} do
           for bad <- [{5, 2}, {-1, 3}, {:suffix, 0}, {:offset, -1}, 5..2//-1, :all, {1, 2, 3}] do
-            assert_raise ArgumentError, ~r/invalid range/, fn ->
+            assert_raise ArgumentError, ~r/invalid (range|value for option :range)/, fn ->
               ObjectStoreX.get(store, "r.bin", range: bad)
             end
           end
@@ -333,7 +333,7 @@ defmodule ObjectStoreX.Conformance do
             ObjectStoreX.put(store, "x", "y", mode: :append)
           end
 
-          assert_raise ArgumentError, ~r/:if_modified_since: expected a DateTime/, fn ->
+          assert_raise ArgumentError, ~r/:if_modified_since .*expected nil or a DateTime/, fn ->
             ObjectStoreX.get(store, "x", if_modified_since: "yesterday")
           end
 

@@ -95,7 +95,7 @@ defmodule ObjectStoreX.StreamConformance do
 
           consumer =
             spawn(fn ->
-              OS.download(store, "slow.bin", chunk_size: 256 * 1024, prefetch: @mib)
+              OS.download(store, "slow.bin", chunk_size: 256 * 1024, prefetch_bytes: @mib)
               |> Enum.each(fn _ ->
                 send(parent, :chunk)
                 Process.sleep(:infinity)
@@ -127,7 +127,7 @@ defmodule ObjectStoreX.StreamConformance do
             OS.download(store, "x", chunk: 1)
           end
 
-          assert_raise ArgumentError, ~r/invalid range/, fn ->
+          assert_raise ArgumentError, ~r/invalid (range|value for option :range)/, fn ->
             OS.download(store, "x", range: {3, 1})
           end
 
@@ -220,7 +220,7 @@ defmodule ObjectStoreX.StreamConformance do
         test "bad input: data that is not iodata aborts and raises", %{store: store} do
           assert_raise ArgumentError, fn -> OS.upload([%{not: :iodata}], store, "bad.bin") end
 
-          assert_raise ArgumentError, ~r/:part_size .* at least 5242880/, fn ->
+          assert_raise ArgumentError, ~r/:part_size .* from 5242880 to/, fn ->
             OS.upload(["x"], store, "x", part_size: 1024)
           end
 
@@ -346,7 +346,7 @@ defmodule ObjectStoreX.StreamConformance do
 
           :ok = ObjectStoreX.put(store, "elsewhere", "x")
 
-          listed = OS.list_stream(store, prefix: "dir", page_size: 7) |> Enum.map(& &1.location)
+          listed = OS.list_stream(store, prefix: "dir", batch_size: 7) |> Enum.map(& &1.location)
           assert Enum.sort(listed) == paths
           assert [%Meta{size: 1} | _] = OS.list_stream(store, prefix: "dir") |> Enum.take(1)
           assert_native_idle()

@@ -1,4 +1,98 @@
 defmodule Dynamo.Table.Stream do
+  alias CloudStreams.{Native, Options, PullStream}
+  alias Dynamo.{Codec, Schema}
+
+  @type schema :: module()
+  @typedoc "Where each segment of a scan stands (see the module doc)."
+  @type checkpoint :: %{String.t() => term()}
+
+  # DynamoDB's Limit is a 32-bit integer and it allows 1,000,000 segments. Segments run at
+  # most @default_concurrency at once unless asked: each running one holds a request and a
+  # page, so "all at once" must not mean a million.
+  @max_page_size 2_147_483_647
+  @max_prefetch_pages 10_000
+  @max_segments Dynamo.Table.max_segments()
+  @default_concurrency 64
+  # Each running segment is a request in flight: a thousand is more than a table needs, and
+  # a million took 50 s to spawn and tear down on a failing scan.
+  @max_concurrency 1_000
+  # Read capacity units per second: below 0.001 a pause would last for ages; no table
+  # reaches 10^9.
+  @min_read_capacity 0.001
+  @max_read_capacity 1.0e9
+
+  @stream_opts [
+    page_size: [
+      type: {:in, 1..@max_page_size},
+      default: 100,
+      doc:
+        "DynamoDB's `Limit`: items evaluated per request, at most 2,147,483,647 (a 32-bit " <>
+          "integer). DynamoDB also ends a page at 1 MB."
+    ],
+    prefetch_pages: [
+      type: {:in, 0..@max_prefetch_pages},
+      default: 2,
+      doc:
+        "pages fetched ahead of the consumer, at most #{@max_prefetch_pages}. Buffered " <>
+          "memory is at most `prefetch_pages` plus one page per segment being read."
+    ],
+    max_read_capacity: [
+      type: {:or_nil, {:number, @min_read_capacity, @max_read_capacity}},
+      doc:
+        "read capacity units per second the whole stream may consume, from the " <>
+          "`ConsumedCapacity` DynamoDB reports with each page (from 0.001 to 10^9). " <>
+          "Requests are paced to stay under it, so a scan can run beside production " <>
+          "traffic. Default: no cap."
+    ],
+    timeout: [
+      type: :timeout,
+      default: 120_000,
+      doc:
+        "the longest wait for one page, in ms, after DynamoDB's own retries. Throttling " <>
+          "and 5xx answers are retried with jittered backoff (`Dynamo.Config`'s " <>
+          "`:max_attempts`)."
+    ],
+    on_checkpoint: [
+      type: {:or_nil, {:fun, 1}},
+      doc:
+        "a function called with a checkpoint (see below) each time a page has been " <>
+          "entirely consumed, and once at the end."
+    ],
+    resume: [type: {:or_nil, :map}, doc: "a checkpoint to continue from."]
+  ]
+
+  @read_opts Keyword.drop(Dynamo.Table.read_options(), [:limit, :select, :exclusive_start_key]) ++
+               @stream_opts
+
+  @scan_opts @read_opts ++
+               [
+                 exclusive_start_key:
+                   Keyword.fetch!(Dynamo.Table.read_options(), :exclusive_start_key)
+               ]
+
+  @parallel_opts @read_opts ++
+                   [
+                     segments: [
+                       type: {:in, 1..@max_segments},
+                       default: 4,
+                       doc:
+                         "segments read at the same time, at most 1,000,000 (DynamoDB's limit)."
+                     ],
+                     max_concurrency: [
+                       type: {:or_nil, {:in, 1..@max_concurrency}},
+                       doc:
+                         "segments read at once, at most #{@max_concurrency} (default: all of " <>
+                           "them, up to #{@default_concurrency}; each running segment holds a " <>
+                           "request and a page)."
+                     ]
+                   ]
+
+  @query_opts @scan_opts ++
+                Keyword.take(Dynamo.Table.query_options(), [
+                  :key_condition_expression,
+                  :scan_index_forward
+                ])
+
   @moduledoc """
   Whole tables as lazy streams of structs: `scan/2`, `parallel_scan/2`, `query/2`, and
   `scan_to_process/3` for message-driven consumers. `Dynamo.Table.Stream.Producer` is the
@@ -23,19 +117,7 @@ defmodule Dynamo.Table.Stream do
   `:expression_attribute_values` (DynamoDB JSON or plain values), `:consistent_read`,
   `:index_name`, and `:config` (see `Dynamo.Config`). Besides:
 
-    * `:page_size` - DynamoDB's `Limit`: items evaluated per request (default 100). DynamoDB
-      also ends a page at 1 MB.
-    * `:prefetch_pages` - pages fetched ahead of the consumer (default 2). Buffered memory is
-      at most `prefetch_pages` plus one page per segment being read.
-    * `:max_read_capacity` - read capacity units per second the whole stream may consume, from
-      the `ConsumedCapacity` DynamoDB reports with each page. Requests are paced to stay under
-      it, so a scan can run beside production traffic. Default: no cap.
-    * `:timeout` - the longest wait for one page, in milliseconds (default 120,000), after
-      DynamoDB's own retries. Throttling and 5xx answers are retried with jittered backoff
-      (`Dynamo.Config`'s `:max_attempts`).
-    * `:on_checkpoint` - a function called with a checkpoint (see below) each time a page has
-      been entirely consumed, and once at the end.
-    * `:resume` - a checkpoint to continue from.
+  #{Options.docs(@stream_opts)}
 
   ## Errors
 
@@ -56,34 +138,6 @@ defmodule Dynamo.Table.Stream do
   skips an item. Pass it back as `resume:` with the same options (and the same `:segments`).
   """
 
-  alias CloudStreams.{Native, Options, PullStream}
-  alias Dynamo.{Codec, Schema}
-
-  @type schema :: module()
-  @typedoc "Where each segment of a scan stands (see the module doc)."
-  @type checkpoint :: %{String.t() => term()}
-
-  @read_opts Keyword.drop(Dynamo.Table.read_options(), [:limit, :select, :exclusive_start_key]) ++
-               [
-                 page_size: {:pos_integer, 100},
-                 prefetch_pages: {:non_neg_integer, 2},
-                 max_read_capacity: {{:or_nil, :pos_number}, nil},
-                 timeout: {:timeout, 120_000},
-                 on_checkpoint: {{:or_nil, {:fun, 1}}, nil},
-                 resume: {{:or_nil, :any}, nil}
-               ]
-
-  @scan_opts @read_opts ++ [exclusive_start_key: {{:or_nil, :any}, nil}]
-
-  @parallel_opts @read_opts ++
-                   [segments: {:pos_integer, 4}, max_concurrency: {{:or_nil, :pos_integer}, nil}]
-
-  @query_opts @scan_opts ++
-                [
-                  key_condition_expression: {:string, :required},
-                  scan_index_forward: {:boolean, true}
-                ]
-
   @doc """
   A lazy, sequential stream of every item of the schema's table, as structs.
 
@@ -95,13 +149,14 @@ defmodule Dynamo.Table.Stream do
   """
   @spec scan(schema(), keyword()) :: Enumerable.t()
   def scan(schema, opts \\ []) do
+    Schema.schema!(schema, "Dynamo.Table.Stream.scan/2")
     opts = Options.validate!(opts, @scan_opts, "Dynamo.Table.Stream.scan/2")
     read_stream(schema, :scan, opts, 1, 1, start_key(opts))
   end
 
   @doc """
-  A lazy stream of every item of the table, read as `:segments` segments (default 4) at the
-  same time, `:max_concurrency` of them at once (default: all). Items of all segments come in
+  A lazy stream of every item of the table, read as `:segments` segments, `:max_concurrency`
+  of them at once. Items of all segments come in
   one stream, in no particular order. Each segment paginates on its own; memory stays bounded
   by `prefetch_pages` plus one page per running segment.
 
@@ -112,12 +167,18 @@ defmodule Dynamo.Table.Stream do
   elsewhere from their last delivered positions: see `Dynamo.Table.Stream.Distributed` and
   `guides/distributed_systems.md`.
 
+  Options, besides those in the module doc:
+
+  #{Options.docs(Keyword.take(@parallel_opts, [:segments, :max_concurrency]))}
+
       iex> Dynamo.Table.Stream.parallel_scan(DocUser, segments: 3)
       ...> |> Enum.map(& &1.id) |> Enum.sort()
       ["u1", "u2", "u3"]
   """
   @spec parallel_scan(schema(), keyword()) :: Enumerable.t()
   def parallel_scan(schema, opts \\ []) do
+    Schema.schema!(schema, "Dynamo.Table.Stream.parallel_scan/2")
+    opts = keyword!(opts, "Dynamo.Table.Stream.parallel_scan/2")
     {nodes, opts} = Keyword.pop(opts, :nodes)
     opts = Options.validate!(opts, @parallel_opts, "Dynamo.Table.Stream.parallel_scan/2")
 
@@ -141,9 +202,40 @@ defmodule Dynamo.Table.Stream do
   """
   @spec query(schema(), keyword()) :: Enumerable.t()
   def query(schema, opts) do
+    Schema.schema!(schema, "Dynamo.Table.Stream.query/2")
     opts = Options.validate!(opts, @query_opts, "Dynamo.Table.Stream.query/2")
     read_stream(schema, :query, opts, 1, 1, start_key(opts))
   end
+
+  # `message_format`, `completion_message` and `error_message` are any term by design: the
+  # caller's own message shapes.
+  @sender_opts [
+    batch_size: [type: {:in, 1..@max_prefetch_pages}, default: 1, doc: "items per message."],
+    message_format: [
+      type: :any,
+      doc:
+        "the item message: a term in which the atom `:item` (or `:items`) stands for the " <>
+          "item (or the batch), like the defaults `{:scan_item, :item}` and " <>
+          "`{:scan_batch, :items}`; or a function of the item (or batch) returning the message."
+    ],
+    completion_message: [type: :any, default: :scan_complete, doc: "sent at the end."],
+    error_message: [
+      type: :any,
+      default: {:scan_error, :error},
+      doc: "a term in which `:error` stands for the `Dynamo.Error`, or a function of it."
+    ],
+    max_mailbox: [
+      type: {:in, 1..@max_page_size},
+      default: 1_000,
+      doc:
+        "the scanner pauses while `pid`'s mailbox holds this many messages or more, so a " <>
+          "slow receiver is never flooded. It counts every message in the mailbox, not only " <>
+          "the scan's: a receiver that leaves other messages unread holds the scan back. " <>
+          "Pacing costs nothing while the receiver keeps up (the mailbox is read only after " <>
+          "as many sends as could fill it); a paused scanner looks again after 1 ms, backing " <>
+          "off to 64 ms. A receiver on another node is not paced."
+    ]
+  ]
 
   @doc """
   Scans the table in a supervised process that sends the items to `pid`; returns
@@ -157,19 +249,7 @@ defmodule Dynamo.Table.Stream do
   DynamoDB's, with what happened in its message).
   Options: those of `parallel_scan/2` (`:segments` defaults to 1 here), and
 
-    * `:batch_size` - items per message (default 1).
-    * `:message_format` - the item message: a term in which the atom `:item` (or `:items`)
-      stands for the item (or the batch), like the defaults `{:scan_item, :item}` and
-      `{:scan_batch, :items}`; or a function of the item (or batch) returning the message.
-    * `:completion_message` - sent at the end (default `:scan_complete`).
-    * `:error_message` - a term in which `:error` stands for the `Dynamo.Error`, or a
-      function of it (default `{:scan_error, :error}`).
-    * `:max_mailbox` - the scanner pauses while `pid`'s mailbox holds `max_mailbox` messages
-      or more (default 1,000), so a slow receiver is never flooded. It counts every message
-      in the mailbox, not only the scan's: a receiver that leaves other messages unread holds
-      the scan back. Pacing costs nothing while the receiver keeps up (the mailbox is read
-      only after as many sends as could fill it); a paused scanner looks again after 1 ms,
-      backing off to 64 ms. A receiver on another node is not paced.
+  #{Options.docs(@sender_opts)}
 
   The scanner runs under `CloudStreams.TaskSupervisor` and stops (with its native fetching)
   as soon as `pid` exits.
@@ -184,14 +264,10 @@ defmodule Dynamo.Table.Stream do
   def scan_to_process(schema, pid, opts \\ [])
 
   def scan_to_process(schema, pid, opts) when is_pid(pid) do
-    own = [
-      batch_size: {:pos_integer, 1},
-      message_format: {:any, nil},
-      completion_message: {:any, :scan_complete},
-      error_message: {:any, {:scan_error, :error}},
-      max_mailbox: {:pos_integer, 1_000}
-    ]
+    Schema.schema!(schema, "Dynamo.Table.Stream.scan_to_process/3")
+    opts = keyword!(opts, "Dynamo.Table.Stream.scan_to_process/3")
 
+    own = @sender_opts
     {own_opts, scan_opts} = Keyword.split(opts, Keyword.keys(own))
     scan_opts = Keyword.put_new(scan_opts, :segments, 1)
     # Validated here, in the caller, so a bad option raises where it was written.
@@ -214,7 +290,16 @@ defmodule Dynamo.Table.Stream do
     {open, state, decode, opts.timeout}
   end
 
-  defp concurrency(opts), do: opts.max_concurrency || opts.segments
+  defp concurrency(opts), do: opts.max_concurrency || min(opts.segments, @default_concurrency)
+
+  defp keyword!(opts, function) do
+    unless Keyword.keyword?(opts) do
+      raise ArgumentError,
+            "#{function} expects a keyword list of options, got: #{CloudStreams.Redact.inspect(opts)}"
+    end
+
+    opts
+  end
 
   # The native stream and the page decoder: returns `{open_fun, decode_state, decode_fun}`
   # where `decode_fun.(native_page | :done, state)` returns `{structs, state}` and reports
@@ -339,10 +424,12 @@ defmodule Dynamo.Table.Stream do
   end
 
   defp checkpoint(state) do
-    %{
-      "segments" => state.segments,
-      "positions" => Map.new(state.positions, fn {s, p} -> {Integer.to_string(s), p} end)
-    }
+    positions =
+      Map.new(0..(state.segments - 1), fn s ->
+        {Integer.to_string(s), Map.get(state.positions, s)}
+      end)
+
+    %{"segments" => state.segments, "positions" => positions}
   end
 
   defp start_key(%{exclusive_start_key: nil}), do: nil
@@ -352,14 +439,15 @@ defmodule Dynamo.Table.Stream do
     do: raise(ArgumentError, "exclusive_start_key: and resume: cannot be used together")
 
   @doc false
-  # Where each segment starts (`%{segment => nil | key | "done"}`), from `resume:`.
+  # Where each segment starts (`%{segment => nil | key | "done"}`, every segment), from
+  # `resume:`.
+  def initial_positions(%{resume: nil}, segments), do: Map.new(0..(segments - 1), &{&1, nil})
   def initial_positions(opts, segments), do: opts.resume |> starts(segments, nil) |> elem(0)
 
-  # Positions for every segment, and the `{segment, start_key | nil}` list of those to read.
-  defp starts(nil, segments, start_key) do
-    positions = Map.new(0..(segments - 1), &{&1, nil})
-    {positions, Enum.map(0..(segments - 1), &{&1, if(&1 == 0, do: start_key)})}
-  end
+  # The known positions (a segment not in them has not started) and what the native stream
+  # reads: `{:all, segments, start_key}` for a fresh scan, so nothing is made per segment up
+  # front, or the `{segment, start_key | nil}` list of a resumed one.
+  defp starts(nil, segments, start_key), do: {%{}, {:all, segments, start_key}}
 
   defp starts(%{"segments" => segments, "positions" => given} = checkpoint, segments, _)
        when is_map(given) do
@@ -416,14 +504,8 @@ defmodule Dynamo.Table.Stream do
     opts =
       Options.validate!(
         opts,
-        [
-          parameters: {:any, []},
-          consistent_read: {:boolean, false},
-          page_size: {:pos_integer, 100},
-          prefetch_pages: {:non_neg_integer, 2},
-          timeout: {:timeout, 120_000},
-          config: {:any, []}
-        ],
+        Keyword.take(Dynamo.Table.statement_options(), [:parameters, :consistent_read, :config]) ++
+          Keyword.take(@stream_opts, [:page_size, :prefetch_pages, :timeout]),
         function
       )
 

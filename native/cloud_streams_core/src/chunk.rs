@@ -54,31 +54,57 @@ impl ChunkBuf for Vec<u8> {
 }
 
 /// Gathers bytes into chunks of `chunk_size`, sending each full one to a [`Sink`].
+///
+/// A buffer is never larger than the bytes still expected, so a `chunk_size` far above the
+/// object's size costs nothing: only what really arrives is allocated.
 pub struct Coalescer<B: ChunkBuf> {
     chunk_size: usize,
-    current: Option<B>,
+    /// Bytes the source announced and has not delivered yet (`None`: unknown).
+    expected: Option<u64>,
+    /// The current buffer and the size it is sent at.
+    current: Option<(B, usize)>,
 }
 
+/// The buffer size used when the source announces no size, or sends more than announced.
+const UNKNOWN_SIZE_CHUNK: usize = DEFAULT_CHUNK_SIZE;
+
 impl<B: ChunkBuf> Coalescer<B> {
-    pub fn new(chunk_size: usize) -> Self {
+    /// `expected` is the number of bytes the source will send, when it says so.
+    pub fn new(chunk_size: usize, expected: Option<u64>) -> Self {
         assert!(chunk_size > 0, "chunk_size must be positive");
         Coalescer {
             chunk_size,
+            expected,
             current: None,
+        }
+    }
+
+    fn next_buffer_size(&self) -> usize {
+        match self.expected {
+            Some(remaining) if remaining > 0 => self
+                .chunk_size
+                .min(usize::try_from(remaining).unwrap_or(usize::MAX)),
+            _ => self.chunk_size.min(UNKNOWN_SIZE_CHUNK),
         }
     }
 
     /// Copies `data` in, sending every chunk it completes.
     pub async fn write(&mut self, mut data: &[u8], sink: &Sink<B>) -> Result<(), Error> {
         while !data.is_empty() {
-            let size = self.chunk_size;
-            let buf = self.current.get_or_insert_with(|| B::with_capacity(size));
-            let n = data.len().min(size - buf.len());
+            if self.current.is_none() {
+                let size = self.next_buffer_size();
+                self.current = Some((B::with_capacity(size), size));
+            }
+            let (buf, size) = self.current.as_mut().expect("set above");
+            let n = data.len().min(*size - buf.len());
             buf.extend_from_slice(&data[..n]);
             data = &data[n..];
-            if buf.len() == size {
-                sink.send(self.current.take().expect("filled above"))
-                    .await?;
+            if let Some(remaining) = &mut self.expected {
+                *remaining = remaining.saturating_sub(n as u64);
+            }
+            if buf.len() == *size {
+                let (full, _) = self.current.take().expect("filled above");
+                sink.send(full).await?;
             }
         }
         Ok(())
@@ -87,7 +113,7 @@ impl<B: ChunkBuf> Coalescer<B> {
     /// Sends the last, partial chunk, if any.
     pub async fn flush(&mut self, sink: &Sink<B>) -> Result<(), Error> {
         match self.current.take() {
-            Some(buf) if !buf.is_empty() => sink.send(buf).await,
+            Some((buf, _)) if !buf.is_empty() => sink.send(buf).await,
             _ => Ok(()),
         }
     }

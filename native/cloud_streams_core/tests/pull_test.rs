@@ -201,7 +201,7 @@ fn the_coalescer_cuts_frames_into_equal_chunks() {
     let stream = pull::spawn(
         Bound::Items(1000),
         move |sink: pull::Sink<Vec<u8>>| async move {
-            let mut coalescer = Coalescer::<Vec<u8>>::new(4096);
+            let mut coalescer = Coalescer::<Vec<u8>>::new(4096, None);
             for frame in &frames {
                 coalescer.write(frame, &sink).await?;
             }
@@ -213,4 +213,36 @@ fn the_coalescer_cuts_frames_into_equal_chunks() {
     assert!(sizes[..sizes.len() - 1].iter().all(|&s| s == 4096));
     assert_eq!(*sizes.last().unwrap(), 100_003 % 4096);
     assert_eq!(chunks.concat(), input);
+}
+
+#[test]
+fn the_coalescer_sizes_buffers_by_the_bytes_announced_not_by_chunk_size() {
+    // A chunk_size of 1 TiB on a 10-byte body: allocating it would abort the process.
+    let stream = pull::spawn(
+        Bound::Items(10),
+        move |sink: pull::Sink<Vec<u8>>| async move {
+            let mut coalescer = Coalescer::<Vec<u8>>::new(1 << 40, Some(10));
+            coalescer.write(b"0123", &sink).await?;
+            coalescer.write(b"456789", &sink).await?;
+            coalescer.flush(&sink).await
+        },
+    );
+    let chunks = block_on(drain(&stream)).unwrap();
+    assert_eq!(chunks, vec![b"0123456789".to_vec()]);
+    assert_eq!(chunks[0].capacity(), 10);
+}
+
+#[test]
+fn the_coalescer_bounds_buffers_when_no_size_is_announced() {
+    let stream = pull::spawn(
+        Bound::Items(10),
+        move |sink: pull::Sink<Vec<u8>>| async move {
+            let mut coalescer = Coalescer::<Vec<u8>>::new(1 << 40, None);
+            coalescer.write(&[7u8; 3000], &sink).await?;
+            coalescer.flush(&sink).await
+        },
+    );
+    let chunks = block_on(drain(&stream)).unwrap();
+    assert_eq!(chunks.concat(), vec![7u8; 3000]);
+    assert!(chunks[0].capacity() <= cloud_streams_core::chunk::DEFAULT_CHUNK_SIZE);
 }

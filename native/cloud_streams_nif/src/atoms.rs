@@ -1,5 +1,6 @@
 rustler::atoms! {
     ok,
+    all,
     nil,
     item,
     done,

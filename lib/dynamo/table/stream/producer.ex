@@ -76,7 +76,12 @@ defmodule Dynamo.Table.Stream.Producer do
   Bad options raise `ArgumentError` here, in the caller.
   """
   @spec start_link(keyword()) :: GenServer.on_start()
-  def start_link(opts) when is_list(opts) do
+  def start_link(opts) do
+    unless Keyword.keyword?(opts) do
+      raise ArgumentError,
+            "#{@function} expects a keyword list of options, got: #{CloudStreams.Redact.inspect(opts)}"
+    end
+
     {own, scan_opts} = Keyword.split(opts, @own_opts)
     schema = Keyword.get(own, :schema)
 
@@ -98,10 +103,6 @@ defmodule Dynamo.Table.Stream.Producer do
 
     # The GenStage call is made at run time: the library compiles without gen_stage.
     apply(engine, :start_link, [__MODULE__, {source, stage_opts}, gen_opts])
-  end
-
-  def start_link(other) do
-    raise ArgumentError, "#{@function} takes a keyword list, got: #{inspect(other)}"
   end
 
   defp engine!(:auto),

@@ -26,11 +26,36 @@ pub struct ReadPlan {
     pub read: Read,
     /// `Some(n)` sends `Segment`/`TotalSegments`; `None` reads the table as one segment.
     pub total_segments: Option<i32>,
-    /// The segments to read and the key each starts after (`None`: from the beginning).
-    pub segments: Vec<(i32, Option<Item>)>,
+    /// The segments to read and where each starts.
+    pub segments: Segments,
     pub max_concurrency: usize,
     /// Read capacity units per second the whole stream may consume.
     pub max_read_capacity: Option<f64>,
+}
+
+/// The segments a plan reads.
+#[derive(Debug, Clone)]
+pub enum Segments {
+    /// Segments `0..count` from the beginning, segment 0 after `first_start` when given. Made
+    /// one at a time as they start: a million segments cost nothing up front.
+    All {
+        count: i32,
+        first_start: Option<Item>,
+    },
+    /// These segments, each after its key (`None`: from the beginning): a resumed scan.
+    Listed(Vec<(i32, Option<Item>)>),
+}
+
+impl Segments {
+    fn into_starts(self) -> Box<dyn Iterator<Item = (i32, Option<Item>)> + Send> {
+        match self {
+            Segments::All { count, first_start } => {
+                let mut first_start = first_start;
+                Box::new((0..count).map(move |segment| (segment, first_start.take())))
+            }
+            Segments::Listed(listed) => Box::new(listed.into_iter()),
+        }
+    }
 }
 
 /// One page of one segment.
@@ -86,11 +111,18 @@ impl CapacityLimiter {
 
 /// Reads the plan into `sink`. `wrap` turns each page into the stream's item type (the NIF
 /// layer attaches how to encode it).
-pub async fn run<T, W>(client: Client, plan: ReadPlan, sink: Sink<T>, wrap: W) -> Result<(), Error>
+pub async fn run<T, W>(
+    client: Client,
+    mut plan: ReadPlan,
+    sink: Sink<T>,
+    wrap: W,
+) -> Result<(), Error>
 where
     T: Weighed + Send + 'static,
     W: Fn(SegmentPage) -> T + Send + Sync + 'static,
 {
+    let mut waiting =
+        std::mem::replace(&mut plan.segments, Segments::Listed(Vec::new())).into_starts();
     let limiter = Arc::new(plan.max_read_capacity.map(|rate| CapacityLimiter {
         units_per_second: rate,
         next_request: Mutex::new(Instant::now()),
@@ -100,7 +132,6 @@ where
     // One task per segment, so segments deserialize their pages on every worker thread at
     // once. Dropping the set (this task aborted: the stream was closed) aborts them all.
     let mut running = JoinSet::new();
-    let mut waiting = plan.segments.clone().into_iter();
     let spawn = |running: &mut JoinSet<_>, (segment, start)| {
         let (client, plan, sink) = (client.clone(), plan.clone(), sink.clone());
         let (limiter, wrap) = (limiter.clone(), wrap.clone());

@@ -5,8 +5,9 @@
 //! configuration keys (`aws_bucket`, `azure_storage_account_name`, ...), so every key
 //! object_store knows is reachable and each is parsed by object_store itself.
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::store::error::from_object_store;
+use crate::store::ops::parse_path;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
@@ -17,6 +18,7 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::signer::Signer;
 use object_store::{BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, RetryConfig};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +70,9 @@ pub struct StoreConfig {
     pub url: Option<String>,
     /// The local store's root directory.
     pub root: Option<String>,
+    /// Local stores: refuse every path whose resolved target (symlinks followed) is outside
+    /// the root.
+    pub confine_to_root: bool,
     /// Every path is taken relative to this prefix.
     pub prefix: Option<String>,
 }
@@ -85,14 +90,64 @@ pub struct Store {
     pub local: Option<Arc<LocalFileSystem>>,
     /// The prefix every path is relative to (already applied by `inner`, not by `signer`).
     pub prefix: Option<Path>,
+    /// The canonical root of a local store built with `confine_to_root`.
+    pub confined_root: Option<PathBuf>,
 }
 
 impl Store {
+    /// Parses a caller's path into a location of this store, refusing it on a store confined
+    /// to its root when it resolves outside (see [`Store::check_confined`]).
+    pub fn location(&self, path: &str) -> Result<Path, Error> {
+        let location = parse_path(path)?;
+        self.check_confined(&location)?;
+        Ok(location)
+    }
+
+    /// On a local store confined to its root, a location whose file (or, for one not yet
+    /// there, whose nearest existing directory) resolves outside the root, through symlinks,
+    /// is `:permission_denied`. Other stores accept every location.
+    pub fn check_confined(&self, location: &Path) -> Result<(), Error> {
+        let (Some(root), Some(local)) = (&self.confined_root, &self.local) else {
+            return Ok(());
+        };
+        let file = local
+            .path_to_filesystem(&self.full_path(location))
+            .map_err(|e| from_object_store(e, Some(location.as_ref())))?;
+        if resolves_within(root, &file) {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!("{location} resolves outside the store's root (confine_to_root: true)"),
+            )
+            .with_path(location.as_ref()))
+        }
+    }
     /// `path` with the store's prefix in front: the path inside the bucket or root.
     pub fn full_path(&self, path: &Path) -> Path {
         match &self.prefix {
             Some(prefix) => prefix.parts().chain(path.parts()).collect(),
             None => path.clone(),
+        }
+    }
+}
+
+/// Whether `target`, with every symlink resolved, lies inside `root` (itself canonical). A
+/// path not there yet is judged by its nearest existing ancestor, which is where a write
+/// would create it; a dangling symlink on the way is refused, since a write would follow it.
+fn resolves_within(root: &std::path::Path, target: &std::path::Path) -> bool {
+    let mut probe = target;
+    loop {
+        match std::fs::canonicalize(probe) {
+            Ok(resolved) => return resolved.starts_with(root),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let is_link = std::fs::symlink_metadata(probe).is_ok_and(|m| m.is_symlink());
+                match probe.parent() {
+                    Some(parent) if !is_link => probe = parent,
+                    _ => return false,
+                }
+            }
+            Err(_) => return false,
         }
     }
 }
@@ -169,6 +224,7 @@ macro_rules! build_twice {
 pub fn build(config: &StoreConfig) -> Result<Store, Error> {
     let map = |e| from_object_store(e, None);
     let mut local = None;
+    let mut confined_root = None;
     let mut signer: Option<Arc<dyn Signer>> = None;
     let (inner, streaming): (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) = match config.backend {
         Backend::Memory => {
@@ -193,6 +249,7 @@ pub fn build(config: &StoreConfig) -> Result<Store, Error> {
                     .with_automatic_cleanup(true),
             );
             local = Some(store.clone());
+            confined_root = config.confine_to_root.then(|| root.clone());
             (store.clone(), store)
         }
         Backend::S3 => {
@@ -262,5 +319,6 @@ pub fn build(config: &StoreConfig) -> Result<Store, Error> {
         backend: config.backend,
         local,
         prefix,
+        confined_root,
     })
 }

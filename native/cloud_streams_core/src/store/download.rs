@@ -8,7 +8,7 @@
 use crate::chunk::{ChunkBuf, Coalescer};
 use crate::error::{Error, ErrorKind};
 use crate::pull::Sink;
-use crate::store::ops::{mapper, parse_path, ByteRange};
+use crate::store::ops::{mapper, ByteRange};
 use crate::store::Store;
 use futures_util::StreamExt;
 use object_store::GetOptions;
@@ -28,7 +28,7 @@ pub async fn run<B: ChunkBuf>(
     download: Download,
     sink: Sink<B>,
 ) -> Result<(), Error> {
-    let location = parse_path(&download.path)?;
+    let location = store.location(&download.path)?;
     if let Some(local) = &store.local {
         let file_path = local
             .path_to_filesystem(&store.full_path(&location))
@@ -41,8 +41,10 @@ pub async fn run<B: ChunkBuf>(
         .get_opts(&location, GetOptions::new().with_range(range))
         .await
         .map_err(mapper(&download.path))?;
+    // Buffers are sized by the bytes the store says it sends, never by chunk_size alone.
+    let expected = result.range.end.saturating_sub(result.range.start);
     let mut body = result.into_stream();
-    let mut coalescer = Coalescer::new(download.chunk_size);
+    let mut coalescer = Coalescer::new(download.chunk_size, Some(expected));
     while let Some(frame) = body.next().await {
         let frame = frame.map_err(mapper(&download.path))?;
         coalescer.write(&frame, &sink).await?;

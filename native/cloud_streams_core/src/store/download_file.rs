@@ -7,7 +7,7 @@
 //! the partial file is renamed to `dest`.
 
 use crate::error::{Error, ErrorKind};
-use crate::store::ops::{mapper, parse_path};
+use crate::store::ops::mapper;
 use crate::store::Store;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use object_store::{GetOptions, GetRange, ObjectStoreExt};
@@ -57,7 +57,7 @@ pub async fn run(
             "part_size and max_concurrency must be positive",
         ));
     }
-    let location = parse_path(&request.path)?;
+    let location = store.location(&request.path)?;
     let meta = store
         .inner
         .head(&location)

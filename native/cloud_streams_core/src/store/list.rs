@@ -1,13 +1,14 @@
 //! Streaming listings, a page at a time. object_store's listing fetches the next page only
-//! when polled past the current one; `ready_chunks` hands over each page as it arrives, and
-//! `Sink::reserve` holds the next fetch until a consumer asks (with no prefetch), so
-//! `Enum.take(stream, 10)` costs one request.
+//! when polled past the current one; each page handed over holds what has arrived (at most
+//! `page_size`), and `Sink::reserve` holds the next fetch until a consumer asks (with no
+//! prefetch), so `Enum.take(stream, 10)` costs one request.
 
 use crate::error::Error;
 use crate::pull::{Sink, Weighed};
-use crate::store::ops::{parse_path, parse_prefix};
+use crate::store::ops::entries;
 use crate::store::Store;
-use futures_util::StreamExt;
+use futures_util::stream::FusedStream;
+use futures_util::{FutureExt, StreamExt};
 use object_store::ObjectMeta;
 use std::sync::Arc;
 
@@ -29,23 +30,36 @@ pub struct Listing {
 }
 
 pub async fn run(store: Arc<Store>, listing: Listing, sink: Sink<Page>) -> Result<(), Error> {
-    let prefix = parse_prefix(listing.prefix.as_deref())?;
-    let stream = match listing.offset.as_deref() {
-        Some(offset) => store
-            .inner
-            .list_with_offset(prefix.as_ref(), &parse_path(offset)?),
-        None => store.inner.list(prefix.as_ref()),
-    };
-    let mut pages = stream.ready_chunks(listing.page_size);
+    // Fused: a page that ends at the end of the listing must not poll it again.
+    let mut entries = entries(&store, listing.prefix.as_deref(), listing.offset.as_deref())?.fuse();
     loop {
         sink.reserve().await?;
-        let Some(page) = pages.next().await else {
-            return Ok(());
-        };
-        let page = page
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
+        let page = next_page(&mut entries, listing.page_size)
+            .await
             .map_err(|e| crate::store::error::from_object_store(e, None))?;
+        if page.is_empty() {
+            return Ok(());
+        }
         sink.send(Page(page)).await?;
     }
+}
+
+/// Waits for one entry, then takes the entries already there, up to `page_size`. Unlike
+/// `ready_chunks`, nothing is allocated for `page_size` up front: a page holds what arrived.
+async fn next_page<S>(entries: &mut S, page_size: usize) -> object_store::Result<Vec<ObjectMeta>>
+where
+    S: FusedStream<Item = object_store::Result<ObjectMeta>> + Unpin,
+{
+    let mut page = Vec::new();
+    let Some(first) = entries.next().await else {
+        return Ok(page);
+    };
+    page.push(first?);
+    while page.len() < page_size {
+        match entries.next().now_or_never() {
+            Some(Some(entry)) => page.push(entry?),
+            _ => break,
+        }
+    }
+    Ok(page)
 }

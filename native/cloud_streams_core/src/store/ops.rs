@@ -5,6 +5,7 @@ use crate::error::Error;
 use crate::store::error::from_object_store;
 use crate::store::{Backend, Store};
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
@@ -84,7 +85,7 @@ pub async fn get(
     path: &str,
     mut options: GetOptions,
 ) -> Result<(Bytes, ObjectMeta), Error> {
-    let location = parse_path(path)?;
+    let location = store.location(path)?;
     if let (Backend::Azure, Some(GetRange::Suffix(n))) = (store.backend, &options.range) {
         // Azure has no suffix ranges: resolve the range against the object's size.
         let size = size_of(store, &location, path).await?;
@@ -106,7 +107,7 @@ async fn size_of(store: &Store, location: &Path, path: &str) -> Result<u64, Erro
 }
 
 pub async fn head(store: &Store, path: &str) -> Result<ObjectMeta, Error> {
-    let location = parse_path(path)?;
+    let location = store.location(path)?;
     store.inner.head(&location).await.map_err(mapper(path))
 }
 
@@ -116,7 +117,7 @@ pub async fn put(
     payload: Bytes,
     options: PutOptions,
 ) -> Result<PutResult, Error> {
-    let location = parse_path(path)?;
+    let location = store.location(path)?;
     store
         .inner
         .put_opts(&location, PutPayload::from_bytes(payload), options)
@@ -126,7 +127,7 @@ pub async fn put(
 
 /// Deleting what is not there succeeds, on every backend (as S3 does).
 pub async fn delete(store: &Store, path: &str) -> Result<(), Error> {
-    let location = parse_path(path)?;
+    let location = store.location(path)?;
     match store.inner.delete(&location).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(e) => Err(mapper(path)(e)),
@@ -139,7 +140,7 @@ pub async fn delete_many(store: &Store, paths: Vec<String>) -> (usize, Vec<(Stri
     let mut failed = Vec::new();
     let mut locations = Vec::with_capacity(paths.len());
     for path in paths {
-        match parse_path(&path) {
+        match store.location(&path) {
             Ok(location) => locations.push(Ok(location)),
             Err(e) => failed.push((path, e)),
         }
@@ -192,7 +193,7 @@ pub async fn transfer(
     to: &str,
     if_not_exists: bool,
 ) -> Result<(), Error> {
-    let (source, target) = (parse_path(from)?, parse_path(to)?);
+    let (source, target) = (store.location(from)?, store.location(to)?);
     let (store, source, target) = (&store.inner, &source, &target);
     let result = match (transfer, if_not_exists) {
         (Transfer::Copy, false) => store.copy(source, target).await,
@@ -203,12 +204,13 @@ pub async fn transfer(
     result.map_err(mapper(from))
 }
 
-/// Every object under `prefix` (recursively), after `offset` when given, in one list.
-pub async fn list(
-    store: &Store,
+/// Every object under `prefix` (recursively), after `offset` when given, as listed by the
+/// store; a store confined to its root leaves out what resolves outside it.
+pub fn entries<'a>(
+    store: &'a Store,
     prefix: Option<&str>,
     offset: Option<&str>,
-) -> Result<Vec<ObjectMeta>, Error> {
+) -> Result<BoxStream<'a, object_store::Result<ObjectMeta>>, Error> {
     let prefix = parse_prefix(prefix)?;
     let stream = match offset {
         Some(offset) => store
@@ -216,7 +218,23 @@ pub async fn list(
             .list_with_offset(prefix.as_ref(), &parse_path(offset)?),
         None => store.inner.list(prefix.as_ref()),
     };
-    stream
+    Ok(stream
+        .filter(move |entry| {
+            std::future::ready(match entry {
+                Ok(meta) => store.check_confined(&meta.location).is_ok(),
+                Err(_) => true,
+            })
+        })
+        .boxed())
+}
+
+/// Every object under `prefix` (recursively), after `offset` when given, in one list.
+pub async fn list(
+    store: &Store,
+    prefix: Option<&str>,
+    offset: Option<&str>,
+) -> Result<Vec<ObjectMeta>, Error> {
+    entries(store, prefix, offset)?
         .try_collect()
         .await
         .map_err(|e| from_object_store(e, None))
@@ -224,11 +242,20 @@ pub async fn list(
 
 pub async fn list_with_delimiter(store: &Store, prefix: Option<&str>) -> Result<ListResult, Error> {
     let prefix = parse_prefix(prefix)?;
-    store
+    let mut listed = store
         .inner
         .list_with_delimiter(prefix.as_ref())
         .await
-        .map_err(|e| from_object_store(e, None))
+        .map_err(|e| from_object_store(e, None))?;
+    if store.confined_root.is_some() {
+        listed
+            .objects
+            .retain(|meta| store.check_confined(&meta.location).is_ok());
+        listed
+            .common_prefixes
+            .retain(|dir| store.check_confined(dir).is_ok());
+    }
+    Ok(listed)
 }
 
 /// Reads several ranges of one object, coalescing nearby ranges into few requests. Ranges that
@@ -238,7 +265,7 @@ pub async fn get_ranges(
     path: &str,
     ranges: &[ByteRange],
 ) -> Result<Vec<Bytes>, Error> {
-    let location = parse_path(path)?;
+    let location = store.location(path)?;
     for range in ranges {
         range.to_get_range()?;
     }
@@ -268,7 +295,7 @@ pub async fn signed_url(
             format!("{:?} stores cannot sign URLs", store.backend),
         )
     })?;
-    let location = store.full_path(&parse_path(path)?);
+    let location = store.full_path(&store.location(path)?);
     let method = http::Method::from_bytes(method.as_bytes())
         .map_err(|_| Error::invalid_argument(format!("invalid HTTP method {method:?}")))?;
     signer

@@ -9,7 +9,6 @@
 
 use crate::error::Error;
 use crate::store::error::from_object_store;
-use crate::store::ops::parse_path;
 use crate::store::Store;
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
@@ -83,7 +82,7 @@ impl UploadHandle {
 }
 
 pub fn start(store: Arc<Store>, path: &str, config: UploadConfig) -> Result<UploadHandle, Error> {
-    let location = parse_path(path)?;
+    let location = store.location(path)?;
     if config.part_size == 0 || config.max_concurrency == 0 {
         return Err(Error::invalid_argument(
             "part_size and max_concurrency must be positive",

@@ -8,7 +8,7 @@ use super::{codec, optional_item, ConfigTerm, ReadTerm};
 use crate::stream::{EncodeItem, StreamResource};
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
 use cloud_streams_core::dynamo::ops::Read;
-use cloud_streams_core::dynamo::stream::{self, ReadPlan, SegmentPage};
+use cloud_streams_core::dynamo::stream::{self, ReadPlan, SegmentPage, Segments};
 use cloud_streams_core::pull::{self, Bound, Weighed};
 use rustler::{Atom, Encoder, Env, NifResult, ResourceArc, Term};
 use std::sync::Arc;
@@ -43,8 +43,9 @@ impl EncodeItem for SchemaPage {
     }
 }
 
-/// `operation` is `:scan` or `:query`; `segments` is `[{segment, start_key | nil}]`; `fields`
-/// is the schema's `[{attribute, field, type}]` (see `structs`).
+/// `operation` is `:scan` or `:query`; `segments` is `{:all, count, start_key | nil}` (every
+/// segment, the first after `start_key`) or `[{segment, start_key | nil}]`; `fields` is the
+/// schema's `[{attribute, field, type}]` (see `structs`).
 #[rustler::nif]
 #[allow(clippy::too_many_arguments)]
 fn dynamo_read_stream<'a>(
@@ -53,7 +54,7 @@ fn dynamo_read_stream<'a>(
     operation: Atom,
     read: ReadTerm<'a>,
     total_segments: Option<i32>,
-    segments: Vec<(i32, Term<'a>)>,
+    segments: Term<'a>,
     max_concurrency: usize,
     prefetch_pages: usize,
     max_read_capacity: Option<f64>,
@@ -62,10 +63,19 @@ fn dynamo_read_stream<'a>(
     let plan_fields = Arc::new(StructPlan::new(fields));
     let operation = super::operation(env, operation)?;
     let config: ClientConfig = config.into();
-    let segments = segments
-        .into_iter()
-        .map(|(segment, start)| Ok((segment, codec::decode_optional_item(start)?)))
-        .collect::<NifResult<_>>()?;
+    let segments = match segments.decode::<(Atom, i32, Term<'a>)>() {
+        Ok((tag, count, start)) if tag == crate::atoms::all() => Segments::All {
+            count,
+            first_start: codec::decode_optional_item(start)?,
+        },
+        _ => Segments::Listed(
+            segments
+                .decode::<Vec<(i32, Term<'a>)>>()?
+                .into_iter()
+                .map(|(segment, start)| Ok((segment, codec::decode_optional_item(start)?)))
+                .collect::<NifResult<_>>()?,
+        ),
+    };
     let plan = ReadPlan {
         operation,
         read: Read {

@@ -27,6 +27,7 @@ struct ConfigTerm {
     from_env: bool,
     url: Option<String>,
     root: Option<String>,
+    confine_to_root: bool,
     prefix: Option<String>,
 }
 
@@ -49,6 +50,7 @@ fn store_new(env: Env<'_>, config: ConfigTerm) -> Term<'_> {
                 from_env: config.from_env,
                 url: config.url,
                 root: config.root,
+                confine_to_root: config.confine_to_root,
                 prefix: config.prefix,
             })
         });
