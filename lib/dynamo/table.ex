@@ -104,9 +104,15 @@ defmodule Dynamo.Table do
       ...>     condition_expression: "attribute_not_exists(id)"
       ...>   )
       iex> {:ok, %DocAccount{balance: 5}} = Dynamo.Table.delete_item(DocAccount, id: "doc-put")
+
+  Options:
+
+  #{Options.docs(@expression_opts)}
   """
   @spec put_item(struct(), keyword()) :: :ok | {:error, Error.t()}
-  def put_item(%schema{} = struct, opts \\ []) do
+  def put_item(struct, opts \\ [])
+
+  def put_item(%schema{} = struct, opts) do
     function = "Dynamo.Table.put_item/2"
     opts = Options.validate!(opts, @expression_opts, function)
     schema!(schema, function)
@@ -126,6 +132,11 @@ defmodule Dynamo.Table do
     |> ok_only()
   end
 
+  def put_item(other, _opts) do
+    raise ArgumentError,
+          "Dynamo.Table.put_item/2 expects a struct of a Dynamo.Schema, got: #{Redact.inspect(other)}"
+  end
+
   @doc """
   Reads one item by key: `{:ok, struct}` or `{:ok, nil}` when there is none. Options:
   `consistent_read:`, `projection_expression:`, `expression_attribute_names:`, `config:`.
@@ -133,6 +144,10 @@ defmodule Dynamo.Table do
       iex> {:ok, %DocAccount{owner: "ann", balance: 100}} = Dynamo.Table.get_item(DocAccount, id: "acc1")
       iex> Dynamo.Table.get_item(DocAccount, [id: "nobody"], consistent_read: true)
       {:ok, nil}
+
+  Options:
+
+  #{Options.docs(@get_opts)}
   """
   @spec get_item(schema(), key(), keyword()) :: {:ok, struct() | nil} | {:error, Error.t()}
   def get_item(schema, key, opts \\ []) do
@@ -164,6 +179,10 @@ defmodule Dynamo.Table do
       iex> {:ok, %DocAccount{balance: 1}} = Dynamo.Table.delete_item(DocAccount, id: "doc-delete")
       iex> Dynamo.Table.delete_item(DocAccount, id: "doc-delete")
       {:ok, nil}
+
+  Options:
+
+  #{Options.docs(@expression_opts)}
   """
   @spec delete_item(schema(), key(), keyword()) :: {:ok, struct() | nil} | {:error, Error.t()}
   def delete_item(schema, key, opts \\ []) do
@@ -200,6 +219,10 @@ defmodule Dynamo.Table do
       ...>     update_expression: "SET balance = balance - :d",
       ...>     expression_attribute_values: %{":d" => 10}
       ...>   )
+
+  Options:
+
+  #{Options.docs(@update_opts)}
   """
   @spec update_item(schema(), key(), keyword()) :: {:ok, struct()} | {:error, Error.t()}
   def update_item(schema, key, opts) do
@@ -359,6 +382,10 @@ defmodule Dynamo.Table do
       ...>   )
       iex> {Enum.map(page.items, & &1.id), page.last_evaluated_key}
       {["acc1"], nil}
+
+  Options:
+
+  #{Options.docs(@scan_opts)}
   """
   @spec scan(schema(), keyword()) :: {:ok, page()} | {:error, Error.t()}
   def scan(schema, opts \\ []) do
@@ -394,6 +421,10 @@ defmodule Dynamo.Table do
       ...>     key_condition_expression: "id = :id",
       ...>     expression_attribute_values: %{":id" => "acc2"}
       ...>   )
+
+  Options:
+
+  #{Options.docs(@query_opts)}
   """
   @spec query(schema(), keyword()) :: {:ok, page()} | {:error, Error.t()}
   def query(schema, opts) do
@@ -473,6 +504,10 @@ defmodule Dynamo.Table do
       {:ok, 2}
       iex> Dynamo.Table.batch_write_item(DocAccount, [{:delete, [id: "doc-b1"]}, {:delete, %{id: "doc-b2"}}])
       {:ok, 2}
+
+  Options:
+
+  #{Options.docs(@config_opt)}
   """
   @spec batch_write_item(schema(), [struct() | {:put, struct()} | {:delete, key()}], keyword()) ::
           {:ok, non_neg_integer()} | {:error, Error.t()}
@@ -519,6 +554,10 @@ defmodule Dynamo.Table do
       iex> {:ok, accounts} = Dynamo.Table.batch_get_item(DocAccount, [[id: "acc1"], [id: "acc2"], [id: "nobody"]])
       iex> accounts |> Enum.map(& &1.id) |> Enum.sort()
       ["acc1", "acc2"]
+
+  Options:
+
+  #{Options.docs(@consistent_read_opt ++ @config_opt)}
   """
   @spec batch_get_item(schema(), [key()], keyword()) :: {:ok, [struct()]} | {:error, Error.t()}
   def batch_get_item(schema, keys, opts \\ []) do
@@ -607,6 +646,15 @@ defmodule Dynamo.Table do
     expression_attribute_values: {{:or_nil, :any}, nil}
   ]
 
+  @transact_write_opts [
+                         client_request_token: [
+                           type: {:or_nil, :string},
+                           doc:
+                             "makes a retry safe: DynamoDB applies one transaction per token " <>
+                               "(for ten minutes)."
+                         ]
+                       ] ++ @config_opt
+
   @doc """
   Applies up to #{@max_transaction_actions} writes, on items of one or several schemas, all or none.
 
@@ -650,22 +698,16 @@ defmodule Dynamo.Table do
       ...>   {:update, DocAccount, [id: "acc1"], add: %{balance: 10}},
       ...>   {:update, DocAccount, [id: "acc2"], add: %{balance: -10}}
       ...> ])
+
+  Options:
+
+  #{Options.docs(@transact_write_opts)}
   """
   @spec transact_write_items([tuple()], keyword()) :: :ok | {:error, Error.t()}
   def transact_write_items(actions, opts \\ []) do
     function = "Dynamo.Table.transact_write_items/2"
 
-    opts =
-      Options.validate!(
-        opts,
-        [
-          client_request_token: [
-            type: {:or_nil, :string},
-            doc: "makes a retry safe: DynamoDB applies one transaction per token."
-          ]
-        ] ++ @config_opt,
-        function
-      )
+    opts = Options.validate!(opts, @transact_write_opts, function)
 
     token = opts.client_request_token
 
@@ -775,6 +817,10 @@ defmodule Dynamo.Table do
 
       iex> {:ok, [%DocAccount{balance: 100}, nil]} =
       ...>   Dynamo.Table.transact_get_items([{DocAccount, [id: "acc1"]}, {DocAccount, [id: "nobody"]}])
+
+  Options:
+
+  #{Options.docs(@config_opt)}
   """
   @spec transact_get_items([{schema(), key()} | {schema(), key(), keyword()}], keyword()) ::
           {:ok, [struct() | nil]} | {:error, Error.t()}
@@ -835,6 +881,18 @@ defmodule Dynamo.Table do
                     ]
                   ] ++ @config_opt
 
+  @execute_opts @statement_opts ++
+                  [
+                    limit: [
+                      type: {:or_nil, {:in, 1..@max_limit}},
+                      doc: "items evaluated for the page (DynamoDB's `Limit`)."
+                    ],
+                    next_token: [
+                      type: {:or_nil, :string},
+                      doc: "the `next_token` of the previous page, to read the next one."
+                    ]
+                  ]
+
   @doc false
   def statement_options, do: @statement_opts
 
@@ -854,6 +912,10 @@ defmodule Dynamo.Table do
       ...>     ~s(SELECT * FROM "cloud_streams_doc_accounts" WHERE id = ?),
       ...>     parameters: ["acc1"]
       ...>   )
+
+  Options:
+
+  #{Options.docs(@execute_opts)}
   """
   @spec execute_statement(schema(), String.t(), keyword()) ::
           {:ok, %{items: [struct()], next_token: String.t() | nil}} | {:error, Error.t()}
@@ -863,8 +925,7 @@ defmodule Dynamo.Table do
     opts =
       Options.validate!(
         opts,
-        @statement_opts ++
-          [limit: {{:or_nil, :pos_integer}, nil}, next_token: {{:or_nil, :string}, nil}],
+        @execute_opts,
         function
       )
 
@@ -925,6 +986,10 @@ defmodule Dynamo.Table do
       ...>   ])
       iex> error.kind
       :already_exists
+
+  Options:
+
+  #{Options.docs(@consistent_read_opt ++ @config_opt)}
   """
   @spec batch_execute_statement([tuple()], keyword()) ::
           {:ok, [{:ok, struct() | nil} | {:error, Error.t()}]} | {:error, Error.t()}
@@ -996,6 +1061,10 @@ defmodule Dynamo.Table do
       :ok
 
   An index: `Dynamo.Table.create_table(User, indexes: [{"by_email", :email}])`.
+
+  Options:
+
+  #{Options.docs(@create_opts)}
   """
   @spec create_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def create_table(schema, opts \\ []) do
@@ -1058,6 +1127,10 @@ defmodule Dynamo.Table do
       iex> Dynamo.Table.delete_table(DocScratch)
       :ok
       iex> {:error, %Dynamo.Error{kind: :not_found}} = Dynamo.Table.delete_table(DocScratch)
+
+  Options:
+
+  #{Options.docs(@config_opt)}
   """
   @spec delete_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def delete_table(schema, opts \\ []) do

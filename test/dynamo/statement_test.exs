@@ -122,7 +122,7 @@ defmodule Dynamo.StatementTest do
         Table.execute_statement(Note, :select)
       end
 
-      assert_raise ArgumentError, ~r/parameters must be a list/, fn ->
+      assert_raise ArgumentError, ~r/:parameters/, fn ->
         Table.execute_statement(Note, "SELECT * FROM x", parameters: %{a: 1})
       end
 
