@@ -10,6 +10,22 @@ defmodule Dynamo.Table do
   plain values (`%{":v" => true}`). `last_evaluated_key` is a string-keyed DynamoDB JSON map,
   so it survives `Jason.encode!/1` and `Jason.decode!/1` unchanged and can be passed back as
   `exclusive_start_key`.
+
+  ## Timeouts
+
+  Every function that makes requests takes `timeout:`, the longest wait for its answer in
+  milliseconds (or `:infinity`). The default is `config :cloud_streams, call_timeout: ms`,
+  else 30 s: single-item requests take milliseconds, and an interactive caller should learn
+  within half a minute that DynamoDB does not answer rather than wait out the SDK's retries.
+  When the timeout passes, the native request is cancelled and the call returns
+  `{:error, %Dynamo.Error{type: :timeout}}`; a caller that dies mid-call cancels its request
+  too. Whole-table reads belong to `Dynamo.Table.Stream`, whose waits are per page.
+
+      # config/runtime.exs: every call of the application waits at most 5 s
+      config :cloud_streams, call_timeout: 5_000
+
+      # one call that may take longer
+      Dynamo.Table.batch_write_item(User, users, timeout: 120_000)
   """
 
   alias CloudStreams.{Call, Native, Options}
@@ -25,12 +41,15 @@ defmodule Dynamo.Table do
           consumed_capacity: float() | nil
         }
 
+  # The `timeout:` every single-request function takes (see "Timeouts" in the moduledoc).
+  @timeout_opts [timeout: {{:or_nil, :timeout}, nil}]
+
   @expression_opts [
-    condition_expression: {{:or_nil, :string}, nil},
-    expression_attribute_names: {{:or_nil, :any}, nil},
-    expression_attribute_values: {{:or_nil, :any}, nil},
-    config: {:any, []}
-  ]
+                     condition_expression: {{:or_nil, :string}, nil},
+                     expression_attribute_names: {{:or_nil, :any}, nil},
+                     expression_attribute_values: {{:or_nil, :any}, nil},
+                     config: {:any, []}
+                   ] ++ @timeout_opts
 
   @doc """
   Writes a struct as an item, replacing any item with the same key.
@@ -49,7 +68,8 @@ defmodule Dynamo.Table do
         item,
         expressions(opts),
         &1
-      )
+      ),
+      opts
     )
     |> ok_only()
   end
@@ -65,7 +85,7 @@ defmodule Dynamo.Table do
           projection_expression: {{:or_nil, :string}, nil},
           expression_attribute_names: {{:or_nil, :any}, nil},
           config: {:any, []}
-        ],
+        ] ++ @timeout_opts,
         "Dynamo.Table.get_item/3"
       )
 
@@ -80,7 +100,8 @@ defmodule Dynamo.Table do
         opts.projection_expression,
         names(opts),
         &1
-      )
+      ),
+      opts
     )
     |> map_ok(&(&1 && Schema.from_item(schema, &1)))
   end
@@ -98,7 +119,8 @@ defmodule Dynamo.Table do
         key,
         expressions(opts),
         &1
-      )
+      ),
+      opts
     )
     |> map_ok(&(&1 && Schema.from_item(schema, &1)))
   end
@@ -150,7 +172,8 @@ defmodule Dynamo.Table do
         expression,
         expressions,
         &1
-      )
+      ),
+      opts
     )
     |> map_ok(&Schema.from_item(schema, &1))
   end
@@ -238,7 +261,7 @@ defmodule Dynamo.Table do
           [
             segment: {{:or_nil, :non_neg_integer}, nil},
             total_segments: {{:or_nil, :pos_integer}, nil}
-          ],
+          ] ++ @timeout_opts,
         "Dynamo.Table.scan/2"
       )
 
@@ -255,7 +278,7 @@ defmodule Dynamo.Table do
                 "segment: and total_segments: go together, with segment < total_segments, got: #{inspect(other)}"
       end
 
-    read_page(schema, :scan, read(schema, opts, segment: segment))
+    read_page(schema, :scan, read(schema, opts, segment: segment), opts)
   end
 
   @doc """
@@ -268,7 +291,8 @@ defmodule Dynamo.Table do
       Options.validate!(
         opts,
         @read_opts ++
-          [key_condition_expression: {:string, :required}, scan_index_forward: {:boolean, true}],
+          [key_condition_expression: {:string, :required}, scan_index_forward: {:boolean, true}] ++
+          @timeout_opts,
         "Dynamo.Table.query/2"
       )
 
@@ -278,7 +302,8 @@ defmodule Dynamo.Table do
       read(schema, opts,
         key_condition_expression: opts.key_condition_expression,
         forward: opts.scan_index_forward
-      )
+      ),
+      opts
     )
   end
 
@@ -304,10 +329,10 @@ defmodule Dynamo.Table do
     }
   end
 
-  defp read_page(schema, operation, read) do
+  defp read_page(schema, operation, read, opts) do
     {config, read} = Map.pop!(read, :config)
 
-    call(&Native.dynamo_read_page(config, operation, read, &1))
+    call(&Native.dynamo_read_page(config, operation, read, &1), opts)
     |> map_ok(&decode_page(schema, &1))
   end
 
@@ -332,7 +357,12 @@ defmodule Dynamo.Table do
   @spec batch_write_item(schema(), [struct() | {:put, struct()} | {:delete, key()}], keyword()) ::
           {:ok, non_neg_integer()} | {:error, Error.t()}
   def batch_write_item(schema, requests, opts \\ []) do
-    opts = Options.validate!(opts, [config: {:any, []}], "Dynamo.Table.batch_write_item/3")
+    opts =
+      Options.validate!(
+        opts,
+        [config: {:any, []}] ++ @timeout_opts,
+        "Dynamo.Table.batch_write_item/3"
+      )
 
     {puts, deletes} =
       Enum.reduce(requests, {[], []}, fn
@@ -357,7 +387,8 @@ defmodule Dynamo.Table do
         Enum.reverse(puts),
         Enum.reverse(deletes),
         &1
-      )
+      ),
+      opts
     )
   end
 
@@ -370,7 +401,7 @@ defmodule Dynamo.Table do
     opts =
       Options.validate!(
         opts,
-        [consistent_read: {:boolean, false}, config: {:any, []}],
+        [consistent_read: {:boolean, false}, config: {:any, []}] ++ @timeout_opts,
         "Dynamo.Table.batch_get_item/3"
       )
 
@@ -383,7 +414,8 @@ defmodule Dynamo.Table do
         keys,
         opts.consistent_read,
         &1
-      )
+      ),
+      opts
     )
     |> map_ok(fn items -> Enum.map(items, &Schema.from_item(schema, &1)) end)
   end
@@ -429,7 +461,7 @@ defmodule Dynamo.Table do
     opts =
       Options.validate!(
         opts,
-        [config: {:any, []}, indexes: {:any, []}],
+        [config: {:any, []}, indexes: {:any, []}] ++ @timeout_opts,
         "Dynamo.Table.create_table/2"
       )
 
@@ -471,7 +503,8 @@ defmodule Dynamo.Table do
         key.(schema.__dynamo__(:sort_key)),
         indexes,
         &1
-      )
+      ),
+      opts
     )
     |> ok_only()
   end
@@ -479,8 +512,15 @@ defmodule Dynamo.Table do
   @doc "Deletes the schema's table."
   @spec delete_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def delete_table(schema, opts \\ []) do
-    opts = Options.validate!(opts, [config: {:any, []}], "Dynamo.Table.delete_table/2")
-    call(&Native.dynamo_delete_table(config(opts), schema.__dynamo__(:table), &1)) |> ok_only()
+    opts =
+      Options.validate!(
+        opts,
+        [config: {:any, []}] ++ @timeout_opts,
+        "Dynamo.Table.delete_table/2"
+      )
+
+    call(&Native.dynamo_delete_table(config(opts), schema.__dynamo__(:table), &1), opts)
+    |> ok_only()
   end
 
   defp key_type(_schema, _field, type) when type in [:string, :datetime, :any], do: "S"
@@ -527,7 +567,7 @@ defmodule Dynamo.Table do
     end
   end
 
-  defp call(start), do: Call.await(start, &Error.from_native/1)
+  defp call(start, opts), do: Call.await(start, opts.timeout, &Error.from_native/1)
 
   defp ok_only({:ok, _}), do: :ok
   defp ok_only(error), do: error

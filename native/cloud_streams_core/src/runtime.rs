@@ -3,6 +3,7 @@
 //! Built on first use so that loading the NIF stays cheap. Its worker threads are not BEAM
 //! schedulers, which is what allows them to send messages to processes (DESIGN §4).
 
+use crate::stats::Counted;
 use std::future::Future;
 use std::sync::OnceLock;
 use tokio::runtime::{Builder, Runtime};
@@ -26,11 +27,17 @@ pub fn get() -> &'static Runtime {
     })
 }
 
-/// Spawns a future on the shared runtime.
+/// Spawns a future on the shared runtime. Every task spawned here is counted in
+/// `stats::snapshot().live_tasks` from this call until its future is dropped (finished or
+/// aborted), so a task aborted before its first poll is still seen.
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    get().spawn(future)
+    let live = Counted::live_task();
+    get().spawn(async move {
+        let _live = live;
+        future.await
+    })
 }

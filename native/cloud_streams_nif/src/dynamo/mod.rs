@@ -137,7 +137,7 @@ fn dynamo_put_item<'a>(
     item: Term<'a>,
     expressions: ExpressionsTerm<'a>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let (config, item, expressions) = (
         config.into(),
         codec::decode_item(item)?,
@@ -162,7 +162,7 @@ fn dynamo_get_item<'a>(
     projection: Option<String>,
     names: HashMap<String, String>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let (config, key): (ClientConfig, _) = (config.into(), codec::decode_item(key)?);
     Ok(reply::spawn(
         env,
@@ -183,7 +183,7 @@ fn dynamo_delete_item<'a>(
     key: Term<'a>,
     expressions: ExpressionsTerm<'a>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let (config, key, expressions): (ClientConfig, _, _) = (
         config.into(),
         codec::decode_item(key)?,
@@ -206,7 +206,7 @@ fn dynamo_update_item<'a>(
     update_expression: String,
     expressions: ExpressionsTerm<'a>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let (config, key, expressions): (ClientConfig, _, _) = (
         config.into(),
         codec::decode_item(key)?,
@@ -240,7 +240,7 @@ fn dynamo_read_page<'a>(
     operation: Atom,
     read: ReadTerm<'a>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let operation = self::operation(env, operation)?;
     let (config, read): (ClientConfig, Read) = (config.into(), read.decode()?);
     Ok(reply::spawn(
@@ -259,7 +259,7 @@ fn dynamo_batch_write<'a>(
     puts: Vec<Term<'a>>,
     deletes: Vec<Term<'a>>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let config: ClientConfig = config.into();
     let (puts, deletes) = (codec::decode_items(puts)?, codec::decode_items(deletes)?);
     Ok(reply::spawn(
@@ -278,7 +278,7 @@ fn dynamo_batch_get<'a>(
     keys: Vec<Term<'a>>,
     consistent_read: bool,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let config: ClientConfig = config.into();
     let keys = codec::decode_items(keys)?;
     Ok(reply::spawn(
@@ -310,7 +310,7 @@ fn dynamo_create_table<'a>(
     sort: Option<KeyTerm>,
     indexes: Vec<(String, KeyTerm, Option<KeyTerm>)>,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let config: ClientConfig = config.into();
     let key = |(name, kind): KeyTerm| KeyAttribute { name, kind };
     let (partition, sort) = (key(partition), sort.map(key));
@@ -334,7 +334,12 @@ fn dynamo_create_table<'a>(
 }
 
 #[rustler::nif]
-fn dynamo_delete_table<'a>(env: Env<'a>, config: ConfigTerm, table: String, tag: Term<'a>) -> Atom {
+fn dynamo_delete_table<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    table: String,
+    tag: Term<'a>,
+) -> reply::Spawned {
     let config: ClientConfig = config.into();
     reply::spawn(
         env,

@@ -73,7 +73,7 @@ fn store_get<'a>(
     path: String,
     opts: terms::GetOpts<'a>,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let (store, options) = (store(&resource), opts.into_options());
     reply::spawn(
         env,
@@ -89,7 +89,7 @@ fn store_head<'a>(
     resource: ResourceArc<StoreResource>,
     path: String,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     reply::spawn(
         env,
@@ -107,7 +107,7 @@ fn store_put<'a>(
     data: Term<'a>,
     opts: terms::PutOpts<'a>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let (store, options, payload) = (
         store(&resource),
         opts.into_options(),
@@ -132,7 +132,7 @@ fn store_delete<'a>(
     resource: ResourceArc<StoreResource>,
     path: String,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     reply::spawn(
         env,
@@ -148,7 +148,7 @@ fn store_delete_many<'a>(
     resource: ResourceArc<StoreResource>,
     paths: Vec<String>,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     reply::spawn(
         env,
@@ -174,7 +174,7 @@ fn store_transfer<'a>(
     to: String,
     if_not_exists: bool,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let transfer = if operation == crate::atoms::copy() {
         ops::Transfer::Copy
     } else if operation == crate::atoms::rename() {
@@ -198,7 +198,7 @@ fn store_list<'a>(
     prefix: Option<String>,
     offset: Option<String>,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     reply::spawn(
         env,
@@ -214,7 +214,7 @@ fn store_list_with_delimiter<'a>(
     resource: ResourceArc<StoreResource>,
     prefix: Option<String>,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     reply::spawn(
         env,
@@ -237,7 +237,7 @@ fn store_get_ranges<'a>(
     path: String,
     ranges: Vec<Term<'a>>,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     let ranges: Result<Vec<_>, Error> = ranges.into_iter().map(terms::decode_range).collect();
     reply::spawn(
@@ -262,7 +262,7 @@ fn store_signed_url<'a>(
     path: String,
     expires_in_secs: u64,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     reply::spawn(
         env,
