@@ -38,31 +38,36 @@ impl Addressee {
     }
 
     /// Sends `{tag, build(env)}`. A panic while building becomes an `:internal` error
-    /// answer.
-    fn send<F>(&mut self, build: F)
+    /// answer. Each message has an env of its own: sending clears it, and the tag's env must
+    /// outlive every send (DESIGN §4).
+    fn send<F>(&self, build: F)
     where
         F: for<'a> FnOnce(Env<'a>) -> Term<'a>,
     {
-        let (pid, tag) = (self.pid, self.tag.clone());
+        let mut message = OwnedEnv::new();
         let sent = catch_unwind(AssertUnwindSafe(|| {
-            self.env
-                .send_and_clear(&pid, |env| (tag.load(env), build(env)))
+            message.send_and_clear(&self.pid, |env| (self.tag_in(env), build(env)))
         }));
         if let Err(panic) = sent {
             self.send_error(&Error::from_panic(panic.as_ref()));
         }
     }
 
-    /// Sends `{tag, {:error, map}}`; the tag is copied from its env, which a failed send may
-    /// have left in any state.
+    /// Sends `{tag, {:error, map}}`.
     fn send_error(&self, error: &Error) {
         let mut message = OwnedEnv::new();
         let _ = catch_unwind(AssertUnwindSafe(|| {
             message.send_and_clear(&self.pid, |env| {
-                let tag = self.env.run(|own| self.tag.load(own).in_env(env));
-                (tag, (atoms::error(), errors::encode(env, error)))
+                (
+                    self.tag_in(env),
+                    (atoms::error(), errors::encode(env, error)),
+                )
             })
         }));
+    }
+
+    fn tag_in<'a>(&self, env: Env<'a>) -> Term<'a> {
+        self.env.run(|own| self.tag.load(own).in_env(env))
     }
 }
 
@@ -104,7 +109,7 @@ impl Replier {
     where
         E: for<'a> FnOnce(Env<'a>, T) -> Term<'a>,
     {
-        if let Some(mut addressee) = self.0.take() {
+        if let Some(addressee) = self.0.take() {
             addressee.send(|env| result_term(env, result, encode));
         }
     }
@@ -172,8 +177,8 @@ impl Notifier {
     where
         F: for<'a> FnOnce(Env<'a>) -> Term<'a>,
     {
-        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(addressee) = guard.as_mut() {
+        let guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(addressee) = guard.as_ref() {
             addressee.send(build);
         }
     }
@@ -185,7 +190,7 @@ impl Notifier {
         E: for<'a> FnOnce(Env<'a>, T) -> Term<'a>,
     {
         let taken = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(mut addressee) = taken {
+        if let Some(addressee) = taken {
             addressee.send(|env| result_term(env, result, encode));
         }
     }
