@@ -13,8 +13,9 @@ defmodule CloudStreams.Call do
   alias CloudStreams.Native
 
   @default_timeout 30_000
-  # How long the answer of a released task may take: dropping an aborted task is prompt.
-  @late_answer 5_000
+  # How long the answer of a cancelled operation may take: dropping an aborted task is
+  # prompt; a cancelled upload answers once its abort is done (at most about 10 s).
+  @late_answer 15_000
 
   @doc """
   The timeout of a single-shot call: the caller's `:timeout` option, else
@@ -60,7 +61,7 @@ defmodule CloudStreams.Call do
 
         receive do
           {^tag, {:ok, _} = late} -> late
-          {^tag, _cancelled} -> timed_out(timeout)
+          {^tag, {:error, native}} -> timed_out(timeout, native)
         after
           @late_answer -> timed_out(timeout)
         end
@@ -96,6 +97,17 @@ defmodule CloudStreams.Call do
   end
 
   # Used after the answer, so the handle is not collected (aborting the task) while waited on.
+  # The answer of a cancelled operation is an :internal or :cancelled error, unless the
+  # cancel itself failed (an upload's abort that left its multipart upload behind): that is
+  # worth telling.
+  defp timed_out(timeout, %{kind: kind}) when kind in [:internal, :cancelled],
+    do: timed_out(timeout)
+
+  defp timed_out(timeout, %{message: why}) do
+    {:error, timed_out} = timed_out(timeout)
+    {:error, %{timed_out | message: timed_out.message <> "; " <> why}}
+  end
+
   defp keep_alive(cancel) when is_function(cancel, 0), do: :ok
   defp keep_alive(task), do: Native.task_release(task)
 

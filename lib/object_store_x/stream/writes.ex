@@ -12,8 +12,8 @@ defmodule ObjectStoreX.Stream.Writes do
   alias CloudStreams.{Call, Native}
 
   # How long the acknowledgements of a cancelled or failed upload may take to come in: the
-  # actor answers them as it stops.
-  @late_answers 10_000
+  # actor answers them once its abort is done, which takes at most about 10 s.
+  @late_answers 15_000
 
   defstruct [:upload, :window, :report, :timeout, unacked: :queue.new(), unacked_bytes: 0]
 
@@ -84,7 +84,24 @@ defmodule ObjectStoreX.Stream.Writes do
       writes.timeout ->
         Native.store_upload_cancel(writes.upload)
         {:error, timed_out} = Call.timed_out(writes.timeout)
-        fail(writes.upload, writes.unacked, timed_out)
+        fail(writes.upload, rest, with_cancel_answer(timed_out, tag))
+    end
+  end
+
+  # The stalled write answers once the cancel has aborted the upload; an abort that could not
+  # reach the store says there which multipart upload it left behind.
+  defp with_cancel_answer(timed_out, tag) do
+    receive do
+      {^tag, {:error, %{kind: :cancelled}}} ->
+        timed_out
+
+      {^tag, {:error, %{message: why}}} ->
+        %{timed_out | message: timed_out.message <> "; " <> why}
+
+      {^tag, _} ->
+        timed_out
+    after
+      @late_answers -> timed_out
     end
   end
 

@@ -11,6 +11,16 @@ use tokio::task::JoinHandle;
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
+thread_local! {
+    static ON_RUNTIME_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True on the runtime's own threads (workers and blocking pool), where messages may be sent
+/// to processes; false on BEAM schedulers, even inside a runtime context (`enter`).
+pub fn on_runtime_thread() -> bool {
+    ON_RUNTIME_THREAD.with(|on| on.get())
+}
+
 /// The shared runtime, built on first call.
 pub fn get() -> &'static Runtime {
     RUNTIME.get_or_init(|| {
@@ -21,6 +31,7 @@ pub fn get() -> &'static Runtime {
         Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("cloud-streams")
+            .on_thread_start(|| ON_RUNTIME_THREAD.with(|on| on.set(true)))
             .enable_all()
             .build()
             .expect("cloud_streams: cannot start the tokio runtime")

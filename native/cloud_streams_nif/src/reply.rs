@@ -11,8 +11,8 @@ use rustler::{Encoder, Env, LocalPid, OwnedEnv, ResourceArc, Term};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// Sends one answer to the process that made the NIF call. Use on tokio threads only
-/// (`send_and_clear` panics on a scheduler thread).
+/// Sends one answer to the process that made the NIF call, from any thread: an answer given
+/// on a scheduler thread (where `send_and_clear` panics) is sent from the runtime.
 ///
 /// A replier dropped without answering (its task was aborted, panicked past our guards, or
 /// its owner forgot it) answers with an `:internal` error on drop, so a caller never waits
@@ -81,14 +81,19 @@ where
     }
 }
 
-/// Sends `error` now if this is a runtime thread, else from a task on the runtime (drops can
-/// happen on a scheduler thread, where sending panics).
-fn answer_on_runtime(addressee: Addressee, error: Error) {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        addressee.send_error(&error);
+/// Runs `send` now on a runtime thread, else from a task on the runtime: answers can be
+/// given (an upload that has ended answers at once) or dropped on a scheduler thread, where
+/// sending panics.
+fn on_runtime(send: impl FnOnce() + Send + 'static) {
+    if runtime::on_runtime_thread() {
+        send();
     } else {
-        runtime::spawn(async move { addressee.send_error(&error) });
+        runtime::spawn(async move { send() });
     }
+}
+
+fn answer_on_runtime(addressee: Addressee, error: Error) {
+    on_runtime(move || addressee.send_error(&error));
 }
 
 fn unanswered() -> Error {
@@ -107,17 +112,18 @@ impl Replier {
     /// caller is always answered.
     pub fn send<T, E>(mut self, result: Result<T, Error>, encode: E)
     where
-        E: for<'a> FnOnce(Env<'a>, T) -> Term<'a>,
+        T: Send + 'static,
+        E: for<'a> FnOnce(Env<'a>, T) -> Term<'a> + Send + 'static,
     {
         if let Some(addressee) = self.0.take() {
-            addressee.send(|env| result_term(env, result, encode));
+            on_runtime(move || addressee.send(|env| result_term(env, result, encode)));
         }
     }
 
     /// This replier as a boxed callback, for tasks that answer from their own thread.
     pub fn into_callback<T, E>(self, encode: E) -> Box<dyn FnOnce(Result<T, Error>) + Send>
     where
-        T: 'static,
+        T: Send + 'static,
         E: for<'a> FnOnce(Env<'a>, T) -> Term<'a> + Send + 'static,
     {
         Box::new(move |result| self.send(result, encode))

@@ -28,7 +28,8 @@ use tokio::sync::{mpsc, Notify};
 const ABORT_ATTEMPTS: u32 = 4;
 /// Each abort attempt is bounded on its own: a store that does not answer must not keep the
 /// actor (and the caller waiting for it) beyond a known time, whatever its retry budget.
-const ABORT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Four attempts, their pauses included, take at most about 10 s.
+const ABORT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How an upload ended, for the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
