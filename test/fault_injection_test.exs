@@ -313,7 +313,7 @@ defmodule CloudStreams.FaultInjectionTest do
       assert drain_mailbox() == []
     end
 
-    test "upload: an exception in the enumerable leaves no process-dictionary entry", %{
+    test "upload: a failed upload leaves no process-dictionary entry", %{
       prefix: prefix
     } do
       {store, _agent} = via_proxy(prefix, fail: ~r/^PUT .*partNumber=2&/)
