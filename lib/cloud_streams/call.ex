@@ -27,13 +27,14 @@ defmodule CloudStreams.Call do
       :infinity ->
         :infinity
 
-      ms when is_integer(ms) and ms >= 0 ->
+      # The longest wait `receive ... after` accepts.
+      ms when is_integer(ms) and ms >= 0 and ms <= 4_294_967_295 ->
         ms
 
       other ->
         raise ArgumentError,
-              "invalid value for config :cloud_streams, :call_timeout: expected a " <>
-                "non-negative integer (milliseconds) or :infinity, got: #{inspect(other)}"
+              "invalid value for config :cloud_streams, :call_timeout: expected an integer " <>
+                "from 0 to 4294967295 (milliseconds) or :infinity, got: #{inspect(other)}"
     end
   end
 

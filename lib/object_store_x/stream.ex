@@ -480,6 +480,10 @@ defmodule ObjectStoreX.Stream do
   page handed over, default 1000), `:prefetch` (pages fetched ahead, default 0), `:timeout`
   (longest wait for a page, ms, default 30 s).
 
+  A transient failure mid-listing (a connection reset, a 5xx) does not restart the listing:
+  it resumes after the last object handed over, up to 5 times in a row with backoff, and
+  then raises the error.
+
       iex> {:ok, store} = ObjectStoreX.new(:memory)
       iex> for i <- 1..3, do: :ok = ObjectStoreX.put(store, "logs/#{i}", "x")
       iex> ObjectStoreX.Stream.list_stream(store, prefix: "logs") |> Enum.map(& &1.location) |> Enum.sort()
