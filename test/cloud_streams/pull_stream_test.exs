@@ -151,7 +151,8 @@ defmodule CloudStreams.PullStreamTest do
         end)
 
       assert_receive :consuming, 5_000
-      assert %{live_tasks: 1, open_streams: 1} = CloudStreams.stats()
+      # The first chunk's hand-off task may still be ending.
+      wait_for_stats(&match?(%{live_tasks: 1, open_streams: 1}, &1))
 
       Process.exit(consumer, :kill)
       assert_native_idle()
