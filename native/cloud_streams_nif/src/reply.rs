@@ -39,7 +39,7 @@ impl Addressee {
 
     /// Sends `{tag, build(env)}`. A panic while building becomes an `:internal` error
     /// answer. Each message has an env of its own: sending clears it, and the tag's env must
-    /// outlive every send (DESIGN §4).
+    /// outlive every send.
     fn send<F>(&self, build: F)
     where
         F: for<'a> FnOnce(Env<'a>) -> Term<'a>,
@@ -168,7 +168,7 @@ where
 pub type Spawned = ResourceArc<TaskResource>;
 
 /// Sends several messages `{tag, term}` to one process: progress reports, then the answer.
-/// Each send uses a fresh message env, since sending clears it (DESIGN §4); the lock keeps
+/// Each send uses a fresh message env, since sending clears it; the lock keeps
 /// messages in the order they were sent. Dropped before its answer (its task was aborted),
 /// it answers with an `:internal` error, as a [`Replier`] does.
 pub struct Notifier(std::sync::Mutex<Option<Addressee>>);
