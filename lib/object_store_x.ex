@@ -22,7 +22,7 @@ defmodule ObjectStoreX do
 
   ## Ranges
 
-  `range:` (and each range of `get_ranges/3`) takes `{first, last}` or `first..last`, both
+  `range:` (and each range of `get_ranges/4`) takes `{first, last}` or `first..last`, both
   including `last` (as HTTP `Range` does: `{0, 999}` is the first 1000 bytes),
   `{:offset, n}` (from byte `n` to the end) or `{:suffix, n}` (the last `n` bytes). A range
   that runs past the end returns what exists; one that starts past the end is an
@@ -267,7 +267,7 @@ defmodule ObjectStoreX do
 
     unless is_list(ranges) do
       raise ArgumentError,
-            "ObjectStoreX.get_ranges/3 expects a list of ranges, got: #{inspect(ranges)}"
+            "ObjectStoreX.get_ranges/4 expects a list of ranges, got: #{inspect(ranges)}"
     end
 
     ranges = Enum.map(ranges, &range!/1)

@@ -589,6 +589,16 @@ defmodule CloudStreams.FaultInjectionTest do
         end)
 
       assert {:raised, %Error{kind: :invalid_argument}} = result
+
+      # Every other read of the file is refused as well.
+      assert {:error, %Error{kind: :invalid_argument}} =
+               ObjectStoreX.get_ranges(store, "pipe", [{0, 1}])
+
+      assert {:error, %Error{kind: :invalid_argument}} = ObjectStoreX.copy(store, "pipe", "copy")
+
+      assert {:error, %Error{kind: :invalid_argument}} =
+               OS.download_file(store, "pipe", Path.join(dir, "out"))
+
       assert_native_idle()
     end
   end

@@ -213,6 +213,9 @@ pub async fn transfer(
     if_not_exists: bool,
 ) -> Result<(), Error> {
     let (source, target) = (parse_path(from)?, parse_path(to)?);
+    if transfer == Transfer::Copy {
+        refuse_special_file(store, &source, from)?;
+    }
     let (store, source, target) = (&store.inner, &source, &target);
     let result = match (transfer, if_not_exists) {
         (Transfer::Copy, false) => store.copy(source, target).await,
@@ -259,6 +262,7 @@ pub async fn get_ranges(
     ranges: &[ByteRange],
 ) -> Result<Vec<Bytes>, Error> {
     let location = parse_path(path)?;
+    refuse_special_file(store, &location, path)?;
     for range in ranges {
         range.to_get_range()?;
     }
