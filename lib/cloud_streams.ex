@@ -15,8 +15,11 @@ defmodule CloudStreams do
         }
 
   @doc """
-  Live counters of the native core: stream tasks running, stream handles open, and bytes and
-  items buffered ahead of consumers. Useful in tests and dashboards to prove nothing leaks.
+  Live counters of the native core: native tasks running (`live_tasks`: stream producers,
+  the hand-offs of items to waiting consumers, upload actors, single-shot requests and file
+  downloads), stream handles open, and bytes and items buffered ahead of consumers. Useful
+  in tests and dashboards to prove nothing leaks: when no call or stream is in progress,
+  every counter is zero.
 
       iex> %{live_tasks: tasks} = CloudStreams.stats()
       iex> is_integer(tasks)

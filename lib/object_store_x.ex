@@ -22,15 +22,36 @@ defmodule ObjectStoreX do
 
   ## Ranges
 
-  `range:` (and each range of `get_ranges/3`) takes `{first, last}` or `first..last`, both
+  `range:` (and each range of `get_ranges/4`) takes `{first, last}` or `first..last`, both
   including `last` (as HTTP `Range` does: `{0, 999}` is the first 1000 bytes),
   `{:offset, n}` (from byte `n` to the end) or `{:suffix, n}` (the last `n` bytes). A range
   that runs past the end returns what exists; one that starts past the end is an
   `:invalid_argument` error.
+
+  ## Timeouts
+
+  Every operation takes `timeout:`, the longest wait for its answer in milliseconds (or
+  `:infinity`). The default is `config :cloud_streams, call_timeout: ms`, else 30 s: an
+  interactive caller (a web request, a console) learns within half a minute that a store
+  does not answer, instead of waiting out the client's retry budget (3 minutes by default);
+  30 s is also the client's own whole-request timeout, so one slow but healthy request is not
+  cut short. When the timeout passes, the native request is cancelled and the call returns
+  `{:error, %ObjectStoreX.Error{kind: :timeout}}`. A caller that dies mid-call cancels its
+  request too. Large objects belong to `ObjectStoreX.Stream`, whose waits are per chunk.
   """
 
   alias CloudStreams.{Call, Native, Options, Redact}
   alias ObjectStoreX.{Config, Error, Meta, PutOptions, Store}
+
+  # The `timeout:` every operation takes (see "Timeouts" in the moduledoc).
+  @timeout_schema [
+    timeout: [
+      type: {:or_nil, :timeout},
+      doc:
+        "the longest wait for the answer, in ms, or `:infinity` (default: " <>
+          "`config :cloud_streams, call_timeout:`, else 30 s; see \"Timeouts\")."
+    ]
+  ]
 
   @typedoc "A store backend, or a URL such as `\"s3://bucket/prefix\"` or `\"file:///data\"`."
   @type backend :: Store.backend() | String.t()
@@ -156,11 +177,12 @@ defmodule ObjectStoreX do
   def put(store, path, data, opts \\ []) do
     Store.check!(store, "ObjectStoreX.put/4")
     check_path!(path, "put/4")
-    native_opts = PutOptions.to_native!(opts, "ObjectStoreX.put/4")
+    opts = Options.validate!(opts, PutOptions.schema() ++ @timeout_schema, "ObjectStoreX.put/4")
+    native_opts = PutOptions.from_validated(opts, "ObjectStoreX.put/4")
     data = iodata!(data, "put/4")
 
     store.resource
-    |> call(&Native.store_put(&1, path, data, native_opts, &2))
+    |> call(&Native.store_put(&1, path, data, native_opts, &2), opts.timeout)
     |> ok_only()
   end
 
@@ -169,25 +191,31 @@ defmodule ObjectStoreX do
   def put!(store, path, data, opts \\ []), do: bang(put(store, path, data, opts))
 
   @get_schema [
-    range: [type: {:or_nil, {:custom, __MODULE__, :cast_range, []}}, doc: "see \"Ranges\" above."],
-    if_match: [
-      type: {:or_nil, :string},
-      doc: "an etag (or `\"*\"`); a mismatch is `:precondition_failed`."
-    ],
-    if_none_match: [
-      type: {:or_nil, :string},
-      doc: "an etag (or `\"*\"`); a match is `:not_modified`."
-    ],
-    if_modified_since: [
-      type: {:or_nil, {:custom, __MODULE__, :cast_datetime, []}},
-      doc: "a `DateTime`."
-    ],
-    if_unmodified_since: [
-      type: {:or_nil, {:custom, __MODULE__, :cast_datetime, []}},
-      doc: "a `DateTime`."
-    ],
-    version: [type: {:or_nil, :string}, doc: "a version id, on stores with versioning."]
-  ]
+                range: [
+                  type: {:or_nil, {:custom, __MODULE__, :cast_range, []}},
+                  doc: "see \"Ranges\" above."
+                ],
+                if_match: [
+                  type: {:or_nil, :string},
+                  doc: "an etag (or `\"*\"`); a mismatch is `:precondition_failed`."
+                ],
+                if_none_match: [
+                  type: {:or_nil, :string},
+                  doc: "an etag (or `\"*\"`); a match is `:not_modified`."
+                ],
+                if_modified_since: [
+                  type: {:or_nil, {:custom, __MODULE__, :cast_datetime, []}},
+                  doc: "a `DateTime`."
+                ],
+                if_unmodified_since: [
+                  type: {:or_nil, {:custom, __MODULE__, :cast_datetime, []}},
+                  doc: "a `DateTime`."
+                ],
+                version: [
+                  type: {:or_nil, :string},
+                  doc: "a version id, on stores with versioning."
+                ]
+              ] ++ @timeout_schema
 
   @doc """
   Reads an object, or part of it, into memory: `{:ok, data, %ObjectStoreX.Meta{}}`, whatever
@@ -217,7 +245,7 @@ defmodule ObjectStoreX do
       version: opts.version
     }
 
-    case call(store.resource, &Native.store_get(&1, path, native_opts, &2)) do
+    case call(store.resource, &Native.store_get(&1, path, native_opts, &2), opts.timeout) do
       {:ok, {data, meta}} -> {:ok, data, meta}
       error -> error
     end
@@ -239,16 +267,17 @@ defmodule ObjectStoreX do
       iex> :ok = ObjectStoreX.put(store, "f.bin", "abc")
       iex> {:ok, %ObjectStoreX.Meta{size: 3, last_modified: %DateTime{}}} = ObjectStoreX.head(store, "f.bin")
   """
-  @spec head(Store.t(), path()) :: {:ok, Meta.t()} | error()
-  def head(store, path) do
-    Store.check!(store, "ObjectStoreX.head/2")
-    check_path!(path, "head/2")
-    call(store.resource, &Native.store_head(&1, path, &2))
+  @spec head(Store.t(), path(), keyword()) :: {:ok, Meta.t()} | error()
+  def head(store, path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.head/3")
+    check_path!(path, "head/3")
+    opts = Options.validate!(opts, @timeout_schema, "ObjectStoreX.head/3")
+    call(store.resource, &Native.store_head(&1, path, &2), opts.timeout)
   end
 
-  @doc "Like `head/2`, but raises `ObjectStoreX.Error`."
-  @spec head!(Store.t(), path()) :: Meta.t()
-  def head!(store, path), do: bang(head(store, path))
+  @doc "Like `head/3`, but raises `ObjectStoreX.Error`."
+  @spec head!(Store.t(), path(), keyword()) :: Meta.t()
+  def head!(store, path, opts \\ []), do: bang(head(store, path, opts))
 
   @doc """
   Reads several ranges of one object, coalescing nearby ranges into few requests. Returns
@@ -259,23 +288,25 @@ defmodule ObjectStoreX do
       iex> ObjectStoreX.get_ranges(store, "f.bin", [{0, 1}, {8, 100}])
       {:ok, ["01", "89"]}
   """
-  @spec get_ranges(Store.t(), path(), [range()]) :: {:ok, [binary()]} | error()
-  def get_ranges(store, path, ranges) do
-    Store.check!(store, "ObjectStoreX.get_ranges/3")
-    check_path!(path, "get_ranges/3")
+  @spec get_ranges(Store.t(), path(), [range()], keyword()) :: {:ok, [binary()]} | error()
+  def get_ranges(store, path, ranges, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.get_ranges/4")
+    check_path!(path, "get_ranges/4")
+    opts = Options.validate!(opts, @timeout_schema, "ObjectStoreX.get_ranges/4")
 
     unless is_list(ranges) do
       raise ArgumentError,
-            "ObjectStoreX.get_ranges/3 expects a list of ranges, got: #{Redact.inspect(ranges)}"
+            "ObjectStoreX.get_ranges/4 expects a list of ranges, got: #{Redact.inspect(ranges)}"
     end
 
     ranges = Enum.map(ranges, &range!/1)
-    call(store.resource, &Native.store_get_ranges(&1, path, ranges, &2))
+    call(store.resource, &Native.store_get_ranges(&1, path, ranges, &2), opts.timeout)
   end
 
-  @doc "Like `get_ranges/3`, but raises `ObjectStoreX.Error`."
-  @spec get_ranges!(Store.t(), path(), [range()]) :: [binary()]
-  def get_ranges!(store, path, ranges), do: bang(get_ranges(store, path, ranges))
+  @doc "Like `get_ranges/4`, but raises `ObjectStoreX.Error`."
+  @spec get_ranges!(Store.t(), path(), [range()], keyword()) :: [binary()]
+  def get_ranges!(store, path, ranges, opts \\ []),
+    do: bang(get_ranges(store, path, ranges, opts))
 
   @doc """
   Deletes an object. Deleting an object that does not exist succeeds, on every store.
@@ -284,16 +315,17 @@ defmodule ObjectStoreX do
       iex> ObjectStoreX.delete(store, "never-written")
       :ok
   """
-  @spec delete(Store.t(), path()) :: :ok | error()
-  def delete(store, path) do
-    Store.check!(store, "ObjectStoreX.delete/2")
-    check_path!(path, "delete/2")
-    store.resource |> call(&Native.store_delete(&1, path, &2)) |> ok_only()
+  @spec delete(Store.t(), path(), keyword()) :: :ok | error()
+  def delete(store, path, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.delete/3")
+    check_path!(path, "delete/3")
+    opts = Options.validate!(opts, @timeout_schema, "ObjectStoreX.delete/3")
+    store.resource |> call(&Native.store_delete(&1, path, &2), opts.timeout) |> ok_only()
   end
 
-  @doc "Like `delete/2`, but raises `ObjectStoreX.Error`."
-  @spec delete!(Store.t(), path()) :: :ok
-  def delete!(store, path), do: bang(delete(store, path))
+  @doc "Like `delete/3`, but raises `ObjectStoreX.Error`."
+  @spec delete!(Store.t(), path(), keyword()) :: :ok
+  def delete!(store, path, opts \\ []), do: bang(delete(store, path, opts))
 
   @doc """
   Deletes many objects with the store's bulk delete (1,000 keys per request on S3).
@@ -306,18 +338,20 @@ defmodule ObjectStoreX do
       iex> {:ok, 2, [{"../x", %ObjectStoreX.Error{kind: :invalid_argument}}]} =
       ...>   ObjectStoreX.delete_many(store, ["a", "b", "../x"])
   """
-  @spec delete_many(Store.t(), [path()]) ::
+  @spec delete_many(Store.t(), [path()], keyword()) ::
           {:ok, non_neg_integer(), [{path(), Error.t()}]} | error()
-  def delete_many(store, paths) do
-    Store.check!(store, "ObjectStoreX.delete_many/2")
+  def delete_many(store, paths, opts \\ []) do
+    Store.check!(store, "ObjectStoreX.delete_many/3")
 
     unless is_list(paths) and Enum.all?(paths, &(is_binary(&1) and String.valid?(&1))) do
       raise ArgumentError,
-            "ObjectStoreX.delete_many/2 expects a list of path strings (valid UTF-8), " <>
+            "ObjectStoreX.delete_many/3 expects a list of path strings (valid UTF-8), " <>
               "got: #{Redact.inspect(paths)}"
     end
 
-    case call(store.resource, &Native.store_delete_many(&1, paths, &2)) do
+    opts = Options.validate!(opts, @timeout_schema, "ObjectStoreX.delete_many/3")
+
+    case call(store.resource, &Native.store_delete_many(&1, paths, &2), opts.timeout) do
       {:ok, {deleted, failed}} ->
         {:ok, deleted,
          Enum.map(failed, fn {path, native} -> {path, Error.from_native(native)} end)}
@@ -335,12 +369,13 @@ defmodule ObjectStoreX do
       iex> ObjectStoreX.copy(store, "a", "b")
       :ok
   """
-  @spec copy(Store.t(), path(), path()) :: :ok | error()
-  def copy(store, from, to), do: transfer(store, from, to, :copy, false)
+  @spec copy(Store.t(), path(), path(), keyword()) :: :ok | error()
+  def copy(store, from, to, opts \\ []), do: transfer(store, from, to, :copy, false, opts)
 
-  @doc "Like `copy/3`, but fails with `:already_exists` if the target exists."
-  @spec copy_if_not_exists(Store.t(), path(), path()) :: :ok | error()
-  def copy_if_not_exists(store, from, to), do: transfer(store, from, to, :copy, true)
+  @doc "Like `copy/4`, but fails with `:already_exists` if the target exists."
+  @spec copy_if_not_exists(Store.t(), path(), path(), keyword()) :: :ok | error()
+  def copy_if_not_exists(store, from, to, opts \\ []),
+    do: transfer(store, from, to, :copy, true, opts)
 
   @doc """
   Moves an object within the store, replacing the target if it exists.
@@ -350,36 +385,40 @@ defmodule ObjectStoreX do
       iex> :ok = ObjectStoreX.rename(store, "a", "b")
       iex> {:error, %ObjectStoreX.Error{kind: :not_found}} = ObjectStoreX.head(store, "a")
   """
-  @spec rename(Store.t(), path(), path()) :: :ok | error()
-  def rename(store, from, to), do: transfer(store, from, to, :rename, false)
+  @spec rename(Store.t(), path(), path(), keyword()) :: :ok | error()
+  def rename(store, from, to, opts \\ []), do: transfer(store, from, to, :rename, false, opts)
 
-  @doc "Like `rename/3`, but fails with `:already_exists` if the target exists."
-  @spec rename_if_not_exists(Store.t(), path(), path()) :: :ok | error()
-  def rename_if_not_exists(store, from, to),
-    do: transfer(store, from, to, :rename, true)
+  @doc "Like `rename/4`, but fails with `:already_exists` if the target exists."
+  @spec rename_if_not_exists(Store.t(), path(), path(), keyword()) :: :ok | error()
+  def rename_if_not_exists(store, from, to, opts \\ []),
+    do: transfer(store, from, to, :rename, true, opts)
 
-  @doc "Like `copy/3`, but raises `ObjectStoreX.Error`."
-  @spec copy!(Store.t(), path(), path()) :: :ok
-  def copy!(store, from, to), do: bang(copy(store, from, to))
+  @doc "Like `copy/4`, but raises `ObjectStoreX.Error`."
+  @spec copy!(Store.t(), path(), path(), keyword()) :: :ok
+  def copy!(store, from, to, opts \\ []), do: bang(copy(store, from, to, opts))
 
-  @doc "Like `rename/3`, but raises `ObjectStoreX.Error`."
-  @spec rename!(Store.t(), path(), path()) :: :ok
-  def rename!(store, from, to), do: bang(rename(store, from, to))
+  @doc "Like `rename/4`, but raises `ObjectStoreX.Error`."
+  @spec rename!(Store.t(), path(), path(), keyword()) :: :ok
+  def rename!(store, from, to, opts \\ []), do: bang(rename(store, from, to, opts))
 
-  defp transfer(store, from, to, operation, if_not_exists?) do
-    function = "#{operation}/3"
+  defp transfer(store, from, to, operation, if_not_exists?, opts) do
+    function = "#{operation}/4"
     Store.check!(store, "ObjectStoreX.#{function}")
     check_path!(from, function)
     check_path!(to, function)
+    opts = Options.validate!(opts, @timeout_schema, "ObjectStoreX.#{function}")
 
     start = &Native.store_transfer(&1, operation, from, to, if_not_exists?, &2)
-    store.resource |> call(start) |> ok_only()
+    store.resource |> call(start, opts.timeout) |> ok_only()
   end
 
   @list_schema [
-    prefix: [type: {:or_nil, :string}, doc: "list only the objects under this prefix."],
-    offset: [type: {:or_nil, :string}, doc: "start after this path."]
-  ]
+                 prefix: [
+                   type: {:or_nil, :string},
+                   doc: "list only the objects under this prefix."
+                 ],
+                 offset: [type: {:or_nil, :string}, doc: "start after this path."]
+               ] ++ @timeout_schema
 
   @doc """
   Every object under `:prefix` (recursively), in one list. `:offset` starts after that path.
@@ -395,7 +434,7 @@ defmodule ObjectStoreX do
   def list(store, opts \\ []) do
     Store.check!(store, "ObjectStoreX.list/2")
     opts = Options.validate!(opts, @list_schema, "ObjectStoreX.list/2")
-    call(store.resource, &Native.store_list(&1, opts.prefix, opts.offset, &2))
+    call(store.resource, &Native.store_list(&1, opts.prefix, opts.offset, &2), opts.timeout)
   end
 
   @doc "Like `list/2`, but raises `ObjectStoreX.Error`."
@@ -419,28 +458,29 @@ defmodule ObjectStoreX do
     opts =
       Options.validate!(
         opts,
-        Keyword.take(@list_schema, [:prefix]),
+        Keyword.take(@list_schema, [:prefix, :timeout]),
         "ObjectStoreX.list_with_delimiter/2"
       )
 
-    call(store.resource, &Native.store_list_with_delimiter(&1, opts.prefix, &2))
+    call(store.resource, &Native.store_list_with_delimiter(&1, opts.prefix, &2), opts.timeout)
   end
 
   # S3's longest presigned URL lifetime: seven days.
   @max_expires_in 604_800
 
   @signed_url_schema [
-    method: [
-      type: {:in, [:get, :put, :head, :delete]},
-      default: :get,
-      doc: "what the URL lets its holder do."
-    ],
-    expires_in: [
-      type: {:in, 1..@max_expires_in},
-      default: 3600,
-      doc: "seconds the URL stays valid, at most #{@max_expires_in} (seven days, S3's limit)."
-    ]
-  ]
+                       method: [
+                         type: {:in, [:get, :put, :head, :delete]},
+                         default: :get,
+                         doc: "what the URL lets its holder do."
+                       ],
+                       expires_in: [
+                         type: {:in, 1..@max_expires_in},
+                         default: 3600,
+                         doc:
+                           "seconds the URL stays valid, at most #{@max_expires_in} (seven days, S3's limit)."
+                       ]
+                     ] ++ @timeout_schema
 
   @doc """
   A presigned URL that lets anyone holding it `:method` the object for `:expires_in`
@@ -461,7 +501,12 @@ defmodule ObjectStoreX do
     check_path!(path, "signed_url/3")
     opts = Options.validate!(opts, @signed_url_schema, "ObjectStoreX.signed_url/3")
     method = opts.method |> Atom.to_string() |> String.upcase()
-    call(store.resource, &Native.store_signed_url(&1, method, path, opts.expires_in, &2))
+
+    call(
+      store.resource,
+      &Native.store_signed_url(&1, method, path, opts.expires_in, &2),
+      opts.timeout
+    )
   end
 
   @doc "Like `signed_url/3`, but raises `ObjectStoreX.Error`."
@@ -533,7 +578,9 @@ defmodule ObjectStoreX do
   # --- helpers -------------------------------------------------------------------------------
 
   @doc false
-  def call(resource, start), do: Call.await(&start.(resource, &1), &Error.from_native/1)
+  # A single-shot operation, bounded by `timeout` (nil: the configured default).
+  def call(resource, start, timeout),
+    do: Call.await(&start.(resource, &1), timeout, &Error.from_native/1)
 
   defp ok_only({:ok, _}), do: :ok
   defp ok_only(error), do: error

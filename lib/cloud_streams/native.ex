@@ -55,6 +55,7 @@ defmodule CloudStreams.Native do
   def store_upload_write(_upload, _data, _tag), do: :erlang.nif_error(:nif_not_loaded)
   def store_upload_finish(_upload, _tag), do: :erlang.nif_error(:nif_not_loaded)
   def store_upload_abort(_upload, _tag), do: :erlang.nif_error(:nif_not_loaded)
+  def store_upload_cancel(_upload), do: :erlang.nif_error(:nif_not_loaded)
 
   def store_download_file(_store, _path, _dest, _part, _concurrency, _resume, _progress, _tag),
     do: :erlang.nif_error(:nif_not_loaded)

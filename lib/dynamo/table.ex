@@ -15,6 +15,22 @@ defmodule Dynamo.Table do
   (`%{":v" => %{"BOOL" => true}}`) or plain values (`%{":v" => true}`). `last_evaluated_key`
   is a string-keyed DynamoDB JSON map, so it survives `Jason.encode!/1` and `Jason.decode!/1`
   unchanged and can be passed back as `exclusive_start_key`.
+
+  ## Timeouts
+
+  Every function that makes requests takes `timeout:`, the longest wait for its answer in
+  milliseconds (or `:infinity`). The default is `config :cloud_streams, call_timeout: ms`,
+  else 30 s: single-item requests take milliseconds, and an interactive caller should learn
+  within half a minute that DynamoDB does not answer rather than wait out the SDK's retries.
+  When the timeout passes, the native request is cancelled and the call returns
+  `{:error, %Dynamo.Error{kind: :timeout}}`; a caller that dies mid-call cancels its request
+  too. Whole-table reads belong to `Dynamo.Table.Stream`, whose waits are per page.
+
+      # config/runtime.exs: every call of the application waits at most 5 s
+      config :cloud_streams, call_timeout: 5_000
+
+      # one call that may take longer
+      Dynamo.Table.batch_write_item(User, users, timeout: 120_000)
   """
 
   alias CloudStreams.{Call, Native, Options, Redact}
@@ -39,6 +55,12 @@ defmodule Dynamo.Table do
       type: :keyword_list,
       default: [],
       doc: "overrides of the application's DynamoDB configuration (see `Dynamo.Config`)."
+    ],
+    timeout: [
+      type: {:or_nil, :timeout},
+      doc:
+        "the longest wait for the answer, in ms, or `:infinity` (default: " <>
+          "`config :cloud_streams, call_timeout:`, else 30 s; see \"Timeouts\")."
     ]
   ]
   @names_opt [
@@ -127,7 +149,8 @@ defmodule Dynamo.Table do
         item,
         expressions,
         &1
-      )
+      ),
+      opts
     )
     |> ok_only()
   end
@@ -166,7 +189,8 @@ defmodule Dynamo.Table do
         opts.projection_expression,
         names(opts),
         &1
-      )
+      ),
+      opts
     )
     |> map_ok(&(&1 && Schema.from_item(schema, &1)))
   end
@@ -198,7 +222,8 @@ defmodule Dynamo.Table do
         key,
         expressions,
         &1
-      )
+      ),
+      opts
     )
     |> map_ok(&(&1 && Schema.from_item(schema, &1)))
   end
@@ -255,7 +280,8 @@ defmodule Dynamo.Table do
         expression,
         expressions,
         &1
-      )
+      ),
+      opts
     )
     |> map_ok(&Schema.from_item(schema, &1))
   end
@@ -406,7 +432,7 @@ defmodule Dynamo.Table do
                 "segment: and total_segments: go together, with segment < total_segments, got: #{inspect(other)}"
       end
 
-    read_page(schema, :scan, read(schema, opts, "Dynamo.Table.scan/2", segment: segment))
+    read_page(schema, :scan, read(schema, opts, "Dynamo.Table.scan/2", segment: segment), opts)
   end
 
   @doc false
@@ -438,7 +464,8 @@ defmodule Dynamo.Table do
       read(schema, opts, "Dynamo.Table.query/2",
         key_condition_expression: opts.key_condition_expression,
         forward: opts.scan_index_forward
-      )
+      ),
+      opts
     )
   end
 
@@ -472,10 +499,10 @@ defmodule Dynamo.Table do
     }
   end
 
-  defp read_page(schema, operation, read) do
+  defp read_page(schema, operation, read, opts) do
     {config, read} = Map.pop!(read, :config)
 
-    call(&Native.dynamo_read_page(config, operation, read, &1))
+    call(&Native.dynamo_read_page(config, operation, read, &1), opts)
     |> map_ok(&decode_page(schema, &1))
   end
 
@@ -526,7 +553,8 @@ defmodule Dynamo.Table do
         Enum.reverse(puts),
         Enum.reverse(deletes),
         &1
-      )
+      ),
+      opts
     )
   end
 
@@ -580,7 +608,8 @@ defmodule Dynamo.Table do
         keys,
         opts.consistent_read,
         &1
-      )
+      ),
+      opts
     )
     |> map_ok(fn items -> Enum.map(items, &Schema.from_item(schema, &1)) end)
   end
@@ -722,7 +751,7 @@ defmodule Dynamo.Table do
       |> Enum.with_index()
       |> Enum.map(fn {action, i} -> write_action(action, "#{function}: action #{i}") end)
 
-    call(&Native.dynamo_transact_write(config(opts), actions, token, &1)) |> ok_only()
+    call(&Native.dynamo_transact_write(config(opts), actions, token, &1), opts) |> ok_only()
   end
 
   defp actions!(actions, function, max) do
@@ -837,7 +866,7 @@ defmodule Dynamo.Table do
     schemas = Enum.map(gets, &elem(&1, 0))
     gets = Enum.map(gets, &Tuple.delete_at(&1, 0))
 
-    call(&Native.dynamo_transact_get(config(opts), gets, &1))
+    call(&Native.dynamo_transact_get(config(opts), gets, &1), opts)
     |> map_ok(fn items ->
       Enum.zip_with(schemas, items, fn schema, item -> item && Schema.from_item(schema, item) end)
     end)
@@ -932,7 +961,7 @@ defmodule Dynamo.Table do
     schema!(schema, function)
     statement = statement(statement, opts, function)
 
-    call(&Native.dynamo_execute_statement(config(opts), statement, &1))
+    call(&Native.dynamo_execute_statement(config(opts), statement, &1), opts)
     |> map_ok(fn page ->
       %{items: Enum.map(page.items, &Schema.from_item(schema, &1)), next_token: page.next_token}
     end)
@@ -1029,7 +1058,7 @@ defmodule Dynamo.Table do
       end)
       |> Enum.unzip()
 
-    call(&Native.dynamo_batch_execute_statement(config(opts), statements, &1))
+    call(&Native.dynamo_batch_execute_statement(config(opts), statements, &1), opts)
     |> map_ok(fn results ->
       Enum.zip_with(schemas, results, fn
         schema, {:ok, item} -> {:ok, item && Schema.from_item(schema, item)}
@@ -1115,7 +1144,8 @@ defmodule Dynamo.Table do
         key.(schema.__dynamo__(:sort_key)),
         indexes,
         &1
-      )
+      ),
+      opts
     )
     |> ok_only()
   end
@@ -1136,7 +1166,9 @@ defmodule Dynamo.Table do
   def delete_table(schema, opts \\ []) do
     Schema.schema!(schema, "Dynamo.Table.delete_table/2")
     opts = Options.validate!(opts, @config_opt, "Dynamo.Table.delete_table/2")
-    call(&Native.dynamo_delete_table(config(opts), schema.__dynamo__(:table), &1)) |> ok_only()
+
+    call(&Native.dynamo_delete_table(config(opts), schema.__dynamo__(:table), &1), opts)
+    |> ok_only()
   end
 
   defp key_type(_schema, _field, type) when type in [:string, :datetime, :any], do: "S"
@@ -1443,7 +1475,7 @@ defmodule Dynamo.Table do
 
   def cast_fields(_other), do: {:error, "a map or keyword list of fields (atoms) to values"}
 
-  defp call(start), do: Call.await(start, &Error.from_native/1)
+  defp call(start, opts), do: Call.await(start, Map.get(opts, :timeout), &Error.from_native/1)
 
   defp ok_only({:ok, _}), do: :ok
   defp ok_only(error), do: error

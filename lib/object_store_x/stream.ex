@@ -16,6 +16,8 @@ defmodule ObjectStoreX.Stream do
       ["hello", " stre", "aming", " worl", "d"]
   """
 
+  require Logger
+
   alias CloudStreams.{Call, Native, Options, PullStream, Redact}
   alias ObjectStoreX.{Error, PutOptions, Store}
   alias ObjectStoreX.Stream.Writes
@@ -155,6 +157,14 @@ defmodule ObjectStoreX.Stream do
     on_progress: [
       type: {:or_nil, {:fun, 2}},
       doc: "`fn bytes_done, total -> ... end`, called as parts complete."
+    ],
+    timeout: [
+      type: :timeout,
+      default: 60_000,
+      doc:
+        "the longest wait, in ms, for the next part to complete (default 60 s: a part of " <>
+          "8 MiB at a slow 150 KB/s). When it passes, the download stops and " <>
+          "`{:error, %ObjectStoreX.Error{kind: :timeout}}` is returned; calling again resumes it."
     ]
   ]
 
@@ -171,6 +181,9 @@ defmodule ObjectStoreX.Stream do
   Options:
 
   #{Options.docs(@download_file_schema)}
+
+  If `:on_progress` raises, the download stops (it can be resumed) and the exception
+  propagates.
 
       iex> {:ok, store} = ObjectStoreX.new(:memory)
       iex> :ok = ObjectStoreX.put(store, "f.bin", "payload")
@@ -204,28 +217,63 @@ defmodule ObjectStoreX.Stream do
         opts.part_size,
         opts.max_concurrency,
         opts.resume,
-        report != nil,
+        # Always reported: each part's completion is what the timeout waits for.
+        true,
         tag
       )
 
     # The task stops if this process dies (its handle is collected); keep it until answered.
-    result = await_download(tag, report)
-    Native.task_release(task)
-    result
+    result =
+      try do
+        await_download(tag, report || fn _, _ -> :ok end, opts.timeout)
+      catch
+        kind, reason ->
+          stop_download(task, tag)
+          :erlang.raise(kind, reason, __STACKTRACE__)
+      end
+
+    case result do
+      :timeout ->
+        stop_download(task, tag)
+        {:error, timed_out} = Call.timed_out(opts.timeout)
+        {:error, Error.from_native(timed_out)}
+
+      answer ->
+        Native.task_release(task)
+        answer
+    end
   end
 
   # Progress reports and the answer come from one sender, in order.
-  defp await_download(tag, report) do
+  defp await_download(tag, report, timeout) do
     receive do
       {^tag, {:progress, done, total}} ->
         report.(done, total)
-        await_download(tag, report)
+        await_download(tag, report, timeout)
 
       {^tag, {:ok, _summary}} ->
         :ok
 
       {^tag, {:error, native}} ->
         {:error, Error.from_native(native)}
+    after
+      timeout -> :timeout
+    end
+  end
+
+  # Stops the download, then takes its progress reports still on their way and its answer
+  # (an aborted task answers too), so none arrives later.
+  defp stop_download(task, tag) do
+    Native.task_release(task)
+    take_download_messages(tag)
+  end
+
+  defp take_download_messages(tag) do
+    receive do
+      {^tag, {:progress, _, _}} -> take_download_messages(tag)
+      {^tag, _answer} -> :ok
+    after
+      5_000 -> :ok
     end
   end
 
@@ -255,6 +303,15 @@ defmodule ObjectStoreX.Stream do
                      doc:
                        "`fn bytes_so_far, total -> ... end` after each accepted chunk; " <>
                          "`total` is the file's size for a `File.stream!/3`, `nil` otherwise."
+                   ],
+                   timeout: [
+                     type: :timeout,
+                     default: 60_000,
+                     doc:
+                       "the longest wait, in ms, for the store to accept one chunk or to " <>
+                         "complete the upload (default 60 s: a part of 10 MiB at a slow " <>
+                         "200 KB/s). When it passes, the upload is cancelled and aborted and " <>
+                         "`{:error, %ObjectStoreX.Error{kind: :timeout}}` returned."
                    ]
                  ] ++ PutOptions.schema()
 
@@ -268,7 +325,9 @@ defmodule ObjectStoreX.Stream do
 
   #{Options.docs(@upload_schema)}
 
-  `:mode` must stay `:overwrite`.
+  `:mode` must stay `:overwrite`. When an abort cannot reach the store, the error names the
+  multipart upload left behind (its upload id, on S3 and GCS, and the path), so it can be
+  aborted later; after an exception in the enumerable the same is logged as a warning.
 
   A total smaller than one part is sent as a single put.
 
@@ -284,12 +343,13 @@ defmodule ObjectStoreX.Stream do
     Store.check!(store, "ObjectStoreX.Stream.upload/4")
     enumerable!(enumerable, "ObjectStoreX.Stream.upload/4")
 
-    with {:ok, upload, window} <- start_upload(store, path, opts, "ObjectStoreX.Stream.upload/4") do
+    with {:ok, upload, window, timeout} <-
+           start_upload(store, path, opts, "ObjectStoreX.Stream.upload/4") do
       report = progress_reporter(opts[:on_progress], enumerable)
 
       try do
         enumerable
-        |> Enum.reduce_while(Writes.new(upload, window, report), fn chunk, writes ->
+        |> Enum.reduce_while(Writes.new(upload, window, report, timeout), fn chunk, writes ->
           case Writes.send(writes, chunk) do
             {:ok, writes} -> {:cont, writes}
             {:error, _} = error -> {:halt, error}
@@ -299,14 +359,17 @@ defmodule ObjectStoreX.Stream do
       catch
         kind, reason ->
           Writes.abandon(upload)
-          abort(upload)
+          warn_left_behind(abort(upload, timeout))
           :erlang.raise(kind, reason, __STACKTRACE__)
       else
         {:ok, _writes} ->
           Writes.abandon(upload)
-          finish(upload)
+          finish(upload, timeout)
 
         {:error, _} = error ->
+          # The actor has aborted the multipart upload (the error says so if it could not);
+          # this ends the actor, which waits for a command after a failure.
+          _ = abort(upload, timeout)
           error
       end
     end
@@ -338,7 +401,7 @@ defmodule ObjectStoreX.Stream do
            opts.max_concurrency,
            put
          ) do
-      {:ok, upload} -> {:ok, upload, div(opts.part_size, 2)}
+      {:ok, upload} -> {:ok, upload, div(opts.part_size, 2), opts.timeout}
       {:error, native} -> {:error, Error.from_native(native)}
     end
   end
@@ -355,19 +418,35 @@ defmodule ObjectStoreX.Stream do
     &report.(&1, total)
   end
 
-  defp finish(upload) do
-    case upload |> await(&Native.store_upload_finish(&1, &2)) |> native_result() do
+  defp finish(upload, timeout) do
+    case command(upload, &Native.store_upload_finish/2, timeout) do
       {:ok, _summary} -> :ok
       error -> error
     end
   end
 
-  defp abort(upload), do: await(upload, &Native.store_upload_abort(&1, &2))
+  defp abort(upload, timeout) do
+    case command(upload, &Native.store_upload_abort/2, timeout) do
+      {:ok, :ok} -> :ok
+      error -> error
+    end
+  end
 
-  defp await(upload, start), do: Call.await(&start.(upload, &1))
+  # A command to the upload's actor; a command still unanswered at the timeout is cancelled.
+  defp command(upload, send, timeout) do
+    start = fn tag ->
+      :ok = send.(upload, tag)
+      fn -> Native.store_upload_cancel(upload) end
+    end
 
-  defp native_result({:ok, value}), do: {:ok, value}
-  defp native_result({:error, native}), do: {:error, Error.from_native(native)}
+    Call.await(start, timeout, &Error.from_native/1)
+  end
+
+  defp warn_left_behind(:ok), do: :ok
+
+  defp warn_left_behind({:error, error}) do
+    Logger.warning("ObjectStoreX.Stream: the upload's abort failed: #{Exception.message(error)}")
+  end
 
   defmodule UploadSink do
     @moduledoc """
@@ -422,8 +501,8 @@ defmodule ObjectStoreX.Stream do
   @doc false
   def __start_sink__(store, path, opts) do
     case start_upload(store, path, opts, "ObjectStoreX.Stream.upload_sink/3") do
-      {:ok, upload, window} ->
-        Writes.new(upload, window, progress_reporter(opts[:on_progress], nil))
+      {:ok, upload, window, timeout} ->
+        Writes.new(upload, window, progress_reporter(opts[:on_progress], nil), timeout)
 
       {:error, error} ->
         raise error
@@ -437,7 +516,7 @@ defmodule ObjectStoreX.Stream do
         writes
 
       {:error, error} ->
-        abort(writes.upload)
+        _ = abort(writes.upload, writes.timeout)
         raise error
     end
   end
@@ -446,7 +525,7 @@ defmodule ObjectStoreX.Stream do
   def __sink_finish__(writes) do
     with {:ok, _} <- Writes.drain(writes),
          :ok <- Writes.abandon(writes.upload),
-         :ok <- finish(writes.upload) do
+         :ok <- finish(writes.upload, writes.timeout) do
       :ok
     else
       {:error, error} -> raise error
@@ -456,7 +535,7 @@ defmodule ObjectStoreX.Stream do
   @doc false
   def __sink_abort__(writes) do
     Writes.abandon(writes.upload)
-    abort(writes.upload)
+    warn_left_behind(abort(writes.upload, writes.timeout))
   end
 
   @max_batch_size 1_000_000
@@ -497,6 +576,10 @@ defmodule ObjectStoreX.Stream do
   Options:
 
   #{Options.docs(@list_schema)}
+
+  A transient failure mid-listing (a connection reset, a 5xx) does not restart the listing:
+  it resumes after the last object handed over, up to 5 times in a row with backoff, and
+  then raises the error.
 
       iex> {:ok, store} = ObjectStoreX.new(:memory)
       iex> for i <- 1..3, do: :ok = ObjectStoreX.put(store, "logs/\#{i}", "x")

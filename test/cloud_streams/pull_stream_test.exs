@@ -58,8 +58,9 @@ defmodule CloudStreams.PullStreamTest do
         end)
 
       assert_receive :first_chunk, 5_000
-      # The producer fills the buffer, then waits: 8 chunks of 64 KiB fit in 512 KiB.
-      stats = wait_for_stats(&(&1.buffered_items == 8))
+      # The producer fills the buffer, then waits: 8 chunks of 64 KiB fit in 512 KiB. The
+      # hand-off of the first chunk is a task of its own, counted until it has sent it.
+      stats = wait_for_stats(&(&1.buffered_items == 8 and &1.live_tasks == 1))
       Process.sleep(100)
       assert CloudStreams.stats() == stats
       assert stats.buffered_bytes == 512 * @kib
@@ -150,7 +151,8 @@ defmodule CloudStreams.PullStreamTest do
         end)
 
       assert_receive :consuming, 5_000
-      assert %{live_tasks: 1, open_streams: 1} = CloudStreams.stats()
+      # The first chunk's hand-off task may still be ending.
+      wait_for_stats(&match?(%{live_tasks: 1, open_streams: 1}, &1))
 
       Process.exit(consumer, :kill)
       assert_native_idle()

@@ -61,7 +61,13 @@ defmodule Dynamo.Table.Stream do
     resume: [type: {:or_nil, :map}, doc: "a checkpoint to continue from."]
   ]
 
-  @read_opts Keyword.drop(Dynamo.Table.read_options(), [:limit, :select, :exclusive_start_key]) ++
+  # The stream's own :timeout (per page) replaces the single call's.
+  @read_opts Keyword.drop(Dynamo.Table.read_options(), [
+               :limit,
+               :select,
+               :exclusive_start_key,
+               :timeout
+             ]) ++
                @stream_opts
 
   @scan_opts @read_opts ++

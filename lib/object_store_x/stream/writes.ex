@@ -3,13 +3,22 @@ defmodule ObjectStoreX.Stream.Writes do
   # Writes to an upload, pipelined: chunks are sent without waiting for each one's
   # acknowledgement while less than `window` bytes are unacknowledged, which hides the round
   # trip to the native actor. Acknowledgements come in order; the first error stops it all.
+  #
+  # Every wait for an acknowledgement is bounded by `timeout`: when it passes, the upload is
+  # cancelled (the actor stops the stalled write and aborts the multipart upload) and the
+  # acknowledgements still due are taken, so none arrives after the upload has returned.
+  # The native side answers every write, even one it drops, so each wait for them ends.
 
-  alias CloudStreams.Native
+  alias CloudStreams.{Call, Native}
 
-  defstruct [:upload, :window, :report, unacked: :queue.new(), unacked_bytes: 0]
+  # How long the acknowledgements of a cancelled or failed upload may take to come in: the
+  # actor answers them once its abort is done, which takes at most about 10 s.
+  @late_answers 15_000
 
-  def new(upload, window, report),
-    do: remember(%__MODULE__{upload: upload, window: window, report: report})
+  defstruct [:upload, :window, :report, :timeout, unacked: :queue.new(), unacked_bytes: 0]
+
+  def new(upload, window, report, timeout),
+    do: remember(%__MODULE__{upload: upload, window: window, report: report, timeout: timeout})
 
   def send(writes, chunk) do
     case IO.iodata_to_binary(chunk) do
@@ -36,17 +45,14 @@ defmodule ObjectStoreX.Stream.Writes do
   def drain({:error, _} = error), do: error
 
   @doc """
-  Takes the acknowledgements still on their way after the enumeration raised (the state was
-  lost with the exception; it is kept in the process dictionary for this), so that none
-  arrives after the upload has returned.
+  Forgets the upload: takes the acknowledgements still on their way (after the enumeration
+  raised, the state was lost with the exception; it is kept in the process dictionary for
+  this), so that none arrives after the upload has returned, and removes the entry.
   """
   def abandon(upload) do
     case Process.delete({__MODULE__, upload}) do
-      nil ->
-        :ok
-
-      writes ->
-        for {tag, _} <- :queue.to_list(writes.unacked), do: receive(do: ({^tag, _} -> :ok))
+      nil -> :ok
+      writes -> take_acks(writes.unacked)
     end
 
     :ok
@@ -73,8 +79,51 @@ defmodule ObjectStoreX.Stream.Writes do
 
       {^tag, {:error, native}} ->
         # Later acknowledgements carry the same error; take them so none is left behind.
-        for {later, _} <- :queue.to_list(rest), do: receive(do: ({^later, _} -> :ok))
-        {:error, ObjectStoreX.Error.from_native(native)}
+        fail(writes.upload, rest, native)
+    after
+      writes.timeout ->
+        Native.store_upload_cancel(writes.upload)
+        {:error, timed_out} = Call.timed_out(writes.timeout)
+        fail(writes.upload, rest, with_cancel_answer(timed_out, tag))
     end
+  end
+
+  # The stalled write answers once the cancel has aborted the upload; an abort that could not
+  # reach the store says there which multipart upload it left behind.
+  defp with_cancel_answer(timed_out, tag) do
+    receive do
+      {^tag, {:error, %{kind: :cancelled}}} ->
+        timed_out
+
+      {^tag, {:error, %{message: why}}} ->
+        %{timed_out | message: timed_out.message <> "; " <> why}
+
+      {^tag, _} ->
+        timed_out
+    after
+      @late_answers -> timed_out
+    end
+  end
+
+  defp fail(upload, unacked, native) do
+    Process.delete({__MODULE__, upload})
+    take_acks(unacked)
+    {:error, ObjectStoreX.Error.from_native(native)}
+  end
+
+  defp take_acks(unacked) do
+    deadline = System.monotonic_time(:millisecond) + @late_answers
+
+    for {tag, _} <- :queue.to_list(unacked) do
+      wait = max(deadline - System.monotonic_time(:millisecond), 0)
+
+      receive do
+        {^tag, _} -> :ok
+      after
+        wait -> :ok
+      end
+    end
+
+    :ok
   end
 end

@@ -8,6 +8,7 @@ use cloud_streams_core::pull::{Event, PullStream, Pulled, Waiter, Weighed};
 use cloud_streams_core::stats;
 use rustler::env::SavedTerm;
 use rustler::{Encoder, Env, LocalPid, OwnedEnv, Resource, ResourceArc, Term};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// An item that can become a term: a chunk, a page of items.
 pub trait EncodeItem: Weighed + Send + 'static {
@@ -75,13 +76,27 @@ struct ProcessWaiter {
 }
 
 impl<T: EncodeItem> Waiter<T> for ProcessWaiter {
-    // Called on tokio threads only: `send_and_clear` panics on a scheduler thread.
+    // Called on tokio threads only: `send_and_clear` panics on a scheduler thread. A panic
+    // while encoding the event becomes an error event: the consumer, whose wait was handed
+    // this delivery, must get a message.
     fn wake(mut self: Box<Self>, event: Event<T>) -> bool {
-        let tag = &self.tag;
         let pid = self.pid;
-        self.env
-            .send_and_clear(&pid, |env| (tag.load(env), encode_event(env, event)))
-            .is_ok()
+        let sent = catch_unwind(AssertUnwindSafe(|| {
+            let tag = &self.tag;
+            self.env
+                .send_and_clear(&pid, |env| (tag.load(env), encode_event(env, event)))
+                .is_ok()
+        }));
+        sent.unwrap_or_else(|panic| {
+            let error = cloud_streams_core::Error::from_panic(panic.as_ref());
+            let mut message = OwnedEnv::new();
+            message
+                .send_and_clear(&pid, |env| {
+                    let tag = self.env.run(|own| self.tag.load(own).in_env(env));
+                    (tag, (atoms::error(), errors::encode(env, &error)))
+                })
+                .is_ok()
+        })
     }
 }
 

@@ -29,6 +29,7 @@ pub async fn run<B: ChunkBuf>(
     sink: Sink<B>,
 ) -> Result<(), Error> {
     let location = store.location(&download.path)?;
+    crate::store::ops::refuse_special_file(&store, &location, &download.path)?;
     if let Some(local) = &store.local {
         let file_path = local
             .path_to_filesystem(&store.full_path(&location))

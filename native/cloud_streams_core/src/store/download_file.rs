@@ -58,6 +58,7 @@ pub async fn run(
         ));
     }
     let location = store.location(&request.path)?;
+    crate::store::ops::refuse_special_file(&store, &location, &request.path)?;
     let meta = store
         .inner
         .head(&location)

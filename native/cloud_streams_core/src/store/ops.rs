@@ -86,6 +86,7 @@ pub async fn get(
     mut options: GetOptions,
 ) -> Result<(Bytes, ObjectMeta), Error> {
     let location = store.location(path)?;
+    refuse_special_file(store, &location, path)?;
     if let (Backend::Azure, Some(GetRange::Suffix(n))) = (store.backend, &options.range) {
         // Azure has no suffix ranges: resolve the range against the object's size.
         let size = size_of(store, &location, path).await?;
@@ -99,6 +100,25 @@ pub async fn get(
     let meta = result.meta.clone();
     let data = result.bytes().await.map_err(mapper(path))?;
     Ok((data, meta))
+}
+
+/// On a local store, refuses a path that names anything but a regular file (a FIFO, a
+/// device, a socket): opening one can block a thread forever, and no cancel reaches a
+/// blocking `open`. Missing paths pass, and fail as usual when read.
+pub(crate) fn refuse_special_file(store: &Store, location: &Path, path: &str) -> Result<(), Error> {
+    let Some(local) = &store.local else {
+        return Ok(());
+    };
+    let Ok(file) = local.path_to_filesystem(&store.full_path(location)) else {
+        return Ok(());
+    };
+    match std::fs::metadata(file) {
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => Err(Error::invalid_argument(format!(
+            "{path} is not a regular file (a FIFO, device or socket): refused"
+        ))
+        .with_path(path)),
+        _ => Ok(()),
+    }
 }
 
 /// The object's size, from a HEAD.
@@ -194,6 +214,9 @@ pub async fn transfer(
     if_not_exists: bool,
 ) -> Result<(), Error> {
     let (source, target) = (store.location(from)?, store.location(to)?);
+    if transfer == Transfer::Copy {
+        refuse_special_file(store, &source, from)?;
+    }
     let (store, source, target) = (&store.inner, &source, &target);
     let result = match (transfer, if_not_exists) {
         (Transfer::Copy, false) => store.copy(source, target).await,
@@ -266,6 +289,7 @@ pub async fn get_ranges(
     ranges: &[ByteRange],
 ) -> Result<Vec<Bytes>, Error> {
     let location = store.location(path)?;
+    refuse_special_file(store, &location, path)?;
     for range in ranges {
         range.to_get_range()?;
     }

@@ -5,7 +5,9 @@
 //!
 //! A total below one part becomes a single put. The multipart upload is aborted on every
 //! failure path: a failed part, a failed completion, an explicit abort (the caller's input
-//! raised), and the handle being dropped before `finish` (the caller died).
+//! raised), a cancel (the caller stopped waiting), and the handle being dropped before
+//! `finish` (the caller died). When the abort cannot reach the store, the error names the
+//! multipart upload left behind (its upload id and path), so it can be cleaned up.
 
 use crate::error::Error;
 use crate::store::error::from_object_store;
@@ -19,9 +21,14 @@ use object_store::{
 };
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
 
 const ABORT_ATTEMPTS: u32 = 4;
+/// Each abort attempt is bounded on its own: a store that does not answer must not keep the
+/// actor (and the caller waiting for it) beyond a known time, whatever its retry budget.
+/// Four attempts, their pauses included, take at most about 10 s.
+const ABORT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How an upload ended, for the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +58,7 @@ pub struct UploadConfig {
 /// The caller's end of an upload. Dropping it before `finish` aborts the upload.
 pub struct UploadHandle {
     commands: mpsc::UnboundedSender<Command>,
+    cancel: Arc<Notify>,
 }
 
 impl UploadHandle {
@@ -64,9 +72,17 @@ impl UploadHandle {
         self.send(Command::Finish(reply));
     }
 
-    /// Aborts the multipart upload, if one was started.
+    /// Aborts the multipart upload, if one was started; the reply is an error naming the
+    /// upload left behind if the abort could not reach the store.
     pub fn abort(&self, reply: Reply<()>) {
         self.send(Command::Abort(reply));
+    }
+
+    /// Stops whatever the actor is doing (a write waiting on a stalled part, a completion),
+    /// without waiting for it: the operation in progress answers with a `Cancelled` error,
+    /// the multipart upload is aborted and the actor ends. Later commands answer at once.
+    pub fn cancel(&self) {
+        self.cancel.notify_one();
     }
 
     fn send(&self, command: Command) {
@@ -89,6 +105,7 @@ pub fn start(store: Arc<Store>, path: &str, config: UploadConfig) -> Result<Uplo
         ));
     }
     let (commands, receiver) = mpsc::unbounded_channel();
+    let cancel = Arc::new(Notify::new());
     let actor = Actor {
         store,
         location,
@@ -98,12 +115,13 @@ pub fn start(store: Arc<Store>, path: &str, config: UploadConfig) -> Result<Uplo
         pending_bytes: 0,
         total: 0,
         upload: None,
+        upload_id: None,
         parts: 0,
         in_flight: FuturesUnordered::new(),
         failed: None,
     };
-    crate::runtime::spawn(actor.run(receiver));
-    Ok(UploadHandle { commands })
+    crate::runtime::spawn(actor.run(receiver, cancel.clone()));
+    Ok(UploadHandle { commands, cancel })
 }
 
 struct Actor {
@@ -116,37 +134,67 @@ struct Actor {
     pending_bytes: usize,
     total: u64,
     upload: Option<Box<dyn MultipartUpload>>,
+    /// The store's id of the multipart upload, where it exposes one (S3, GCS).
+    upload_id: Option<String>,
     parts: usize,
     in_flight: FuturesUnordered<UploadPart>,
     failed: Option<Error>,
 }
 
 impl Actor {
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, cancel: Arc<Notify>) {
         loop {
-            tokio::select! {
-                command = commands.recv() => match command {
-                    // The handle was dropped before finishing: nobody will complete this upload.
-                    None => return self.abort().await,
-                    Some(Command::Write(data, reply)) => {
-                        let result = self.write(data).await;
-                        reply(result);
-                    }
-                    Some(Command::Finish(reply)) => {
-                        let result = self.finish().await;
-                        return reply(result);
-                    }
-                    Some(Command::Abort(reply)) => {
-                        self.abort().await;
-                        return reply(Ok(()));
-                    }
-                },
+            let command = tokio::select! {
+                command = commands.recv() => command,
+                () = cancel.notified() => {
+                    let _ = self.cancel().await;
+                    return;
+                }
                 Some(result) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     if let Err(e) = result {
                         self.fail(e).await;
                     }
+                    continue;
                 }
+            };
+            match command {
+                // The handle was dropped before finishing: nobody will complete this upload.
+                None => {
+                    let _ = self.abort().await;
+                    return;
+                }
+                Some(Command::Write(data, reply)) => {
+                    let written = tokio::select! {
+                        result = self.write(data) => Some(result),
+                        () = cancel.notified() => None,
+                    };
+                    match written {
+                        Some(result) => reply(result),
+                        None => return reply(Err(self.cancel().await)),
+                    }
+                }
+                Some(Command::Finish(reply)) => {
+                    let finished = tokio::select! {
+                        result = self.finish() => Some(result),
+                        () = cancel.notified() => None,
+                    };
+                    return match finished {
+                        Some(result) => reply(result),
+                        None => reply(Err(self.cancel().await)),
+                    };
+                }
+                Some(Command::Abort(reply)) => return reply(self.abort().await),
             }
+        }
+    }
+
+    /// Aborts after a cancel; the error answers the operation that was cut short.
+    async fn cancel(&mut self) -> Error {
+        let cancelled = Error::new(crate::ErrorKind::Cancelled, "the upload was cancelled")
+            .with_path(self.path.clone());
+        match self.abort().await {
+            Ok(()) => cancelled,
+            Err(left_behind) => left_behind,
         }
     }
 
@@ -155,8 +203,10 @@ impl Actor {
     }
 
     async fn fail(&mut self, error: object_store::Error) {
-        let error = self.map(error);
-        self.abort().await;
+        let mut error = self.map(error);
+        if let Err(left_behind) = self.abort().await {
+            error.message = format!("{}; {}", error.message, left_behind.message);
+        }
         self.failed.get_or_insert(error);
     }
 
@@ -204,7 +254,10 @@ impl Actor {
                 .put_multipart_opts(&self.location, self.config.options.clone())
                 .await;
             match started {
-                Ok(upload) => self.upload = Some(upload),
+                Ok(upload) => {
+                    self.upload_id = upload_id(upload.as_ref());
+                    self.upload = Some(upload);
+                }
                 Err(e) => {
                     self.failed = Some(self.map(e));
                     return;
@@ -260,8 +313,10 @@ impl Actor {
                 Ok(self.uploaded(result))
             }
             Err(e) => {
-                let error = self.map(e);
-                self.abort().await;
+                let mut error = self.map(e);
+                if let Err(left_behind) = self.abort().await {
+                    error.message = format!("{}; {}", error.message, left_behind.message);
+                }
                 Err(error)
             }
         }
@@ -279,18 +334,50 @@ impl Actor {
     /// Stops the parts in flight and aborts the multipart upload, if any. The abort is what
     /// keeps orphaned parts from piling up (and being billed), so it is tried a few times on
     /// its own, whatever the store's retry budget: a pooled connection the failure just broke
-    /// can fail the first attempt.
-    async fn abort(&mut self) {
+    /// can fail the first attempt. Each attempt is bounded. When every attempt fails, the
+    /// error says which multipart upload was left behind.
+    async fn abort(&mut self) -> Result<(), Error> {
         self.in_flight.clear();
         self.pending.clear();
         self.pending_bytes = 0;
-        if let Some(mut upload) = self.upload.take() {
-            for attempt in 0..ABORT_ATTEMPTS {
-                if upload.abort().await.is_ok() {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+        let Some(mut upload) = self.upload.take() else {
+            return Ok(());
+        };
+        let mut last = String::new();
+        for attempt in 0..ABORT_ATTEMPTS {
+            match tokio::time::timeout(ABORT_ATTEMPT_TIMEOUT, upload.abort()).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = format!("no answer within {ABORT_ATTEMPT_TIMEOUT:?}"),
             }
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
         }
+        let id = self
+            .upload_id
+            .as_deref()
+            .unwrap_or("(id not known for this store)");
+        Err(Error::new(
+            crate::ErrorKind::Network,
+            format!(
+                "multipart upload {id} of {} was left behind: its abort failed ({last})",
+                self.path
+            ),
+        )
+        .with_path(self.path.clone()))
     }
+}
+
+/// The store's id of a multipart upload. object_store keeps it private; its `Debug` form
+/// shows it as `upload_id: "..."` (S3) or `multipart_id: "..."` (GCS). Azure's blocks have
+/// no upload id (uncommitted blocks expire on their own). Only the id is taken from that
+/// text: it also holds the client, which is never shown.
+fn upload_id(upload: &dyn MultipartUpload) -> Option<String> {
+    let debug = format!("{upload:?}");
+    ["upload_id: \"", "multipart_id: \""]
+        .iter()
+        .find_map(|field| {
+            let start = debug.find(field)? + field.len();
+            let len = debug[start..].find('"')?;
+            Some(debug[start..start + len].to_string())
+        })
 }

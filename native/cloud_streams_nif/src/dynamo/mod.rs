@@ -139,7 +139,7 @@ fn dynamo_put_item<'a>(
     item: Term<'a>,
     expressions: ExpressionsTerm<'a>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let (config, item, expressions) = (
         config.into(),
         codec::decode_item(item)?,
@@ -164,7 +164,7 @@ fn dynamo_get_item<'a>(
     projection: Option<String>,
     names: HashMap<String, String>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let (config, key): (ClientConfig, _) = (config.into(), codec::decode_item(key)?);
     Ok(reply::spawn(
         env,
@@ -185,7 +185,7 @@ fn dynamo_delete_item<'a>(
     key: Term<'a>,
     expressions: ExpressionsTerm<'a>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let (config, key, expressions): (ClientConfig, _, _) = (
         config.into(),
         codec::decode_item(key)?,
@@ -208,7 +208,7 @@ fn dynamo_update_item<'a>(
     update_expression: String,
     expressions: ExpressionsTerm<'a>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let (config, key, expressions): (ClientConfig, _, _) = (
         config.into(),
         codec::decode_item(key)?,
@@ -242,7 +242,7 @@ fn dynamo_read_page<'a>(
     operation: Atom,
     read: ReadTerm<'a>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let operation = self::operation(env, operation)?;
     let (config, read): (ClientConfig, Read) = (config.into(), read.decode()?);
     Ok(reply::spawn(
@@ -261,7 +261,7 @@ fn dynamo_batch_write<'a>(
     puts: Vec<Term<'a>>,
     deletes: Vec<Term<'a>>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let config: ClientConfig = config.into();
     let (puts, deletes) = (codec::decode_items(puts)?, codec::decode_items(deletes)?);
     Ok(reply::spawn(
@@ -280,7 +280,7 @@ fn dynamo_batch_get<'a>(
     keys: Vec<Term<'a>>,
     consistent_read: bool,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let config: ClientConfig = config.into();
     let keys = codec::decode_items(keys)?;
     Ok(reply::spawn(
@@ -312,7 +312,7 @@ fn dynamo_create_table<'a>(
     sort: Option<KeyTerm>,
     indexes: Vec<(String, KeyTerm, Option<KeyTerm>)>,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let config: ClientConfig = config.into();
     let key = |(name, kind): KeyTerm| KeyAttribute { name, kind };
     let (partition, sort) = (key(partition), sort.map(key));
@@ -336,7 +336,12 @@ fn dynamo_create_table<'a>(
 }
 
 #[rustler::nif]
-fn dynamo_delete_table<'a>(env: Env<'a>, config: ConfigTerm, table: String, tag: Term<'a>) -> Atom {
+fn dynamo_delete_table<'a>(
+    env: Env<'a>,
+    config: ConfigTerm,
+    table: String,
+    tag: Term<'a>,
+) -> reply::Spawned {
     let config: ClientConfig = config.into();
     reply::spawn(
         env,
@@ -389,7 +394,7 @@ fn dynamo_transact_write<'a>(
     actions: Vec<Term<'a>>,
     client_request_token: Option<String>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let config: ClientConfig = config.into();
     let actions = actions
         .into_iter()
@@ -416,7 +421,7 @@ fn dynamo_transact_get<'a>(
     config: ConfigTerm,
     gets: Vec<GetTerm<'a>>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let config: ClientConfig = config.into();
     let gets = gets
         .into_iter()
@@ -476,7 +481,7 @@ fn dynamo_execute_statement<'a>(
     config: ConfigTerm,
     statement: StatementTerm<'a>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let (config, statement): (ClientConfig, _) = (config.into(), statement.decode()?);
     Ok(reply::spawn(
         env,
@@ -498,7 +503,7 @@ fn dynamo_batch_execute_statement<'a>(
     config: ConfigTerm,
     statements: Vec<StatementTerm<'a>>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let config: ClientConfig = config.into();
     let statements = statements
         .into_iter()

@@ -75,7 +75,7 @@ fn store_get<'a>(
     path: String,
     opts: terms::GetOpts<'a>,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let (store, options) = (store(&resource), opts.into_options());
     reply::spawn(
         env,
@@ -91,7 +91,7 @@ fn store_head<'a>(
     resource: ResourceArc<StoreResource>,
     path: String,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     reply::spawn(
         env,
@@ -109,7 +109,7 @@ fn store_put<'a>(
     data: Term<'a>,
     opts: terms::PutOpts<'a>,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let (store, options, payload) = (
         store(&resource),
         opts.into_options(),
@@ -134,7 +134,7 @@ fn store_delete<'a>(
     resource: ResourceArc<StoreResource>,
     path: String,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     reply::spawn(
         env,
@@ -150,7 +150,7 @@ fn store_delete_many<'a>(
     resource: ResourceArc<StoreResource>,
     paths: Vec<String>,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     reply::spawn(
         env,
@@ -176,7 +176,7 @@ fn store_transfer<'a>(
     to: String,
     if_not_exists: bool,
     tag: Term<'a>,
-) -> NifResult<Atom> {
+) -> NifResult<reply::Spawned> {
     let transfer = if operation == crate::atoms::copy() {
         ops::Transfer::Copy
     } else if operation == crate::atoms::rename() {
@@ -200,7 +200,7 @@ fn store_list<'a>(
     prefix: Option<String>,
     offset: Option<String>,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     reply::spawn(
         env,
@@ -216,7 +216,7 @@ fn store_list_with_delimiter<'a>(
     resource: ResourceArc<StoreResource>,
     prefix: Option<String>,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     reply::spawn(
         env,
@@ -239,7 +239,7 @@ fn store_get_ranges<'a>(
     path: String,
     ranges: Vec<Term<'a>>,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     let ranges: Result<Vec<_>, Error> = ranges.into_iter().map(terms::decode_range).collect();
     reply::spawn(
@@ -264,7 +264,7 @@ fn store_signed_url<'a>(
     path: String,
     expires_in_secs: u64,
     tag: Term<'a>,
-) -> Atom {
+) -> reply::Spawned {
     let store = store(&resource);
     reply::spawn(
         env,

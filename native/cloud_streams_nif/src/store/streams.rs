@@ -141,6 +141,14 @@ fn store_upload_abort<'a>(
     atoms::ok()
 }
 
+/// Cuts short what the upload is doing and aborts it (the caller stopped waiting); the
+/// operation in progress answers with an error. Returns at once.
+#[rustler::nif]
+fn store_upload_cancel(upload: ResourceArc<UploadResource>) -> Atom {
+    upload.0.cancel();
+    atoms::ok()
+}
+
 /// Downloads an object to a file with parallel ranged GETs. Sends
 /// `{tag, {:progress, done, total}}` as parts complete (when `report_progress`), then
 /// `{tag, {:ok, %{bytes:, resumed_bytes:}}}` or `{tag, {:error, error}}`. Returns a task
