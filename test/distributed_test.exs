@@ -495,7 +495,7 @@ defmodule CloudStreams.DistributedTest do
       ObjectStoreX.put(
         ObjectStoreX.new!(:local, elem(from, 1)),
         "big.bin",
-        :crypto.strong_rand_bytes(64 * 1024 * 1024)
+        :crypto.strong_rand_bytes(128 * 1024 * 1024)
       )
 
     {backend, opts} = to = s3_spec("h4-abort-#{System.unique_integer([:positive])}")

@@ -1,6 +1,6 @@
 defmodule CloudStreams.Native do
   @moduledoc false
-  # NIF stubs only (DESIGN §1). The library is built by the `:cloud_streams_native` compiler.
+  # NIF stubs only (architecture §1). The library is built by the `:cloud_streams_native` compiler.
 
   @on_load :load_nif
 

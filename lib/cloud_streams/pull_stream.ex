@@ -1,6 +1,6 @@
 defmodule CloudStreams.PullStream do
   @moduledoc """
-  The Elixir face of the pull-stream core (DESIGN §2): an `Enumerable` over a native stream.
+  The Elixir face of the pull-stream core (architecture §2): an `Enumerable` over a native stream.
 
   Every download, listing and scan is one of these. Enumerating it opens the native stream in
   the enumerating process (so a stream built in one process can be consumed in another), then

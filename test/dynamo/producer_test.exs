@@ -649,7 +649,7 @@ defmodule Dynamo.ProducerTest do
   end
 
   # The events on `tag` that arrive within `wait` ms. It receives rather than counts the
-  # mailbox (DESIGN §4: a message can wait unseen in the signal queue).
+  # mailbox (architecture §4: a message can wait unseen in the signal queue).
   defp events_in_mailbox(producer, tag, wait) do
     Process.sleep(wait)
 

@@ -32,7 +32,7 @@ defmodule CloudStreams.NativeHelpers do
 
   @doc """
   Takes every message in the mailbox. Messages sent from native threads can sit in the signal
-  queue, unseen by `Process.info/2`, until the next receive (DESIGN §4): only receiving proves
+  queue, unseen by `Process.info/2`, until the next receive (architecture §4): only receiving proves
   the mailbox empty.
   """
   def drain_mailbox(acc \\ []) do

@@ -104,7 +104,7 @@ defmodule Dynamo.Table.Stream do
   `scan_to_process/3` for message-driven consumers. `Dynamo.Table.Stream.Producer` is the
   GenStage producer.
 
-  Every stream runs on the pull-stream core (DESIGN §2): a native task fetches pages into a
+  Every stream runs on the pull-stream core (architecture §2): a native task fetches pages into a
   buffer bounded in pages, and stops fetching when it is full. Memory depends on the page size
   and the number of segments, never on the table. Nothing is fetched before the stream is
   enumerated, and halting it (`Enum.take/2`, an exception, the death of the consuming process)

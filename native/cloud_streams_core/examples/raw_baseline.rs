@@ -4,7 +4,7 @@
 //!     raw_baseline synthetic CHUNKS CHUNK_SIZE
 //!         synthetic chunks through the same pull-stream core, drained by a Rust consumer
 //!     raw_baseline file-read PATH
-//!         a local file read with a reused 4 MiB buffer (the fastest raw read, DESIGN §4)
+//!         a local file read with a reused 4 MiB buffer (the fastest raw read, architecture §4)
 //!     raw_baseline get s3|local LOCATION KEY
 //!         object_store GET of KEY, its body stream drained
 //!     raw_baseline put s3|local LOCATION KEY BYTES PART_SIZE CONCURRENCY

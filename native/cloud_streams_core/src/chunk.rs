@@ -1,7 +1,7 @@
 //! Coalescing network frames (often 8-64 KiB) into chunks of a chosen size (default 1 MiB).
 //!
 //! Each byte is copied once, straight into the buffer the consumer will receive: for the BEAM
-//! that buffer is a binary allocated by the VM, filled on a tokio thread (DESIGN §2).
+//! that buffer is a binary allocated by the VM, filled on a tokio thread (architecture §2).
 
 use crate::error::Error;
 use crate::pull::{Sink, Weighed};

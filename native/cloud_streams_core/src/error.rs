@@ -44,7 +44,7 @@ impl ErrorKind {
         }
     }
 
-    /// Transient failures: worth trying again as they are (DESIGN §3).
+    /// Transient failures: worth trying again as they are (architecture §3).
     pub fn is_transient(self) -> bool {
         matches!(
             self,

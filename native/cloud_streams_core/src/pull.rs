@@ -1,4 +1,4 @@
-//! The pull-stream core (DESIGN §2), written once for downloads, listings and scans.
+//! The pull-stream core (architecture §2), written once for downloads, listings and scans.
 //!
 //! A producer task fills a bounded buffer through a [`Sink`]; when the buffer is full the task
 //! waits, so it stops reading from the network. The consumer calls [`PullStream::pull`], which

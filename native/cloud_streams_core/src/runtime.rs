@@ -1,7 +1,7 @@
 //! The one tokio runtime shared by every stream and operation.
 //!
 //! Built on first use so that loading the NIF stays cheap. Its worker threads are not BEAM
-//! schedulers, which is what allows them to send messages to processes (DESIGN §4).
+//! schedulers, which is what allows them to send messages to processes (architecture §4).
 
 use crate::stats::Counted;
 use std::future::Future;

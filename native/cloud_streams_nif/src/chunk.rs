@@ -1,5 +1,5 @@
 //! Byte chunks as VM binaries, allocated and filled on tokio threads, so that a pull NIF only
-//! hands over a finished binary (DESIGN §2).
+//! hands over a finished binary (architecture §2).
 
 use cloud_streams_core::chunk::ChunkBuf;
 use cloud_streams_core::pull::Weighed;

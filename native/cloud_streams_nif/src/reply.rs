@@ -1,6 +1,6 @@
 //! Answers by message: the result of an operation reaches the calling process as
 //! `{tag, {:ok, value}}` or `{tag, {:error, error_map}}`. No NIF call waits on the network
-//! (DESIGN §2): the NIF spawns the work, or hands a [`Replier`] to a task, and returns.
+//! (architecture §2): the NIF spawns the work, or hands a [`Replier`] to a task, and returns.
 
 use crate::task::TaskResource;
 use crate::{atoms, errors};

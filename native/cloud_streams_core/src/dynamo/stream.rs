@@ -1,4 +1,4 @@
-//! Scans and queries as pull streams (DESIGN §2): one task per stream, running its segments
+//! Scans and queries as pull streams (architecture §2): one task per stream, running its segments
 //! at the same time (at most `max_concurrency`), each paginating on its own and handing every
 //! page to the one shared [`Sink`].
 //!

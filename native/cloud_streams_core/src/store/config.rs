@@ -81,12 +81,12 @@ pub struct StoreConfig {
 pub struct Store {
     pub inner: Arc<dyn ObjectStore>,
     /// The same store with no whole-request timeout, for downloads paced by their consumer
-    /// (DESIGN §4): a stream's own `timeout` bounds each wait instead.
+    /// (architecture §4): a stream's own `timeout` bounds each wait instead.
     pub streaming: Arc<dyn ObjectStore>,
     /// Presigned URLs: S3, GCS and Azure only.
     pub signer: Option<Arc<dyn Signer>>,
     pub backend: Backend,
-    /// The local store, for direct reads of a few MiB at a time (DESIGN §4).
+    /// The local store, for direct reads of a few MiB at a time (architecture §4).
     pub local: Option<Arc<LocalFileSystem>>,
     /// The prefix every path is relative to (already applied by `inner`, not by `signer`).
     pub prefix: Option<Path>,

@@ -3,7 +3,7 @@
 //! Cloud stores stream the response body through the coalescer (one copy, into the buffer the
 //! consumer receives), using the store's streaming client so that a download paced by a slow
 //! consumer is not cut by a whole-request timeout. Local files are read directly, a chunk per
-//! read: object_store's own local stream reads 8 KiB at a time (DESIGN §4).
+//! read: object_store's own local stream reads 8 KiB at a time (architecture §4).
 
 use crate::chunk::{ChunkBuf, Coalescer};
 use crate::error::{Error, ErrorKind};
