@@ -171,10 +171,9 @@ defmodule CloudStreams.BadInputSweep do
     ]
   end
 
-  # Values nested thousands of levels deep reach the Dynamo codec's native recursion, which
-  # the nesting limit of issue 13 bounds; until then they are swept on object stores only.
-  defp values(:dynamo), do: for(v <- bad_values(), not match?({:deep, _}, v), do: v)
-  defp values(:store), do: for(v <- bad_values(), do: unwrap(v))
+  # Values nested thousands of levels deep would reach native recursion: the codecs refuse
+  # them past DynamoDB's 32 levels first.
+  defp values(_kind), do: for(v <- bad_values(), do: unwrap(v))
 
   defp unwrap({:deep, v}), do: v
   defp unwrap(v), do: v
@@ -260,10 +259,31 @@ defmodule CloudStreams.BadInputSweep do
       {"Dynamo.Table.Stream.scan_to_process/3",
        &scanned(Dynamo.Table.Stream.scan_to_process(DocUser, self(), &1))},
       {"Dynamo.Table.Stream.Producer.start_link/1",
-       &started(Dynamo.Table.Stream.Producer.start_link(with_base([schema: DocUser], &1)))}
+       &started(Dynamo.Table.Stream.Producer.start_link(with_base([schema: DocUser], &1)))},
+      {"Dynamo.Table.transact_write_items/2",
+       &Dynamo.Table.transact_write_items([{:put, %DocUser{id: "u"}}], &1)},
+      {"Dynamo.Table.transact_get_items/2",
+       &Dynamo.Table.transact_get_items([{DocUser, [id: "u"]}], &1)},
+      {"Dynamo.Table.execute_statement/3",
+       &Dynamo.Table.execute_statement(DocUser, ~s(SELECT * FROM "cloud_streams_doc_users"), &1)},
+      {"Dynamo.Table.batch_execute_statement/2",
+       &Dynamo.Table.batch_execute_statement(
+         [{DocUser, ~s(SELECT * FROM "cloud_streams_doc_users" WHERE id = ?), ["u"]}],
+         &1
+       )},
+      {"Dynamo.Table.Stream.execute_statement/3",
+       &take.(
+         Dynamo.Table.Stream.execute_statement(
+           DocUser,
+           ~s(SELECT * FROM "cloud_streams_doc_users"),
+           &1
+         )
+       )}
     ]
 
     other_functions = [
+      {"ObjectStoreX.Transfer.copy_many/4",
+       &ObjectStoreX.Transfer.copy_many({:memory, []}, {:memory, []}, ["a"], &1)},
       {"CloudStreams.Synthetic.stream/1",
        &take.(CloudStreams.Synthetic.stream(with_base([chunks: 1, timeout: 1_000], &1)))}
     ]
