@@ -135,7 +135,10 @@ where
     let spawn = |running: &mut JoinSet<_>, (segment, start)| {
         let (client, plan, sink) = (client.clone(), plan.clone(), sink.clone());
         let (limiter, wrap) = (limiter.clone(), wrap.clone());
+        // Counted like every task of the runtime, so `stats/0` sees each running segment.
+        let live = crate::stats::Counted::live_task();
         running.spawn(async move {
+            let _live = live;
             read_segment(&client, &plan, segment, start, &sink, &limiter, &*wrap).await
         });
     };
