@@ -370,7 +370,7 @@ defmodule CloudStreams.FaultInjectionTest do
           OS.list_stream(store, prefix: "k")
           |> Stream.with_index()
           |> Enum.map(fn {meta, i} ->
-            # Page 2 is fetched only once page 1 is consumed (prefetch: 0).
+            # Page 2 is fetched only once page 1 is consumed (prefetch_pages: 0).
             if i == 0, do: CountingProxy.set_fault(agent, {:once, {:cut_after, 2_000}})
             meta.location
           end)
@@ -491,7 +491,7 @@ defmodule CloudStreams.FaultInjectionTest do
 
       {result, ms} =
         timed(table, "Stream.download, moto killed mid-stream", fn ->
-          OS.download(store, "big", chunk_size: 256 * @kib, prefetch: 256 * @kib, timeout: 5_000)
+          OS.download(store, "big", chunk_size: 256 * @kib, prefetch_bytes: 256 * @kib, timeout: 5_000)
           |> Stream.with_index()
           |> Enum.each(fn {_, i} -> if i == 1, do: PrivateServer.kill(moto) end)
         end)
