@@ -63,6 +63,47 @@ defmodule CloudStreams.FaultInjectionTest do
 
   # Runs `fun`, records (scenario, error kind, elapsed) and returns `{result, elapsed_ms}`;
   # an error raised by a stream is returned as `{:raised, error}`.
+  # A consumer as GenStage's send (see test/dynamo/producer_test.exs): subscribe, ask, and
+  # take events until the producer exits; returns {events, exit reason}.
+  # `after_20` runs once 20 events have come.
+  defp consume_producer(producer, ask, after_20 \\ fn -> :ok end) do
+    monitor = Process.monitor(producer)
+    tag = make_ref()
+    send(producer, {:"$gen_producer", {self(), tag}, {:subscribe, nil, []}})
+    send(producer, {:"$gen_producer", {self(), tag}, {:ask, ask}})
+    producer_loop(producer, tag, monitor, after_20, 0)
+  end
+
+  defp producer_loop(producer, tag, monitor, after_20, got) do
+    receive do
+      {:"$gen_consumer", {^producer, ^tag}, events} when is_list(events) ->
+        if got < 20 and got + length(events) >= 20, do: after_20.()
+        send(producer, {:"$gen_producer", {self(), tag}, {:ask, length(events)}})
+        producer_loop(producer, tag, monitor, after_20, got + length(events))
+
+      {:DOWN, ^monitor, :process, _, reason} ->
+        {got, reason}
+    after
+      30_000 -> {got, :still_running}
+    end
+  end
+
+  # Like timed/3, for a function returning {events, exit reason}: the kind is the reason's.
+  defp timed_value(table, scenario, fun) do
+    started = System.monotonic_time(:millisecond)
+    {_got, reason} = value = fun.()
+    elapsed = System.monotonic_time(:millisecond) - started
+
+    kind =
+      case reason do
+        {:dynamo_error, %{kind: kind}} -> inspect(kind) <> " (exit)"
+        other -> inspect(other)
+      end
+
+    Agent.update(table, &[{scenario, kind, elapsed} | &1])
+    {value, elapsed}
+  end
+
   defp timed(table, scenario, fun) do
     started = System.monotonic_time(:millisecond)
 
@@ -470,6 +511,61 @@ defmodule CloudStreams.FaultInjectionTest do
     end
   end
 
+  describe "the Producer" do
+    test "a stalled DynamoDB, and DynamoDB Local killed mid-scan: the producer exits with the error",
+         %{table: table} do
+      Process.flag(:trap_exit, true)
+      {proxy, agent} = CountingProxy.start(env!("CLOUD_STREAMS_DYNAMODB_ENDPOINT"))
+      _ = Table.delete_table(Item)
+      :ok = Table.create_table(Item)
+      on_exit(fn -> Table.delete_table(Item) end)
+      {:ok, _} = Table.batch_write_item(Item, for(i <- 1..50, do: %Item{id: "i#{i}", body: "x"}))
+      CountingProxy.set_fault(agent, {:stall_after, 0})
+
+      {{got, reason}, ms} =
+        timed_value(table, "Producer, DynamoDB stalls", fn ->
+          {:ok, producer} =
+            Dynamo.Table.Stream.Producer.start_link(
+              schema: Item,
+              page_size: 10,
+              timeout: 1_000,
+              config: dynamo_config(proxy)
+            )
+
+          consume_producer(producer, 5)
+        end)
+
+      assert got == 0
+      assert {:dynamo_error, %Dynamo.Error{kind: :timeout}} = reason
+      assert ms < 1_000 + @slack
+
+      dynamo = PrivateServer.start(:dynamodb)
+      config = dynamo_config(PrivateServer.url(dynamo), max_attempts: 2)
+      :ok = Table.create_table(Item, config: config)
+      items = for i <- 1..300, do: %Item{id: "i#{i}", body: "x"}
+      {:ok, _} = Table.batch_write_item(Item, items, config: config)
+
+      {:ok, producer} =
+        Dynamo.Table.Stream.Producer.start_link(
+          schema: Item,
+          page_size: 10,
+          timeout: 10_000,
+          config: config
+        )
+
+      # The emulator is killed once the first 20 events are out.
+      {{got, reason}, ms} =
+        timed_value(table, "Producer, DynamoDB Local killed mid-scan", fn ->
+          consume_producer(producer, 5, fn -> PrivateServer.kill(dynamo) end)
+        end)
+
+      assert got < 300
+      assert {:dynamo_error, %Dynamo.Error{retryable: true}} = reason
+      assert ms < 30_000
+      assert_native_idle()
+    end
+  end
+
   describe "emulators killed mid-stream" do
     test "moto killed mid-download, then restarted", %{table: table} do
       moto = PrivateServer.start(:moto)
@@ -491,7 +587,11 @@ defmodule CloudStreams.FaultInjectionTest do
 
       {result, ms} =
         timed(table, "Stream.download, moto killed mid-stream", fn ->
-          OS.download(store, "big", chunk_size: 256 * @kib, prefetch_bytes: 256 * @kib, timeout: 5_000)
+          OS.download(store, "big",
+            chunk_size: 256 * @kib,
+            prefetch_bytes: 256 * @kib,
+            timeout: 5_000
+          )
           |> Stream.with_index()
           |> Enum.each(fn {_, i} -> if i == 1, do: PrivateServer.kill(moto) end)
         end)
