@@ -1,5 +1,6 @@
 //! Raw-Rust baselines for `make bench`: the same work as the Elixir side, with no BEAM. Each
-//! prints `bytes=<n> seconds=<s>`.
+//! prints `bytes=<n> seconds=<s> cpu=<s>`, where cpu is the user+system time of the whole
+//! process (every thread) over the measured work.
 //!
 //!     raw_baseline synthetic CHUNKS CHUNK_SIZE
 //!         synthetic chunks through the same pull-stream core, drained by a Rust consumer
@@ -34,6 +35,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = Instant::now();
+    let cpu_started = cpu_seconds();
     if let ["dynamo-scan", endpoint, table, segments, page_size] = args.as_slice() {
         let items = runtime::get().block_on(dynamo_scan(
             endpoint,
@@ -41,7 +43,11 @@ fn main() {
             parse(segments),
             parse(page_size),
         ));
-        println!("items={items} seconds={}", started.elapsed().as_secs_f64());
+        println!(
+            "items={items} seconds={} cpu={}",
+            started.elapsed().as_secs_f64(),
+            cpu_seconds() - cpu_started
+        );
         return;
     }
     let bytes = match args.as_slice() {
@@ -61,7 +67,23 @@ fn main() {
             std::process::exit(2);
         }
     };
-    println!("bytes={bytes} seconds={}", started.elapsed().as_secs_f64());
+    println!(
+        "bytes={bytes} seconds={} cpu={}",
+        started.elapsed().as_secs_f64(),
+        cpu_seconds() - cpu_started
+    );
+}
+
+/// User+system seconds of this process, every thread included.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 fn parse<T: std::str::FromStr>(text: &str) -> T {
