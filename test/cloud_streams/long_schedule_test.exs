@@ -86,6 +86,13 @@ defmodule CloudStreams.LongScheduleTest do
        fn ->
          Table.Stream.parallel_scan(Item, segments: 8, page_size: 500, prefetch_pages: 4)
          |> Enum.count()
+       end},
+      # Stopped while the buffer is full: closing frees every buffered page.
+      {"parallel_scan stopped early",
+       fn ->
+         Table.Stream.parallel_scan(Item, segments: 8, page_size: 500, prefetch_pages: 8)
+         |> Stream.each(fn _ -> Process.sleep(300) end)
+         |> Enum.take(2)
        end}
     ]
 

@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 /// Anything a stream buffers: it says how many bytes it holds, for the byte bound and stats.
-pub trait Weighed {
+pub trait Weighed: Send + 'static {
     /// Called once per item sent (a page's weight walks all its values).
     fn weight(&self) -> usize;
 }
@@ -147,8 +147,12 @@ impl<T: Weighed> Shared<T> {
             st.closed = true;
             (st.take_queue(), st.waiter.take())
         };
-        // Dropped outside the lock: freeing items may call into the VM's allocator.
-        drop(queue);
+        // Dropped outside the lock: freeing items may call into the VM's allocator. Buffered
+        // items are freed on the runtime: a few pages of a scan take milliseconds to free, too
+        // long for the NIF call (or the garbage collection) that closes the stream.
+        if !queue.is_empty() {
+            crate::runtime::spawn(async move { drop(queue) });
+        }
         drop(waiter);
         self.room.notify_waiters();
     }
