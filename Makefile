@@ -31,4 +31,4 @@ demo: setup
 bench: setup
 	mix compile
 	cargo build --release -p cloud_streams_core --examples
-	scripts/with_servers.sh mix run bench/run.exs
+	bench/setup_peers.sh >/dev/null && scripts/with_servers.sh mix run bench/run.exs

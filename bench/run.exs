@@ -3,7 +3,6 @@
 Code.require_file("support.exs", __DIR__)
 Code.require_file("pull_stream_bench.exs", __DIR__)
 Code.require_file("object_store_bench.exs", __DIR__)
-Code.require_file("../demo/sample_users.exs", __DIR__)
 Code.require_file("dynamo_bench.exs", __DIR__)
 
 benches = %{

@@ -5,14 +5,134 @@ defmodule Bench do
 
   @raw_baseline Path.expand("../target/release/examples/raw_baseline", __DIR__)
 
-  @doc "Runs the raw-Rust baseline program; returns its `key=value` output as a map of floats."
+  @doc """
+  Runs the raw-Rust baseline program; returns its `key=value` output as a map of floats
+  (`seconds`, `cpu`, `bytes` or `items`).
+  """
   def raw_baseline!(args) do
     {out, 0} = System.cmd(@raw_baseline, args, stderr_to_stdout: true)
+    parse_pairs(out)
+  end
 
-    for pair <- String.split(out), [k, v] = String.split(pair, "="), into: %{} do
+  @peers Path.expand("peers.py", __DIR__)
+
+  @doc """
+  Runs a Python peer (bench/peers.py) in the virtualenv bench/setup_peers.sh installs; returns
+  its `key=value` output as a map of floats (`seconds`, `cpu`, `bytes` or `items`).
+  """
+  def peer!(args) do
+    python =
+      case :persistent_term.get({__MODULE__, :python}, nil) do
+        nil ->
+          {out, 0} = System.cmd(Path.expand("setup_peers.sh", __DIR__), [])
+          python = out |> String.split("\n", trim: true) |> List.last()
+          :persistent_term.put({__MODULE__, :python}, python)
+          python
+
+        python ->
+          python
+      end
+
+    {out, status} = System.cmd(python, [@peers | args], stderr_to_stdout: true)
+    if status != 0, do: raise("peers.py #{Enum.join(args, " ")} failed:\n#{out}")
+    parse_pairs(out)
+  end
+
+  defp parse_pairs(out) do
+    for pair <- String.split(out), [k, v] <- [String.split(pair, "=")], into: %{} do
       {String.to_atom(k), elem(Float.parse(v), 0)}
     end
   end
+
+  @doc """
+  Wall seconds and CPU seconds (user+system of this VM, every thread) taken by `fun`:
+  `%{seconds:, cpu:, result:}`.
+  """
+  def measure(fun) do
+    cpu = thread_cpu()
+    {seconds, result} = time(fun)
+    %{seconds: seconds, cpu: cpu_since(cpu), result: result}
+  end
+
+  # Run time of each thread of this VM in nanoseconds (/proc/self/task/*/schedstat, exact,
+  # where /proc/self/stat counts in 10 ms ticks). A thread that exits during a measurement
+  # loses its share: the VM's schedulers live as long as the VM, and tokio's idle threads
+  # stay 10 s, longer than any gap between operations here.
+  defp thread_cpu do
+    for tid <- File.ls!("/proc/self/task"),
+        {:ok, text} <- [File.read("/proc/self/task/#{tid}/schedstat")],
+        into: %{} do
+      {tid, text |> String.split() |> hd() |> String.to_integer()}
+    end
+  end
+
+  defp cpu_since(before) do
+    now = thread_cpu()
+    Enum.sum(for {tid, ns} <- now, do: ns - Map.get(before, tid, 0)) / 1.0e9
+  end
+
+  @doc """
+  Runs every side of a comparison `rounds` times, each round in a different order (so no
+  side always meets another's leftovers). `sides` is `[{name, fun}]`, each fun returning
+  `%{seconds:, cpu:}`; the first side is the baseline (raw Rust). Returns
+  `[{name, [measurement]}]` in the order given.
+  """
+  def compare(sides, rounds) do
+    names = Enum.map(sides, &elem(&1, 0))
+
+    measured =
+      for round <- 1..rounds, reduce: Map.new(names, &{&1, []}) do
+        acc ->
+          shift = rem(round - 1, length(sides))
+          {first, last} = Enum.split(sides, shift)
+
+          for {name, fun} <- last ++ first, reduce: acc do
+            acc -> Map.update!(acc, name, &[fun.() | &1])
+          end
+      end
+
+    Enum.map(names, &{&1, Enum.reverse(measured[&1])})
+  end
+
+  @doc """
+  Prints one row per side of `compare/2`'s results: throughput (median, and the range over
+  rounds), the ratio to the baseline (median throughput over median throughput, and the range
+  of per-round ratios), and CPU seconds per `per_label` (median) with its ratio to the
+  baseline's. `units` is the work of one run (bytes or items), `per` the units of one
+  `per_label`; throughput is printed in units of `{scale, label}` per second. Records each
+  non-baseline ratio for the chart.
+  """
+  def print_comparison(title, results, units, per, per_label, {scale, rate_label}) do
+    [{baseline, base} | _] = results
+    base_seconds = median(Enum.map(base, & &1.seconds))
+    base_cpu = median(Enum.map(base, & &1.cpu))
+    rate = fn seconds -> fmt(units / seconds / scale) end
+    IO.puts("== #{title}, #{length(base)} rounds (baseline: #{baseline})")
+
+    for {name, runs} <- results do
+      seconds = Enum.map(runs, & &1.seconds)
+      cpu = median(Enum.map(runs, & &1.cpu))
+      ratios = Enum.zip_with(base, runs, fn b, r -> b.seconds / r.seconds end)
+      ratio = base_seconds / median(seconds)
+      if name != baseline, do: record("#{title}: #{name}", ratio, Enum.max(ratios))
+
+      IO.puts(
+        "  #{String.pad_trailing(name, 9)} #{rate.(median(seconds))} #{rate_label}" <>
+          " (#{rate.(Enum.max(seconds))}-#{rate.(Enum.min(seconds))})" <>
+          "  ratio #{fmt(ratio)} (#{fmt(Enum.min(ratios))}-#{fmt(Enum.max(ratios))})" <>
+          "  CPU #{fmt(cpu / units * per, 3)} s/#{per_label} (#{fmt(cpu / base_cpu)}x raw)"
+      )
+    end
+  end
+
+  defp fmt(x, digits \\ 2), do: :erlang.float_to_binary(x / 1, decimals: digits)
+
+  @doc "Rounds per comparison: CLOUD_STREAMS_BENCH_ROUNDS, else `default`."
+  def rounds(default),
+    do: String.to_integer(System.get_env("CLOUD_STREAMS_BENCH_ROUNDS", "#{default}"))
+
+  @doc "False when CLOUD_STREAMS_BENCH_MEMORY=0: the slow-consumer memory rows are skipped."
+  def memory_rows?, do: System.get_env("CLOUD_STREAMS_BENCH_MEMORY") != "0"
 
   @doc "Seconds taken by `fun`, and its result."
   def time(fun) do

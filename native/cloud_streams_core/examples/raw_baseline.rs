@@ -1,5 +1,6 @@
 //! Raw-Rust baselines for `make bench`: the same work as the Elixir side, with no BEAM. Each
-//! prints `bytes=<n> seconds=<s>`.
+//! prints `bytes=<n> seconds=<s> cpu=<s>`: wall and CPU time (user+system of the whole
+//! process, every thread) of the measured work, after the store or client is built.
 //!
 //!     raw_baseline synthetic CHUNKS CHUNK_SIZE
 //!         synthetic chunks through the same pull-stream core, drained by a Rust consumer
@@ -33,35 +34,87 @@ use std::time::Instant;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let started = Instant::now();
-    if let ["dynamo-scan", endpoint, table, segments, page_size] = args.as_slice() {
-        let items = runtime::get().block_on(dynamo_scan(
-            endpoint,
-            table,
-            parse(segments),
-            parse(page_size),
-        ));
-        println!("items={items} seconds={}", started.elapsed().as_secs_f64());
-        return;
-    }
-    let bytes = match args.as_slice() {
-        ["synthetic", chunks, size] => synthetic(parse(chunks), parse(size)),
-        ["file-read", path] => file_read(path, 4 << 20),
-        ["file-read", path, buffer] => file_read(path, parse(buffer)),
-        ["get", kind, location, key] => runtime::get().block_on(get(store(kind, location), key)),
-        ["put", kind, location, key, total, part, concurrency] => runtime::get().block_on(put(
-            store(kind, location),
-            key,
-            parse(total),
-            parse(part),
-            parse(concurrency),
-        )),
+    let rt = runtime::get();
+    // Stores and clients are built before the meter starts, as the other sides of a bench
+    // row build theirs before they are measured.
+    let (unit, count, meter) = match args.as_slice() {
+        ["dynamo-scan", endpoint, table, segments, page_size] => {
+            let client = rt.block_on(dynamo_client(endpoint));
+            let meter = Meter::start();
+            let items = rt.block_on(dynamo_scan(
+                client,
+                table,
+                parse(segments),
+                parse(page_size),
+            ));
+            ("items", items, meter)
+        }
+        ["synthetic", chunks, size] => {
+            let meter = Meter::start();
+            ("bytes", synthetic(parse(chunks), parse(size)), meter)
+        }
+        ["file-read", path] => {
+            let meter = Meter::start();
+            ("bytes", file_read(path, 4 << 20), meter)
+        }
+        ["file-read", path, buffer] => {
+            let meter = Meter::start();
+            ("bytes", file_read(path, parse(buffer)), meter)
+        }
+        ["get", kind, location, key] => {
+            let store = store(kind, location);
+            let meter = Meter::start();
+            ("bytes", rt.block_on(get(store, key)), meter)
+        }
+        ["put", kind, location, key, total, part, concurrency] => {
+            let store = store(kind, location);
+            let meter = Meter::start();
+            let written = rt.block_on(put(
+                store,
+                key,
+                parse(total),
+                parse(part),
+                parse(concurrency),
+            ));
+            ("bytes", written, meter)
+        }
         _ => {
             eprintln!("usage: see the comment at the top of raw_baseline.rs");
             std::process::exit(2);
         }
     };
-    println!("bytes={bytes} seconds={}", started.elapsed().as_secs_f64());
+    println!(
+        "{unit}={count} seconds={} cpu={}",
+        meter.started.elapsed().as_secs_f64(),
+        cpu_seconds() - meter.cpu
+    );
+}
+
+/// Wall and CPU time at the start of the measured work.
+struct Meter {
+    started: Instant,
+    cpu: f64,
+}
+
+impl Meter {
+    fn start() -> Self {
+        Meter {
+            started: Instant::now(),
+            cpu: cpu_seconds(),
+        }
+    }
+}
+
+/// User+system seconds of this process, every thread included.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 fn parse<T: std::str::FromStr>(text: &str) -> T {
@@ -158,12 +211,20 @@ async fn put(
     written
 }
 
-async fn dynamo_scan(endpoint: &str, table: &str, segments: i32, page_size: i32) -> usize {
+async fn dynamo_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .load()
         .await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
+    aws_sdk_dynamodb::Client::new(&config)
+}
+
+async fn dynamo_scan(
+    client: aws_sdk_dynamodb::Client,
+    table: &str,
+    segments: i32,
+    page_size: i32,
+) -> usize {
     let scans = (0..segments).map(|segment| {
         let (client, table) = (client.clone(), table.to_string());
         tokio::spawn(async move {

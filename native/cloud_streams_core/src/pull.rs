@@ -19,7 +19,8 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 /// Anything a stream buffers: it says how many bytes it holds, for the byte bound and stats.
-pub trait Weighed {
+pub trait Weighed: Send + 'static {
+    /// Called once per item sent (a page's weight walks all its values).
     fn weight(&self) -> usize;
 }
 
@@ -71,7 +72,8 @@ pub trait Waiter<T>: Send {
 }
 
 struct State<T: Weighed> {
-    queue: VecDeque<T>,
+    /// Each item with its weight, computed once.
+    queue: VecDeque<(T, usize)>,
     bytes: usize,
     /// Set once the producer has finished; reported after the queue is drained.
     outcome: Option<Result<(), Error>>,
@@ -81,10 +83,10 @@ struct State<T: Weighed> {
 }
 
 impl<T: Weighed> State<T> {
-    fn has_room_for(&self, bound: Bound, item: &T) -> bool {
+    fn has_room_for(&self, bound: Bound, weight: usize) -> bool {
         self.queue.is_empty()
             || match bound {
-                Bound::Bytes(max) => self.bytes + item.weight() <= max,
+                Bound::Bytes(max) => self.bytes + weight <= max,
                 Bound::Items(max) => self.queue.len() < max,
             }
     }
@@ -99,22 +101,20 @@ impl<T: Weighed> State<T> {
             }
     }
 
-    fn push(&mut self, item: T) {
-        let weight = item.weight();
+    fn push(&mut self, item: T, weight: usize) {
         self.bytes += weight;
-        self.queue.push_back(item);
+        self.queue.push_back((item, weight));
         stats::buffered(weight, 1, 1);
     }
 
     fn pop(&mut self) -> Option<T> {
-        let item = self.queue.pop_front()?;
-        let weight = item.weight();
+        let (item, weight) = self.queue.pop_front()?;
         self.bytes -= weight;
         stats::buffered(weight, 1, -1);
         Some(item)
     }
 
-    fn take_queue(&mut self) -> VecDeque<T> {
+    fn take_queue(&mut self) -> VecDeque<(T, usize)> {
         stats::buffered(self.bytes, self.queue.len(), -1);
         self.bytes = 0;
         std::mem::take(&mut self.queue)
@@ -147,8 +147,12 @@ impl<T: Weighed> Shared<T> {
             st.closed = true;
             (st.take_queue(), st.waiter.take())
         };
-        // Dropped outside the lock: freeing items may call into the VM's allocator.
-        drop(queue);
+        // Dropped outside the lock: freeing items may call into the VM's allocator. Buffered
+        // items are freed on the runtime: a few pages of a scan take milliseconds to free, too
+        // long for the NIF call (or the garbage collection) that closes the stream.
+        if !queue.is_empty() {
+            crate::runtime::spawn(async move { drop(queue) });
+        }
         drop(waiter);
         self.room.notify_waiters();
     }
@@ -175,6 +179,7 @@ impl<T: Weighed> Sink<T> {
     where
         T: Send + 'static,
     {
+        let weight = item.weight();
         loop {
             let room = self.shared.room.notified();
             tokio::pin!(room);
@@ -188,8 +193,8 @@ impl<T: Weighed> Sink<T> {
                 }
                 match st.waiter.take() {
                     Some(waiter) => Some(waiter),
-                    None if st.has_room_for(self.shared.bound, &item) => {
-                        st.push(item);
+                    None if st.has_room_for(self.shared.bound, weight) => {
+                        st.push(item, weight);
                         return Ok(());
                     }
                     None => None,

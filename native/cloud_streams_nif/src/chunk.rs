@@ -61,6 +61,8 @@ impl ChunkBuf for BeamChunk {
 }
 
 impl EncodeItem for BeamChunk {
+    const ENCODES_IN_PULL: bool = true;
+
     fn encode<'a>(mut self, env: Env<'a>) -> Term<'a> {
         if self.len < self.binary.len() {
             self.binary.realloc_or_copy(self.len);

@@ -2,16 +2,22 @@
 //!
 //! `stream_pull/2` returns `{:item, x}`, `:done`, `{:error, e}` or `:pending`. On `:pending`
 //! the next event is sent once to the calling process as `{tag, event}`, from a tokio thread.
+//! Pages always come that way (see [`EncodeItem::ENCODES_IN_PULL`]); chunks come either way.
 
 use crate::{atoms, errors};
 use cloud_streams_core::pull::{Event, PullStream, Pulled, Waiter, Weighed};
-use cloud_streams_core::stats;
+use cloud_streams_core::{runtime, stats};
 use rustler::env::SavedTerm;
 use rustler::{Encoder, Env, LocalPid, OwnedEnv, Resource, ResourceArc, Term};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// An item that can become a term: a chunk, a page of items.
 pub trait EncodeItem: Weighed + Send + 'static {
+    /// True when encoding takes constant time (a finished binary), so a pull NIF may return
+    /// the item itself. Other items (pages of up to thousands of entries, whose encoding takes
+    /// milliseconds) are encoded and sent from a tokio thread, which keeps every pull NIF
+    /// call short.
+    const ENCODES_IN_PULL: bool = false;
     fn encode<'a>(self, env: Env<'a>) -> Term<'a>;
 }
 
@@ -24,16 +30,15 @@ trait ErasedStream: Send + Sync + std::panic::RefUnwindSafe {
 
 impl<T: EncodeItem> ErasedStream for PullStream<T> {
     fn pull<'a>(&self, env: Env<'a>, tag: Term<'a>) -> Term<'a> {
-        let pulled = PullStream::pull(self, || {
-            let owned = OwnedEnv::new();
-            let tag = owned.save(tag);
-            Box::new(ProcessWaiter {
-                pid: env.pid(),
-                env: owned,
-                tag,
-            })
-        });
-        match pulled {
+        match PullStream::pull(self, || Box::new(ProcessWaiter::new(env, tag))) {
+            // Handed over as if a waiter had been armed: `:pending`, then one message. Nothing
+            // is armed, so a `disarm` after a timeout reports the item as on its way, which it
+            // is. A dead process drops the message; its handle is collected with it.
+            Pulled::Ready(Event::Item(item)) if !T::ENCODES_IN_PULL => {
+                let waiter = Box::new(ProcessWaiter::new(env, tag));
+                runtime::spawn(async move { Waiter::wake(waiter, Event::Item(item)) });
+                atoms::pending().encode(env)
+            }
             Pulled::Ready(event) => encode_event(env, event),
             Pulled::Pending => atoms::pending().encode(env),
         }
@@ -73,6 +78,18 @@ struct ProcessWaiter {
     pid: LocalPid,
     env: OwnedEnv,
     tag: SavedTerm,
+}
+
+impl ProcessWaiter {
+    fn new(env: Env<'_>, tag: Term<'_>) -> Self {
+        let owned = OwnedEnv::new();
+        let tag = owned.save(tag);
+        ProcessWaiter {
+            pid: env.pid(),
+            env: owned,
+            tag,
+        }
+    }
 }
 
 impl<T: EncodeItem> Waiter<T> for ProcessWaiter {
