@@ -498,13 +498,13 @@ defmodule CloudStreams.DistributedTest do
         :crypto.strong_rand_bytes(128 * 1024 * 1024)
       )
 
-    {backend, opts} = to = s3_spec("h4-abort-#{System.unique_integer([:positive])}")
+    prefix = "h4-abort-#{System.unique_integer([:positive])}"
+    {backend, opts} = to = s3_spec(prefix)
     destination = ObjectStoreX.new!(backend, opts)
 
     caller = spawn(fn -> ObjectStoreX.Transfer.copy_many(from, to, ["big.bin"]) end)
-    wait_until(fn -> Task.Supervisor.children(CloudStreams.TaskSupervisor) != [] end)
-    # Let the upload get under way (moto stores about 40 MB/s), then take the caller away.
-    Process.sleep(300)
+    # The caller is taken away once the multipart upload is under way on moto.
+    wait_until(fn -> CloudStreams.S3Uploads.open(prefix) != [] end)
     Process.exit(caller, :kill)
 
     wait_until(fn -> Task.Supervisor.children(CloudStreams.TaskSupervisor) == [] end)
@@ -512,5 +512,8 @@ defmodule CloudStreams.DistributedTest do
 
     assert {:error, %ObjectStoreX.Error{kind: :not_found}} =
              ObjectStoreX.head(destination, "big.bin")
+
+    # And the upload was aborted, not left behind.
+    wait_until(fn -> CloudStreams.S3Uploads.open(prefix) == [] end)
   end
 end

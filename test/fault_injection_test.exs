@@ -131,19 +131,8 @@ defmodule CloudStreams.FaultInjectionTest do
     {store, agent}
   end
 
-  defp open_uploads(base_url, bucket, prefix) do
-    {:ok, _} = Application.ensure_all_started(:inets)
-    url = "#{base_url}/#{bucket}?uploads&prefix=#{prefix}"
-
-    {:ok, {{_, 200, _}, _, body}} =
-      :httpc.request(:get, {to_charlist(url), []}, [], body_format: :binary)
-
-    for [upload] <- Regex.scan(~r/<Upload>.*?<\/Upload>/s, body) do
-      [_, key] = Regex.run(~r/<Key>([^<]*)<\/Key>/, upload)
-      [_, id] = Regex.run(~r/<UploadId>([^<]*)<\/UploadId>/, upload)
-      {key, id}
-    end
-  end
+  defp open_uploads(base_url, bucket, prefix),
+    do: CloudStreams.S3Uploads.open(base_url, bucket, prefix)
 
   defp open_uploads(prefix),
     do: open_uploads(env!("CLOUD_STREAMS_S3_ENDPOINT"), env!("CLOUD_STREAMS_S3_BUCKET"), prefix)
