@@ -8,6 +8,8 @@ defmodule CloudStreams.FaultInjectionTest do
   # `GET /bucket?uploads`, as S3 documents it). The table printed at the end (scenario, error
   # kind, time to error) is what the issue's closing note quotes.
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
+  @moduletag :s3
 
   import CloudStreams.NativeHelpers
   import CloudStreams.TestBed, only: [env!: 1, s3_store: 2]

@@ -5,6 +5,8 @@ defmodule CloudStreams.LongScheduleTest do
   # (`:erlang.system_monitor/2`, erts "System Monitoring"), naming the functions it was
   # scheduled in and out at; each NIF call is also timed in scheduler CPU time (see below).
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
+  @moduletag :s3
 
   alias CloudStreams.TestBed
   alias Dynamo.Table

@@ -8,6 +8,7 @@ defmodule Dynamo.NestingTest do
   # Those cases run in a peer VM: a crash there would be seen as the peer going down, not as
   # this VM dying.
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   alias Dynamo.Table
 

@@ -4,6 +4,7 @@ defmodule Dynamo.StatementTest do
   # per-statement error codes (DuplicateItem, ConditionalCheckFailed, ...) are those of
   # aws-sdk-dynamodb 1.136.0's src/types/_batch_statement_error_code_enum.rs.
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   import CloudStreams.NativeHelpers, only: [assert_native_idle: 0, drain_mailbox: 0]
 

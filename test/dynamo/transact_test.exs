@@ -5,6 +5,7 @@ defmodule Dynamo.TransactTest do
   # TransactWriteItems API reference and aws-sdk-dynamodb 1.136.0's
   # src/types/_cancellation_reason.rs; DynamoDB Local sends them the same way.
   use ExUnit.Case, async: false
+  @moduletag :dynamodb
 
   alias Dynamo.{Error, Table}
 
