@@ -29,7 +29,7 @@ defmodule ObjectStoreX do
   `:invalid_argument` error.
   """
 
-  alias CloudStreams.{Call, Native, Options}
+  alias CloudStreams.{Call, Native, Options, Telemetry}
   alias ObjectStoreX.{Config, Error, Meta, PutOptions, Store}
 
   @typedoc "A store backend, or a URL such as `\"s3://bucket/prefix\"` or `\"file:///data\"`."
@@ -154,8 +154,10 @@ defmodule ObjectStoreX do
     native_opts = PutOptions.to_native!(opts, "ObjectStoreX.put/4")
     data = iodata!(data, "put/4")
 
-    store.resource
-    |> call(&Native.store_put(&1, path, data, native_opts, &2))
+    store
+    |> call(:put, path, &Native.store_put(&1, path, data, native_opts, &2), %{
+      bytes: byte_size(data)
+    })
     |> ok_only()
   end
 
@@ -203,7 +205,7 @@ defmodule ObjectStoreX do
       version: opts.version
     }
 
-    case call(store.resource, &Native.store_get(&1, path, native_opts, &2)) do
+    case call(store, :get, path, &Native.store_get(&1, path, native_opts, &2)) do
       {:ok, {data, meta}} -> {:ok, data, meta}
       error -> error
     end
@@ -228,7 +230,7 @@ defmodule ObjectStoreX do
   @spec head(Store.t(), path()) :: {:ok, Meta.t()} | error()
   def head(%Store{} = store, path) do
     check_path!(path, "head/2")
-    call(store.resource, &Native.store_head(&1, path, &2))
+    call(store, :head, path, &Native.store_head(&1, path, &2))
   end
 
   @doc "Like `head/2`, but raises `ObjectStoreX.Error`."
@@ -254,7 +256,7 @@ defmodule ObjectStoreX do
     end
 
     ranges = Enum.map(ranges, &range!/1)
-    call(store.resource, &Native.store_get_ranges(&1, path, ranges, &2))
+    call(store, :get_ranges, path, &Native.store_get_ranges(&1, path, ranges, &2))
   end
 
   @doc "Like `get_ranges/3`, but raises `ObjectStoreX.Error`."
@@ -271,7 +273,7 @@ defmodule ObjectStoreX do
   @spec delete(Store.t(), path()) :: :ok | error()
   def delete(%Store{} = store, path) do
     check_path!(path, "delete/2")
-    store.resource |> call(&Native.store_delete(&1, path, &2)) |> ok_only()
+    store |> call(:delete, path, &Native.store_delete(&1, path, &2)) |> ok_only()
   end
 
   @doc "Like `delete/2`, but raises `ObjectStoreX.Error`."
@@ -297,7 +299,7 @@ defmodule ObjectStoreX do
             "ObjectStoreX.delete_many/2 expects a list of path strings, got: #{inspect(paths)}"
     end
 
-    case call(store.resource, &Native.store_delete_many(&1, paths, &2)) do
+    case call(store, :delete_many, nil, &Native.store_delete_many(&1, paths, &2)) do
       {:ok, {deleted, failed}} ->
         {:ok, deleted,
          Enum.map(failed, fn {path, native} -> {path, Error.from_native(native)} end)}
@@ -352,7 +354,7 @@ defmodule ObjectStoreX do
     check_path!(to, function)
 
     start = &Native.store_transfer(&1, operation, from, to, if_not_exists?, &2)
-    store.resource |> call(start) |> ok_only()
+    store |> call(operation, from, start) |> ok_only()
   end
 
   @list_schema [prefix: {{:or_nil, :string}, nil}, offset: {{:or_nil, :string}, nil}]
@@ -370,7 +372,7 @@ defmodule ObjectStoreX do
   @spec list(Store.t(), keyword()) :: {:ok, [Meta.t()]} | error()
   def list(%Store{} = store, opts \\ []) do
     opts = Options.validate!(opts, @list_schema, "ObjectStoreX.list/2")
-    call(store.resource, &Native.store_list(&1, opts.prefix, opts.offset, &2))
+    call(store, :list, opts.prefix, &Native.store_list(&1, opts.prefix, opts.offset, &2))
   end
 
   @doc "Like `list/2`, but raises `ObjectStoreX.Error`."
@@ -396,7 +398,12 @@ defmodule ObjectStoreX do
         "ObjectStoreX.list_with_delimiter/2"
       )
 
-    call(store.resource, &Native.store_list_with_delimiter(&1, opts.prefix, &2))
+    call(
+      store,
+      :list_with_delimiter,
+      opts.prefix,
+      &Native.store_list_with_delimiter(&1, opts.prefix, &2)
+    )
   end
 
   @signed_url_schema [
@@ -419,7 +426,13 @@ defmodule ObjectStoreX do
     check_path!(path, "signed_url/3")
     opts = Options.validate!(opts, @signed_url_schema, "ObjectStoreX.signed_url/3")
     method = opts.method |> Atom.to_string() |> String.upcase()
-    call(store.resource, &Native.store_signed_url(&1, method, path, opts.expires_in, &2))
+
+    call(
+      store,
+      :signed_url,
+      path,
+      &Native.store_signed_url(&1, method, path, opts.expires_in, &2)
+    )
   end
 
   @doc "Like `signed_url/3`, but raises `ObjectStoreX.Error`."
@@ -428,8 +441,11 @@ defmodule ObjectStoreX do
 
   # --- helpers -------------------------------------------------------------------------------
 
-  @doc false
-  def call(resource, start), do: Call.await(&start.(resource, &1), &Error.from_native/1)
+  # One request on the store, in its telemetry span (`measurements`: known before it runs).
+  defp call(store, operation, path, start, measurements \\ %{}) do
+    request = Telemetry.object_store_request(store, operation, path, measurements)
+    Call.await(&start.(store.resource, &1), &Error.from_native/1, request)
+  end
 
   defp ok_only({:ok, _}), do: :ok
   defp ok_only(error), do: error

@@ -15,13 +15,22 @@ defmodule CloudStreams.Call do
     end
   end
 
-  @doc "Like `await/1`, with the error map turned into an exception struct by `to_error`."
-  @spec await((reference() -> :ok), (map() -> Exception.t())) ::
+  @doc """
+  Like `await/1`, with the error map turned into an exception struct by `to_error`, inside the
+  `CloudStreams.Telemetry.request/2` span of `request` (`nil`: no span).
+  """
+  @spec await(
+          (reference() -> :ok),
+          (map() -> Exception.t()),
+          CloudStreams.Telemetry.request() | nil
+        ) ::
           {:ok, term()} | {:error, Exception.t()}
-  def await(start, to_error) do
-    case await(start) do
-      {:ok, value} -> {:ok, value}
-      {:error, native} -> {:error, to_error.(native)}
-    end
+  def await(start, to_error, request \\ nil) do
+    CloudStreams.Telemetry.request(request, fn ->
+      case await(start) do
+        {:ok, value} -> {:ok, value}
+        {:error, native} -> {:error, to_error.(native)}
+      end
+    end)
   end
 end

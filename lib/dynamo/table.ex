@@ -12,7 +12,7 @@ defmodule Dynamo.Table do
   `exclusive_start_key`.
   """
 
-  alias CloudStreams.{Call, Native, Options}
+  alias CloudStreams.{Call, Native, Options, Telemetry}
   alias Dynamo.{Codec, Error, Schema}
 
   @type schema :: module()
@@ -43,6 +43,8 @@ defmodule Dynamo.Table do
     item = Schema.to_item(struct)
 
     call(
+      :put_item,
+      schema,
       &Native.dynamo_put_item(
         config(opts),
         schema.__dynamo__(:table),
@@ -72,6 +74,8 @@ defmodule Dynamo.Table do
     key = Schema.key_item(schema, key)
 
     call(
+      :get_item,
+      schema,
       &Native.dynamo_get_item(
         config(opts),
         schema.__dynamo__(:table),
@@ -92,6 +96,8 @@ defmodule Dynamo.Table do
     key = Schema.key_item(schema, key)
 
     call(
+      :delete_item,
+      schema,
       &Native.dynamo_delete_item(
         config(opts),
         schema.__dynamo__(:table),
@@ -143,6 +149,8 @@ defmodule Dynamo.Table do
     }
 
     call(
+      :update_item,
+      schema,
       &Native.dynamo_update_item(
         config(opts),
         schema.__dynamo__(:table),
@@ -307,7 +315,7 @@ defmodule Dynamo.Table do
   defp read_page(schema, operation, read) do
     {config, read} = Map.pop!(read, :config)
 
-    call(&Native.dynamo_read_page(config, operation, read, &1))
+    call(operation, schema, &Native.dynamo_read_page(config, operation, read, &1))
     |> map_ok(&decode_page(schema, &1))
   end
 
@@ -351,6 +359,8 @@ defmodule Dynamo.Table do
       end)
 
     call(
+      :batch_write_item,
+      schema,
       &Native.dynamo_batch_write(
         config(opts),
         schema.__dynamo__(:table),
@@ -377,6 +387,8 @@ defmodule Dynamo.Table do
     keys = Enum.map(keys, &Schema.key_item(schema, &1))
 
     call(
+      :batch_get_item,
+      schema,
       &Native.dynamo_batch_get(
         config(opts),
         schema.__dynamo__(:table),
@@ -464,6 +476,8 @@ defmodule Dynamo.Table do
       end
 
     call(
+      :create_table,
+      schema,
       &Native.dynamo_create_table(
         config(opts),
         schema.__dynamo__(:table),
@@ -480,7 +494,13 @@ defmodule Dynamo.Table do
   @spec delete_table(schema(), keyword()) :: :ok | {:error, Error.t()}
   def delete_table(schema, opts \\ []) do
     opts = Options.validate!(opts, [config: {:any, []}], "Dynamo.Table.delete_table/2")
-    call(&Native.dynamo_delete_table(config(opts), schema.__dynamo__(:table), &1)) |> ok_only()
+
+    call(
+      :delete_table,
+      schema,
+      &Native.dynamo_delete_table(config(opts), schema.__dynamo__(:table), &1)
+    )
+    |> ok_only()
   end
 
   defp key_type(_schema, _field, type) when type in [:string, :datetime, :any], do: "S"
@@ -527,7 +547,11 @@ defmodule Dynamo.Table do
     end
   end
 
-  defp call(start), do: Call.await(start, &Error.from_native/1)
+  # One request, in its telemetry span.
+  defp call(operation, schema, start) do
+    request = Telemetry.dynamo_request(operation, schema.__dynamo__(:table))
+    Call.await(start, &Error.from_native/1, request)
+  end
 
   defp ok_only({:ok, _}), do: :ok
   defp ok_only(error), do: error

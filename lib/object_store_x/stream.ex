@@ -16,7 +16,7 @@ defmodule ObjectStoreX.Stream do
       ["hello", " stre", "aming", " worl", "d"]
   """
 
-  alias CloudStreams.{Call, Native, Options, PullStream}
+  alias CloudStreams.{Call, Native, Options, PullStream, Telemetry}
   alias ObjectStoreX.{Error, PutOptions, Store}
   alias ObjectStoreX.Stream.Writes
 
@@ -70,7 +70,10 @@ defmodule ObjectStoreX.Stream do
           )
         end,
         timeout: opts.timeout,
-        error: &Error.from_native/1
+        error: &Error.from_native/1,
+        telemetry:
+          {[:cloud_streams, :object_store, :download],
+           Telemetry.object_store_metadata(store, path, :download)}
       )
 
     case opts.on_progress do
@@ -221,6 +224,7 @@ defmodule ObjectStoreX.Stream do
   def upload(enumerable, %Store{} = store, path, opts \\ []) do
     with {:ok, upload, window} <- start_upload(store, path, opts, "ObjectStoreX.Stream.upload/4") do
       report = progress_reporter(opts[:on_progress], enumerable)
+      span = upload_span(store, path)
 
       try do
         enumerable
@@ -234,15 +238,16 @@ defmodule ObjectStoreX.Stream do
       catch
         kind, reason ->
           Writes.abandon(upload)
-          abort(upload)
+          abort(upload, span)
+          Telemetry.exception(span, kind, reason, __STACKTRACE__)
           :erlang.raise(kind, reason, __STACKTRACE__)
       else
         {:ok, _writes} ->
           Writes.abandon(upload)
-          finish(upload)
+          upload |> finish(span) |> stop_on_error(span)
 
-        {:error, _} = error ->
-          error
+        error ->
+          stop_on_error(error, span)
       end
     end
   end
@@ -288,14 +293,45 @@ defmodule ObjectStoreX.Stream do
     &report.(&1, total)
   end
 
-  defp finish(upload) do
+  defp stop_on_error({:error, error} = failed, span) do
+    Telemetry.stop(span, {:error, error})
+    failed
+  end
+
+  defp stop_on_error(ok, _span), do: ok
+
+  defp upload_span(store, path) do
+    Telemetry.start(
+      [:cloud_streams, :object_store, :upload],
+      Telemetry.object_store_metadata(store, path, :upload)
+    )
+  end
+
+  defp finish(upload, span) do
     case upload |> await(&Native.store_upload_finish(&1, &2)) |> native_result() do
-      {:ok, _summary} -> :ok
-      error -> error
+      {:ok, summary} ->
+        Telemetry.stop(span, :done, %{bytes: summary.bytes, parts: summary.parts})
+        :ok
+
+      error ->
+        error
     end
   end
 
-  defp abort(upload), do: await(upload, &Native.store_upload_abort(&1, &2))
+  # An abort that fails leaves billable parts behind: its event says so (`status: :error`).
+  defp abort(upload, span) do
+    started = System.monotonic_time()
+    result = await(upload, &Native.store_upload_abort(&1, &2))
+
+    status =
+      case result do
+        {:ok, _} -> %{status: :ok}
+        {:error, native} -> %{status: :error, error: Error.from_native(native)}
+      end
+
+    Telemetry.event(span, :abort, %{duration: System.monotonic_time() - started}, status)
+    result
+  end
 
   defp await(upload, start), do: Call.await(&start.(upload, &1))
 
@@ -355,7 +391,8 @@ defmodule ObjectStoreX.Stream do
   def __start_sink__(store, path, opts) do
     case start_upload(store, path, opts, "ObjectStoreX.Stream.upload_sink/3") do
       {:ok, upload, window} ->
-        Writes.new(upload, window, progress_reporter(opts[:on_progress], nil))
+        writes = Writes.new(upload, window, progress_reporter(opts[:on_progress], nil))
+        %{writes | telemetry: upload_span(store, path)}
 
       {:error, error} ->
         raise error
@@ -369,7 +406,8 @@ defmodule ObjectStoreX.Stream do
         writes
 
       {:error, error} ->
-        abort(writes.upload)
+        abort(writes.upload, writes.telemetry)
+        Telemetry.exception(writes.telemetry, :error, error, [])
         raise error
     end
   end
@@ -378,17 +416,20 @@ defmodule ObjectStoreX.Stream do
   def __sink_finish__(writes) do
     with {:ok, _} <- Writes.drain(writes),
          :ok <- Writes.abandon(writes.upload),
-         :ok <- finish(writes.upload) do
+         :ok <- finish(writes.upload, writes.telemetry) do
       :ok
     else
-      {:error, error} -> raise error
+      {:error, error} ->
+        Telemetry.exception(writes.telemetry, :error, error, [])
+        raise error
     end
   end
 
   @doc false
   def __sink_abort__(writes) do
     Writes.abandon(writes.upload)
-    abort(writes.upload)
+    abort(writes.upload, writes.telemetry)
+    Telemetry.stop(writes.telemetry, :halted)
   end
 
   @list_schema [
@@ -430,7 +471,10 @@ defmodule ObjectStoreX.Stream do
       end,
       timeout: opts.timeout,
       error: &Error.from_native/1,
-      pages: true
+      pages: true,
+      telemetry:
+        {[:cloud_streams, :object_store, :list_stream],
+         Telemetry.object_store_metadata(store, opts.prefix, :list_stream)}
     )
   end
 end

@@ -6,7 +6,8 @@ defmodule ObjectStoreX.Stream.Writes do
 
   alias CloudStreams.Native
 
-  defstruct [:upload, :window, :report, unacked: :queue.new(), unacked_bytes: 0]
+  # `telemetry`: the span of an upload sink, which lives as long as these writes.
+  defstruct [:upload, :window, :report, :telemetry, unacked: :queue.new(), unacked_bytes: 0]
 
   def new(upload, window, report),
     do: remember(%__MODULE__{upload: upload, window: window, report: report})
