@@ -16,6 +16,9 @@ defmodule CloudStreams.Telemetry do
       :ok
   """
 
+  # Not a dependency: present in the applications that have it, absent otherwise.
+  @compile {:no_warn_undefined, :telemetry}
+
   @typedoc "An event name, as `:telemetry` takes it."
   @type event :: [atom(), ...]
 

@@ -56,7 +56,7 @@ defmodule Dynamo.Table.Stream do
   skips an item. Pass it back as `resume:` with the same options (and the same `:segments`).
   """
 
-  alias CloudStreams.{Native, Options, PullStream}
+  alias CloudStreams.{Native, Options, PullStream, Telemetry}
   alias Dynamo.{Codec, Schema}
 
   @type schema :: module()
@@ -96,7 +96,7 @@ defmodule Dynamo.Table.Stream do
   @spec scan(schema(), keyword()) :: Enumerable.t()
   def scan(schema, opts \\ []) do
     opts = Options.validate!(opts, @scan_opts, "Dynamo.Table.Stream.scan/2")
-    read_stream(schema, :scan, opts, 1, 1, start_key(opts))
+    read_stream(schema, :scan, :scan, opts, 1, 1, start_key(opts))
   end
 
   @doc """
@@ -124,7 +124,7 @@ defmodule Dynamo.Table.Stream do
     if nodes do
       Dynamo.Table.Stream.Distributed.stream(schema, opts, nodes)
     else
-      read_stream(schema, :scan, opts, opts.segments, concurrency(opts), nil)
+      read_stream(schema, :parallel_scan, :scan, opts, opts.segments, concurrency(opts), nil)
     end
   end
 
@@ -142,7 +142,7 @@ defmodule Dynamo.Table.Stream do
   @spec query(schema(), keyword()) :: Enumerable.t()
   def query(schema, opts) do
     opts = Options.validate!(opts, @query_opts, "Dynamo.Table.Stream.query/2")
-    read_stream(schema, :query, opts, 1, 1, start_key(opts))
+    read_stream(schema, :query, :query, opts, 1, 1, start_key(opts))
   end
 
   @doc """
@@ -198,7 +198,11 @@ defmodule Dynamo.Table.Stream do
     stream = parallel_scan(schema, scan_opts)
     own_opts = Options.validate!(own_opts, own, "Dynamo.Table.Stream.scan_to_process/3")
 
-    Dynamo.Table.Stream.Sender.start(stream, pid, own_opts)
+    Dynamo.Table.Stream.Sender.start(
+      stream,
+      pid,
+      Map.put(own_opts, :table, schema.__dynamo__(:table))
+    )
   end
 
   def scan_to_process(_schema, pid, _opts) do
@@ -229,7 +233,8 @@ defmodule Dynamo.Table.Stream do
       segments: segments,
       positions: positions,
       consumed: nil,
-      on_checkpoint: opts.on_checkpoint
+      on_checkpoint: opts.on_checkpoint,
+      page_event: %{operation: operation, table: schema.__dynamo__(:table)}
     }
 
     {open, state, &decode/2}
@@ -290,19 +295,29 @@ defmodule Dynamo.Table.Stream do
     end
   end
 
-  defp read_stream(schema, operation, opts, segments, max_concurrency, start_key) do
+  # `name`: the stream's name in its telemetry events (`parallel_scan` is a `:scan` operation).
+  defp read_stream(schema, name, operation, opts, segments, max_concurrency, start_key) do
     {open, state, decode} = source(schema, operation, opts, segments, max_concurrency, start_key)
+    metadata = %{operation: name, table: schema.__dynamo__(:table), segments: segments}
 
     PullStream.new(open,
       timeout: opts.timeout,
       error: &Dynamo.Error.from_native/1,
-      reduce: {state, decode}
+      reduce: {state, decode},
+      telemetry: {[:cloud_streams, :dynamo, name], metadata}
     )
   end
 
   # A page arrives: the page before it has been consumed, so its position is now safe.
   defp decode({segment, items, last_key}, state) do
     state = commit(state)
+
+    Telemetry.execute(
+      [:cloud_streams, :dynamo, :page],
+      %{items: length(items)},
+      Map.put(state.page_event, :segment, segment)
+    )
+
     {structs, position} = page(items, last_key, state.default, state.schema)
     {structs, %{state | consumed: {segment, position}}}
   end
