@@ -153,6 +153,12 @@ defmodule ObjectStoreX.Stream do
     tag = make_ref()
     report = opts.on_progress
 
+    span =
+      Telemetry.start(
+        [:cloud_streams, :object_store, :download_file],
+        Telemetry.object_store_metadata(store, path, :download_file)
+      )
+
     task =
       Native.store_download_file(
         store.resource,
@@ -166,23 +172,26 @@ defmodule ObjectStoreX.Stream do
       )
 
     # The task stops if this process dies (its handle is collected); keep it until answered.
-    result = await_download(tag, report)
+    result = await_download(tag, report, span)
     Native.task_release(task)
     result
   end
 
   # Progress reports and the answer come from one sender, in order.
-  defp await_download(tag, report) do
+  defp await_download(tag, report, span) do
     receive do
       {^tag, {:progress, done, total}} ->
         report.(done, total)
-        await_download(tag, report)
+        await_download(tag, report, span)
 
-      {^tag, {:ok, _summary}} ->
+      {^tag, {:ok, summary}} ->
+        Telemetry.stop(span, :done, %{bytes: summary.bytes, resumed_bytes: summary.resumed_bytes})
         :ok
 
       {^tag, {:error, native}} ->
-        {:error, Error.from_native(native)}
+        error = Error.from_native(native)
+        Telemetry.stop(span, {:error, error})
+        {:error, error}
     end
   end
 
