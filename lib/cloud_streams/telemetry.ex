@@ -30,6 +30,40 @@ defmodule CloudStreams.Telemetry do
 
   @loaded_key {__MODULE__, :loaded?}
 
+  @spans [
+    [:object_store, :request],
+    [:object_store, :download],
+    [:object_store, :download_file],
+    [:object_store, :list_stream],
+    [:object_store, :upload],
+    [:object_store, :copy_many],
+    [:dynamo, :request],
+    [:dynamo, :scan],
+    [:dynamo, :parallel_scan],
+    [:dynamo, :query],
+    [:dynamo, :producer],
+    [:dynamo, :scan_to_process],
+    [:dynamo, :distributed_scan]
+  ]
+
+  @single [
+    [:object_store, :upload, :abort],
+    [:dynamo, :page],
+    [:dynamo, :scan_to_process, :pause]
+  ]
+
+  @doc """
+  Every event name the library emits, for `:telemetry.attach_many/4`.
+
+      iex> [:cloud_streams, :dynamo, :page] in CloudStreams.Telemetry.events()
+      true
+  """
+  @spec events() :: [event()]
+  def events do
+    spans = for span <- @spans, suffix <- [:start, :stop, :exception], do: span ++ [suffix]
+    for name <- spans ++ @single, do: [:cloud_streams | name]
+  end
+
   @doc """
   True when `:telemetry` is loaded. Checked once per VM, then read from `:persistent_term`.
 

@@ -98,6 +98,10 @@ defmodule CloudStreams.TelemetryTest do
     {start_m, start_meta, stop_m, stop_meta}
   end
 
+  test "events/0 lists every event of the guide's table" do
+    assert Enum.sort(CloudStreams.Telemetry.events()) == Enum.sort(@events)
+  end
+
   describe "ObjectStoreX requests" do
     test "each call is one span with its operation, backend, path and what it measures",
          %{store: store} do
