@@ -295,6 +295,39 @@ defmodule CloudStreams.TelemetryTest do
       assert %{kind: :error, reason: %ArgumentError{}, ending: :error} = exception_meta
     end
 
+    test "an upload sink: a span while collecting, :done or :halted", %{store: store} do
+      sink = OStream.upload_sink(store, "sink.bin")
+      assert ["a", "b"] |> Enum.into(sink)
+
+      assert [
+               {[_, _, :upload, :start], _, %{path: "sink.bin"}},
+               {[_, _, :upload, :stop], %{bytes: 2, parts: 1}, %{ending: :done}}
+             ] = drain()
+
+      # Enum.into halts the collectable when the input raises.
+      input =
+        Stream.map([1, 2], fn
+          1 -> "c"
+          2 -> raise "input broke"
+        end)
+
+      assert_raise RuntimeError, fn -> Enum.into(input, sink) end
+      assert [_start, {_, _, abort_meta}, {[_, _, :upload, :stop], _, stop_meta}] = drain()
+      assert abort_meta.status == :ok
+      assert stop_meta.ending == :halted
+    end
+
+    test "without :telemetry loaded nothing is emitted and streams work", %{store: store} do
+      key = {CloudStreams.Telemetry, :loaded?}
+      :persistent_term.put(key, false)
+      on_exit(fn -> :persistent_term.erase(key) end)
+
+      assert ObjectStoreX.get!(store, "big.bin") |> byte_size() == 3 * @mib + 10
+      assert store |> OStream.download("big.bin") |> Enum.count() > 0
+      assert :ok = ["x"] |> OStream.upload(store, "off.bin")
+      assert drain() == []
+    end
+
     test "copy_many reports copied, bytes and failures, and no store option" do
       dir = Path.join(System.tmp_dir!(), "telemetry-copy-#{System.unique_integer([:positive])}")
       on_exit(fn -> File.rm_rf(dir) end)
