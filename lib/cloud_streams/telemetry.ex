@@ -47,6 +47,7 @@ defmodule CloudStreams.Telemetry do
   ]
 
   @single [
+    [:cluster, :retry],
     [:object_store, :upload, :abort],
     [:dynamo, :page],
     [:dynamo, :scan_to_process, :pause]
@@ -156,9 +157,13 @@ defmodule CloudStreams.Telemetry do
 
   defp stop_metadata(metadata, _ok), do: Map.put(metadata, :status, :ok)
 
-  defp error_kind(%{kind: kind}), do: kind
-  defp error_kind(%{type: type}), do: type
-  defp error_kind(_other), do: nil
+  @doc false
+  # The kind of an error struct (`ObjectStoreX.Error`, `CloudStreams.Error`) or its type
+  # (`Dynamo.Error`), `nil` for other reasons.
+  @spec error_kind(term()) :: atom() | nil
+  def error_kind(%{kind: kind}), do: kind
+  def error_kind(%{type: type}), do: type
+  def error_kind(_other), do: nil
 
   # What a successful result measures, by operation. Results are those of the NIFs, before
   # the calling module reshapes them.

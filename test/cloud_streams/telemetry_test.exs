@@ -36,6 +36,7 @@ defmodule CloudStreams.TelemetryTest do
              [:cloud_streams | name] ++ [suffix]
            end) ++
             [
+              [:cloud_streams, :cluster, :retry],
               [:cloud_streams, :object_store, :upload, :abort],
               [:cloud_streams, :dynamo, :page],
               [:cloud_streams, :dynamo, :scan_to_process, :pause]
@@ -355,6 +356,30 @@ defmodule CloudStreams.TelemetryTest do
 
       assert %{copied: 3, bytes: 18, failed: 1} = stop_m
       assert stop_meta.ending == :done
+    end
+  end
+
+  describe "the cluster dispatcher (copy_many, distributed scans)" do
+    test "each retry of a crashed worker's item: attempt, backoff, error kind" do
+      {:ok, flaky} = Agent.start_link(fn -> 0 end)
+
+      state =
+        CloudStreams.Cluster.Dispatcher.start(CloudStreams.Cluster.TestWorker, %{refuse_on: []},
+          items: [a: {:flaky, flaky, 2}],
+          nodes: [node()],
+          max_attempts: 3,
+          name: "test worker"
+        )
+
+      assert {:completed, :a, 3, state} = CloudStreams.Cluster.Dispatcher.next(state)
+      assert {:done, _} = CloudStreams.Cluster.Dispatcher.next(state)
+
+      assert [
+               {[:cloud_streams, :cluster, :retry], %{attempt: 1, backoff: 100}, meta},
+               {[:cloud_streams, :cluster, :retry], %{attempt: 2, backoff: 200}, meta}
+             ] = drain()
+
+      assert meta == %{worker: "test worker", error_kind: :worker_crashed}
     end
   end
 
