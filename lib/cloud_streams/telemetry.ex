@@ -181,7 +181,12 @@ defmodule CloudStreams.Telemetry do
   defp measure(:get_item, {:ok, item}), do: %{items: if(item, do: 1, else: 0)}
 
   defp measure(operation, {:ok, page}) when operation in [:scan, :query] and is_map(page) do
-    %{items: length(page.items), consumed_capacity: page[:consumed_capacity]}
+    %{
+      items: length(page.items),
+      consumed_capacity: page[:consumed_capacity],
+      retries: page[:retries],
+      throttles: page[:throttles]
+    }
     |> Map.reject(fn {_key, value} -> is_nil(value) end)
   end
 

@@ -448,7 +448,7 @@ defmodule CloudStreams.TelemetryTest do
                  key_condition_expression: "id = :id",
                  expression_attribute_values: %{":id" => "u3"}
                )
-             end, :query, %{items: 1}}
+             end, :query, %{items: 1, retries: 0, throttles: 0}}
           ] do
         assert {:ok, _} = wrap(call.())
         {_, start_meta, stop_m, stop_meta} = assert_span(drain(), request)
@@ -466,6 +466,25 @@ defmodule CloudStreams.TelemetryTest do
       {_, _, stop_m, _} = assert_span(drain(), request)
       assert stop_m.items == length(items)
       assert is_float(stop_m.consumed_capacity)
+    end
+
+    test "retries and throttles inside the SDK are counted in a page request" do
+      # Scripted answers, shaped as DynamoDB's (aws-sdk-dynamodb's JSON protocol: HTTP 400 with
+      # the error code in the body's "__type", as in the service's API reference on errors).
+      throttled =
+        {400,
+         ~s({"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",) <>
+           ~s("message":"The level of configured provisioned throughput for the table was exceeded."})}
+
+      page = ~s({"Items":[{"id":{"S":"u1"},"n":{"N":"1"}}],"Count":1,"ScannedCount":1})
+      {url, script} = HTTPResponder.start_script([{500, "{}"}, throttled, {200, page}])
+      config = [endpoint: url, max_attempts: 5, initial_backoff: 1, max_backoff: 5]
+
+      assert {:ok, %{items: [%User{id: "u1", n: 1}]}} = Table.scan(User, config: config)
+      assert HTTPResponder.requests(script) == 3
+      {_, _, stop_m, stop_meta} = assert_span(drain(), [:cloud_streams, :dynamo, :request])
+      assert %{items: 1, retries: 2, throttles: 1} = stop_m
+      assert stop_meta.status == :ok
     end
 
     test "a failed call stops with status :error and the Dynamo.Error" do

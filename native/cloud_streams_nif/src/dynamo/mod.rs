@@ -7,6 +7,7 @@ mod stream;
 mod structs;
 
 use crate::reply;
+use cloud_streams_core::dynamo::attempts::{self, Attempts};
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
 use cloud_streams_core::dynamo::ops::{
     self, Expressions, Index, KeyAttribute, Operation, Page, Read,
@@ -129,6 +130,15 @@ pub fn encode_page<'a>(env: Env<'a>, page: &Page) -> Term<'a> {
     })
 }
 
+/// A result map with `retries:` and `throttles:` added (see `attempts`).
+fn with_attempts<'a>(env: Env<'a>, map: Term<'a>, attempts: Attempts) -> Term<'a> {
+    let retries = Atom::from_str(env, "retries").unwrap().encode(env);
+    let throttles = Atom::from_str(env, "throttles").unwrap().encode(env);
+    map.map_put(retries, attempts.retries.encode(env))
+        .and_then(|map| map.map_put(throttles, attempts.throttles.encode(env)))
+        .unwrap_or(map)
+}
+
 #[rustler::nif]
 fn dynamo_put_item<'a>(
     env: Env<'a>,
@@ -246,8 +256,13 @@ fn dynamo_read_page<'a>(
     Ok(reply::spawn(
         env,
         tag,
-        async move { ops::read_page(&client::client(&config).await, operation, &read).await },
-        |env, page| encode_page(env, &page),
+        async move {
+            let client = client::client(&config).await;
+            let (page, attempts) =
+                attempts::counted(ops::read_page(&client, operation, &read)).await;
+            page.map(|page| (page, attempts))
+        },
+        |env, (page, attempts)| with_attempts(env, encode_page(env, &page), attempts),
     ))
 }
 
