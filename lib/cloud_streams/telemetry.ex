@@ -50,6 +50,8 @@ defmodule CloudStreams.Telemetry do
     [:cluster, :retry],
     [:object_store, :upload, :abort],
     [:dynamo, :page],
+    [:dynamo, :throttle],
+    [:dynamo, :capacity_pause],
     [:dynamo, :scan_to_process, :pause]
   ]
 
@@ -286,6 +288,51 @@ defmodule CloudStreams.Telemetry do
 
   def event(span, suffix, measurements, metadata) do
     :telemetry.execute(span.prefix ++ [suffix], measurements, Map.merge(span.metadata, metadata))
+    :ok
+  end
+
+  @doc """
+  The events of one page of a DynamoDB stream, from what the native side reports of the
+  request that fetched it (`%{retries:, throttles:, consumed_capacity:, capacity_wait_us:}`):
+  `[:cloud_streams, :dynamo, :page]` always, `[:cloud_streams, :dynamo, :throttle]` when
+  DynamoDB throttled it, `[:cloud_streams, :dynamo, :capacity_pause]` when
+  `max_read_capacity` held it back. `metadata` names the operation and table.
+  """
+  @spec dynamo_page(map(), non_neg_integer(), non_neg_integer(), map()) :: :ok
+  def dynamo_page(metadata, segment, items, request) do
+    if enabled?() do
+      metadata = Map.put(metadata, :segment, segment)
+      wait = System.convert_time_unit(request.capacity_wait_us, :microsecond, :native)
+
+      measurements =
+        %{
+          items: items,
+          retries: request.retries,
+          throttles: request.throttles,
+          consumed_capacity: request.consumed_capacity,
+          capacity_wait: wait
+        }
+        |> Map.reject(fn {_key, value} -> is_nil(value) end)
+
+      :telemetry.execute([:cloud_streams, :dynamo, :page], measurements, metadata)
+
+      if request.throttles > 0 do
+        :telemetry.execute(
+          [:cloud_streams, :dynamo, :throttle],
+          %{throttles: request.throttles, retries: request.retries},
+          metadata
+        )
+      end
+
+      if wait > 0 do
+        :telemetry.execute(
+          [:cloud_streams, :dynamo, :capacity_pause],
+          %{duration: wait},
+          metadata
+        )
+      end
+    end
+
     :ok
   end
 

@@ -39,6 +39,8 @@ defmodule CloudStreams.TelemetryTest do
               [:cloud_streams, :cluster, :retry],
               [:cloud_streams, :object_store, :upload, :abort],
               [:cloud_streams, :dynamo, :page],
+              [:cloud_streams, :dynamo, :throttle],
+              [:cloud_streams, :dynamo, :capacity_pause],
               [:cloud_streams, :dynamo, :scan_to_process, :pause]
             ]
 
@@ -469,15 +471,9 @@ defmodule CloudStreams.TelemetryTest do
     end
 
     test "retries and throttles inside the SDK are counted in a page request" do
-      # Scripted answers, shaped as DynamoDB's (aws-sdk-dynamodb's JSON protocol: HTTP 400 with
-      # the error code in the body's "__type", as in the service's API reference on errors).
-      throttled =
-        {400,
-         ~s({"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",) <>
-           ~s("message":"The level of configured provisioned throughput for the table was exceeded."})}
+      {url, script} =
+        HTTPResponder.start_script([{500, "{}"}, throttled(), {200, one_item_page()}])
 
-      page = ~s({"Items":[{"id":{"S":"u1"},"n":{"N":"1"}}],"Count":1,"ScannedCount":1})
-      {url, script} = HTTPResponder.start_script([{500, "{}"}, throttled, {200, page}])
       config = [endpoint: url, max_attempts: 5, initial_backoff: 1, max_backoff: 5]
 
       assert {:ok, %{items: [%User{id: "u1", n: 1}]}} = Table.scan(User, config: config)
@@ -485,6 +481,40 @@ defmodule CloudStreams.TelemetryTest do
       {_, _, stop_m, stop_meta} = assert_span(drain(), [:cloud_streams, :dynamo, :request])
       assert %{items: 1, retries: 2, throttles: 1} = stop_m
       assert stop_meta.status == :ok
+    end
+
+    test "a throttled scan: the page reports its retry and throttle, and a throttle event" do
+      {url, _script} = HTTPResponder.start_script([throttled(), {200, one_item_page()}])
+      config = [endpoint: url, max_attempts: 5, initial_backoff: 1, max_backoff: 5]
+
+      assert [%User{id: "u1"}] = User |> TableStream.scan(config: config) |> Enum.to_list()
+      events = drain()
+
+      assert [{_, page, meta}] =
+               Enum.filter(events, &(elem(&1, 0) == [:cloud_streams, :dynamo, :page]))
+
+      assert %{items: 1, retries: 1, throttles: 1, capacity_wait: 0} = page
+      assert %{operation: :scan, segment: 0, table: "cloud_streams_telemetry_test_users"} = meta
+
+      assert [{_, %{throttles: 1, retries: 1}, ^meta}] =
+               Enum.filter(events, &(elem(&1, 0) == [:cloud_streams, :dynamo, :throttle]))
+    end
+
+    test "max_read_capacity: a capacity_pause event for each page it held back" do
+      # 30 small items by 10: each page consumes 0.5 read units (eventually consistent), so
+      # at 5 units per second each page after the first waits about 100 ms.
+      assert User |> TableStream.scan(page_size: 10, max_read_capacity: 5) |> Enum.count() ==
+               @users
+
+      events = drain()
+      pages = for {[:cloud_streams, :dynamo, :page], m, _} <- events, do: m
+      pauses = for {[:cloud_streams, :dynamo, :capacity_pause], m, _} <- events, do: m
+      assert Enum.all?(pages, &is_float(&1.consumed_capacity))
+      assert length(pauses) >= 2
+      assert Enum.all?(pauses, &(&1.duration > 0))
+      # The later pages wait for the units consumed before them (the first, for a timer tick).
+      long = System.convert_time_unit(50, :millisecond, :native)
+      assert Enum.count(pages, &(&1.capacity_wait > long)) >= 2
     end
 
     test "a failed call stops with status :error and the Dynamo.Error" do
@@ -614,6 +644,17 @@ defmodule CloudStreams.TelemetryTest do
 
   # The scan's messages, and the telemetry events in between (left unread, they would fill
   # the mailbox and hold the scanner paused).
+  # Answers shaped as DynamoDB's (aws-sdk-dynamodb's JSON protocol: HTTP 400 with the error
+  # code in the body's "__type", as the DynamoDB API reference's "Error handling" shows it).
+  defp throttled do
+    {400,
+     ~s({"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",) <>
+       ~s("message":"The level of configured provisioned throughput for the table was exceeded."})}
+  end
+
+  defp one_item_page,
+    do: ~s({"Items":[{"id":{"S":"u1"},"n":{"N":"1"}}],"Count":1,"ScannedCount":1})
+
   defp receive_items(acc) do
     receive do
       {:scan_item, item} -> receive_items([item | acc])

@@ -248,12 +248,14 @@ defmodule Dynamo.Table.Stream do
     starts = for {s, key} <- starts, do: {s, key && Codec.encode_item(key)}
     open = opener(schema, :scan, opts, segments, starts, concurrency(opts))
     default = schema.__struct__()
+    page_event = %{operation: :scan, table: schema.__dynamo__(:table)}
 
     pages = fn
       :done, acc ->
         {[], acc}
 
-      {segment, items, last_key}, acc ->
+      {segment, items, last_key, request}, acc ->
+        Telemetry.dynamo_page(page_event, segment, length(items), request)
         {structs, position} = page(items, last_key, default, schema)
         {[{segment, structs, position}], acc}
     end
@@ -309,14 +311,9 @@ defmodule Dynamo.Table.Stream do
   end
 
   # A page arrives: the page before it has been consumed, so its position is now safe.
-  defp decode({segment, items, last_key}, state) do
+  defp decode({segment, items, last_key, request}, state) do
     state = commit(state)
-
-    Telemetry.execute(
-      [:cloud_streams, :dynamo, :page],
-      %{items: length(items)},
-      Map.put(state.page_event, :segment, segment)
-    )
+    Telemetry.dynamo_page(state.page_event, segment, length(items), request)
 
     {structs, position} = page(items, last_key, state.default, state.schema)
     {structs, %{state | consumed: {segment, position}}}
