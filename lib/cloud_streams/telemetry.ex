@@ -48,6 +48,7 @@ defmodule CloudStreams.Telemetry do
 
   @single [
     [:cluster, :retry],
+    [:object_store, :upload, :part],
     [:object_store, :upload, :abort],
     [:dynamo, :page],
     [:dynamo, :throttle],

@@ -237,7 +237,7 @@ defmodule ObjectStoreX.Stream do
 
       try do
         enumerable
-        |> Enum.reduce_while(Writes.new(upload, window, report), fn chunk, writes ->
+        |> Enum.reduce_while(Writes.new(upload, window, report, span), fn chunk, writes ->
           case Writes.send(writes, chunk) do
             {:ok, writes} -> {:cont, writes}
             {:error, _} = error -> {:halt, error}
@@ -251,9 +251,9 @@ defmodule ObjectStoreX.Stream do
           Telemetry.exception(span, kind, reason, __STACKTRACE__)
           :erlang.raise(kind, reason, __STACKTRACE__)
       else
-        {:ok, _writes} ->
+        {:ok, writes} ->
           Writes.abandon(upload)
-          upload |> finish(span) |> stop_on_error(span)
+          writes |> finish() |> stop_on_error(span)
 
         error ->
           stop_on_error(error, span)
@@ -316,10 +316,12 @@ defmodule ObjectStoreX.Stream do
     )
   end
 
-  defp finish(upload, span) do
-    case upload |> await(&Native.store_upload_finish(&1, &2)) |> native_result() do
+  defp finish(writes) do
+    case writes.upload |> await(&Native.store_upload_finish(&1, &2)) |> native_result() do
       {:ok, summary} ->
-        Telemetry.stop(span, :done, %{bytes: summary.bytes, parts: summary.parts})
+        # A single put is one part too.
+        Writes.parts_completed(writes, summary.parts)
+        Telemetry.stop(writes.telemetry, :done, %{bytes: summary.bytes, parts: summary.parts})
         :ok
 
       error ->
@@ -400,8 +402,8 @@ defmodule ObjectStoreX.Stream do
   def __start_sink__(store, path, opts) do
     case start_upload(store, path, opts, "ObjectStoreX.Stream.upload_sink/3") do
       {:ok, upload, window} ->
-        writes = Writes.new(upload, window, progress_reporter(opts[:on_progress], nil))
-        %{writes | telemetry: upload_span(store, path)}
+        report = progress_reporter(opts[:on_progress], nil)
+        Writes.new(upload, window, report, upload_span(store, path))
 
       {:error, error} ->
         raise error
@@ -423,9 +425,9 @@ defmodule ObjectStoreX.Stream do
 
   @doc false
   def __sink_finish__(writes) do
-    with {:ok, _} <- Writes.drain(writes),
+    with {:ok, writes} <- Writes.drain(writes),
          :ok <- Writes.abandon(writes.upload),
-         :ok <- finish(writes.upload, writes.telemetry) do
+         :ok <- finish(writes) do
       :ok
     else
       {:error, error} ->

@@ -37,6 +37,7 @@ defmodule CloudStreams.TelemetryTest do
            end) ++
             [
               [:cloud_streams, :cluster, :retry],
+              [:cloud_streams, :object_store, :upload, :part],
               [:cloud_streams, :object_store, :upload, :abort],
               [:cloud_streams, :dynamo, :page],
               [:cloud_streams, :dynamo, :throttle],
@@ -268,8 +269,13 @@ defmodule CloudStreams.TelemetryTest do
       data = :binary.copy("y", 11 * @mib)
       assert :ok = [data] |> OStream.upload(store, "up.bin", part_size: 5 * @mib)
 
+      {parts, span} = Enum.split_with(drain(), &match?({[_, _, :upload, :part], _, _}, &1))
+
       {_, start_meta, stop_m, stop_meta} =
-        assert_span(drain(), [:cloud_streams, :object_store, :upload])
+        assert_span(span, [:cloud_streams, :object_store, :upload])
+
+      assert for({_, %{completed: n}, _} <- parts, do: n) == [1, 2, 3]
+      assert Enum.all?(parts, fn {_, _, meta} -> meta == start_meta end)
 
       assert %{operation: :upload, path: "up.bin"} = start_meta
       assert %{bytes: bytes, parts: 3} = stop_m
@@ -304,6 +310,7 @@ defmodule CloudStreams.TelemetryTest do
 
       assert [
                {[_, _, :upload, :start], _, %{path: "sink.bin"}},
+               {[_, _, :upload, :part], %{completed: 1}, _},
                {[_, _, :upload, :stop], %{bytes: 2, parts: 1}, %{ending: :done}}
              ] = drain()
 
@@ -329,6 +336,30 @@ defmodule CloudStreams.TelemetryTest do
       assert store |> OStream.download("big.bin") |> Enum.count() > 0
       assert :ok = ["x"] |> OStream.upload(store, "off.bin")
       assert drain() == []
+    end
+
+    test "an abort that fails is reported with its error: the parts are left behind" do
+      # A proxy in front of moto cuts every AbortMultipartUpload (DELETE ...?uploadId=...).
+      endpoint = TestBed.env!("CLOUD_STREAMS_S3_ENDPOINT")
+      {proxy, agent} = CloudStreams.CountingProxy.start(endpoint, ~r/^DELETE .*uploadId=/)
+      {:ok, store} = TestBed.s3_store("telemetry-abort", endpoint: proxy, retry: [max_retries: 0])
+
+      input =
+        Stream.concat(
+          [:binary.copy("z", 6 * @mib)],
+          Stream.map([1], fn _ -> raise ArgumentError, "input broke" end)
+        )
+
+      assert_raise ArgumentError, fn ->
+        OStream.upload(input, store, "left.bin", part_size: 5 * @mib)
+      end
+
+      assert [{_, %{duration: _}, meta}] =
+               Enum.filter(drain(), &match?({[_, _, :upload, :abort], _, _}, &1))
+
+      assert %{status: :error, error: %Error{}, path: "left.bin"} = meta
+      aborts = agent |> CloudStreams.CountingProxy.requests() |> Enum.filter(&(&1 =~ "uploadId"))
+      assert length(Enum.filter(aborts, &String.starts_with?(&1, "DELETE"))) == 4
     end
 
     test "copy_many reports copied, bytes and failures, and no store option" do

@@ -36,8 +36,16 @@ pub struct Uploaded {
 /// Answers one command, on the actor's thread.
 pub type Reply<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
 
+/// What a write's acknowledgement reports: bytes accepted so far, and parts the store has
+/// confirmed so far (parts complete in the background; the caller hears of them here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    pub bytes: u64,
+    pub parts_completed: usize,
+}
+
 enum Command {
-    Write(Bytes, Reply<u64>),
+    Write(Bytes, Reply<Accepted>),
     Finish(Reply<Uploaded>),
     Abort(Reply<()>),
 }
@@ -56,7 +64,7 @@ pub struct UploadHandle {
 
 impl UploadHandle {
     /// Appends data; `reply` gets the total accepted so far once there is room for it.
-    pub fn write(&self, data: Bytes, reply: Reply<u64>) {
+    pub fn write(&self, data: Bytes, reply: Reply<Accepted>) {
         self.send(Command::Write(data, reply));
     }
 
@@ -65,7 +73,8 @@ impl UploadHandle {
         self.send(Command::Finish(reply));
     }
 
-    /// Aborts the multipart upload, if one was started.
+    /// Aborts the multipart upload, if one was started. The reply is the last error when
+    /// every attempt failed: the parts uploaded so far are then left in the store.
     pub fn abort(&self, reply: Reply<()>) {
         self.send(Command::Abort(reply));
     }
@@ -100,6 +109,7 @@ pub fn start(store: Arc<Store>, path: &str, config: UploadConfig) -> Result<Uplo
         total: 0,
         upload: None,
         parts: 0,
+        parts_completed: 0,
         in_flight: FuturesUnordered::new(),
         failed: None,
     };
@@ -118,6 +128,7 @@ struct Actor {
     total: u64,
     upload: Option<Box<dyn MultipartUpload>>,
     parts: usize,
+    parts_completed: usize,
     in_flight: FuturesUnordered<UploadPart>,
     failed: Option<Error>,
 }
@@ -128,7 +139,10 @@ impl Actor {
             tokio::select! {
                 command = commands.recv() => match command {
                     // The handle was dropped before finishing: nobody will complete this upload.
-                    None => return self.abort().await,
+                    None => {
+                        let _ = self.abort().await;
+                        return;
+                    }
                     Some(Command::Write(data, reply)) => {
                         let result = self.write(data).await;
                         reply(result);
@@ -138,14 +152,12 @@ impl Actor {
                         return reply(result);
                     }
                     Some(Command::Abort(reply)) => {
-                        self.abort().await;
-                        return reply(Ok(()));
+                        let result = self.abort().await;
+                        return reply(result);
                     }
                 },
                 Some(result) = self.in_flight.next(), if !self.in_flight.is_empty() => {
-                    if let Err(e) = result {
-                        self.fail(e).await;
-                    }
+                    self.part_done(result).await;
                 }
             }
         }
@@ -157,11 +169,18 @@ impl Actor {
 
     async fn fail(&mut self, error: object_store::Error) {
         let error = self.map(error);
-        self.abort().await;
+        let _ = self.abort().await;
         self.failed.get_or_insert(error);
     }
 
-    async fn write(&mut self, data: Bytes) -> Result<u64, Error> {
+    async fn part_done(&mut self, result: Result<(), object_store::Error>) {
+        match result {
+            Ok(()) => self.parts_completed += 1,
+            Err(e) => self.fail(e).await,
+        }
+    }
+
+    async fn write(&mut self, data: Bytes) -> Result<Accepted, Error> {
         if let Some(error) = &self.failed {
             return Err(error.clone());
         }
@@ -174,7 +193,10 @@ impl Actor {
         }
         match &self.failed {
             Some(error) => Err(error.clone()),
-            None => Ok(self.total),
+            None => Ok(Accepted {
+                bytes: self.total,
+                parts_completed: self.parts_completed,
+            }),
         }
     }
 
@@ -213,8 +235,11 @@ impl Actor {
             }
         }
         while self.in_flight.len() >= self.config.max_concurrency {
-            if let Some(Err(e)) = self.in_flight.next().await {
-                return self.fail(e).await;
+            if let Some(result) = self.in_flight.next().await {
+                self.part_done(result).await;
+                if self.failed.is_some() {
+                    return;
+                }
             }
         }
         let upload = self.upload.as_mut().expect("started above");
@@ -247,9 +272,7 @@ impl Actor {
             self.dispatch(last).await;
         }
         while let Some(result) = self.in_flight.next().await {
-            if let Err(e) = result {
-                self.fail(e).await;
-            }
+            self.part_done(result).await;
         }
         if let Some(error) = &self.failed {
             return Err(error.clone());
@@ -262,7 +285,7 @@ impl Actor {
             }
             Err(e) => {
                 let error = self.map(e);
-                self.abort().await;
+                let _ = self.abort().await;
                 Err(error)
             }
         }
@@ -281,17 +304,22 @@ impl Actor {
     /// keeps orphaned parts from piling up (and being billed), so it is tried a few times on
     /// its own, whatever the store's retry budget: a pooled connection the failure just broke
     /// can fail the first attempt.
-    async fn abort(&mut self) {
+    /// Aborts the multipart upload, if one was started: the last error if every attempt failed.
+    async fn abort(&mut self) -> Result<(), Error> {
         self.in_flight.clear();
         self.pending.clear();
         self.pending_bytes = 0;
-        if let Some(mut upload) = self.upload.take() {
-            for attempt in 0..ABORT_ATTEMPTS {
-                if upload.abort().await.is_ok() {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+        let Some(mut upload) = self.upload.take() else {
+            return Ok(());
+        };
+        let mut last = None;
+        for attempt in 0..ABORT_ATTEMPTS {
+            match upload.abort().await {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
             }
+            tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
         }
+        Err(last.map_or_else(Error::cancelled, |e| self.map(e)))
     }
 }
