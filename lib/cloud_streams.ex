@@ -15,8 +15,10 @@ defmodule CloudStreams do
         }
 
   @doc """
-  Live counters of the native core: stream tasks running, stream handles open, and bytes and
-  items buffered ahead of consumers. Useful in tests and dashboards to prove nothing leaks.
+  Live counters of the native core: native tasks running (streams, their segment readers and
+  hand-offs, upload actors, downloads to files, requests in flight), stream handles open, and
+  bytes and items buffered ahead of consumers. Useful in tests and dashboards to prove
+  nothing leaks.
 
       iex> %{live_tasks: tasks} = CloudStreams.stats()
       iex> is_integer(tasks)

@@ -392,6 +392,17 @@ defmodule CloudStreams.TelemetryTest do
     end
   end
 
+  describe "CloudStreams.stats/0" do
+    test "counts an upload's actor while the upload is open", %{store: store} do
+      assert_native_idle()
+      {writes, collect} = Collectable.into(OStream.upload_sink(store, "counted.bin"))
+      writes = collect.(writes, {:cont, "data"})
+      assert %{live_tasks: 1} = CloudStreams.stats()
+      collect.(writes, :halt)
+      assert_native_idle()
+    end
+  end
+
   describe "the cluster dispatcher (copy_many, distributed scans)" do
     test "each retry of a crashed worker's item: attempt, backoff, error kind" do
       {:ok, flaky} = Agent.start_link(fn -> 0 end)

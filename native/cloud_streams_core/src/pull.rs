@@ -300,10 +300,8 @@ where
         shared: shared.clone(),
     };
     let work = producer(sink.clone());
-    // Counted from now, not from the first poll, so a stream dropped at once is still seen.
-    let live = Counted::live_task();
+    // Counted by runtime::spawn from now, so a stream dropped at once is still seen.
     let task = crate::runtime::spawn(async move {
-        let _live = live;
         let outcome = match AssertUnwindSafe(work).catch_unwind().await {
             Ok(outcome) => outcome,
             Err(panic) => Err(Error::from_panic(panic.as_ref())),

@@ -26,11 +26,16 @@ pub fn get() -> &'static Runtime {
     })
 }
 
-/// Spawns a future on the shared runtime.
+/// Spawns a future on the shared runtime. Every task is counted in `stats` (`live_tasks`)
+/// from now until it ends or is dropped, so a task dropped before its first poll is seen.
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    get().spawn(future)
+    let live = crate::stats::Counted::live_task();
+    get().spawn(async move {
+        let _live = live;
+        future.await
+    })
 }

@@ -10,7 +10,9 @@ static BUFFERED_ITEMS: AtomicI64 = AtomicI64::new(0);
 /// A snapshot of the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
-    /// Stream tasks that are running or waiting (dropped ones are not counted).
+    /// Native tasks that are running or waiting: streams and their segment readers and
+    /// hand-offs, upload actors, downloads to files, one-shot requests (dropped ones are not
+    /// counted).
     pub live_tasks: i64,
     /// Pull-stream handles not yet closed or garbage collected.
     pub open_streams: i64,

@@ -109,7 +109,9 @@ where
     let spawn = |running: &mut JoinSet<_>, (segment, start)| {
         let (client, plan, sink) = (client.clone(), plan.clone(), sink.clone());
         let (limiter, wrap) = (limiter.clone(), wrap.clone());
+        let live = crate::stats::Counted::live_task();
         running.spawn(async move {
+            let _live = live;
             read_segment(&client, &plan, segment, start, &sink, &limiter, &*wrap).await
         });
     };
