@@ -168,8 +168,26 @@ defmodule CloudStreams.Telemetry do
   def error_kind(%{type: type}), do: type
   def error_kind(_other), do: nil
 
+  @dynamo_operations [
+    :put_item,
+    :get_item,
+    :delete_item,
+    :update_item,
+    :batch_write_item,
+    :batch_get_item,
+    :scan,
+    :query,
+    :create_table,
+    :delete_table
+  ]
+
   # What a successful result measures, by operation. Results are those of the NIFs, before
-  # the calling module reshapes them.
+  # the calling module reshapes them: DynamoDB's come with the SDK's retries and throttles.
+  defp measure(operation, {:ok, {value, %{retries: retries, throttles: throttles}}})
+       when operation in @dynamo_operations do
+    Map.merge(measure(operation, {:ok, value}), %{retries: retries, throttles: throttles})
+  end
+
   defp measure(:get, {:ok, {data, _meta}}), do: %{bytes: byte_size(data)}
 
   defp measure(:get_ranges, {:ok, parts}),
@@ -184,12 +202,7 @@ defmodule CloudStreams.Telemetry do
   defp measure(:get_item, {:ok, item}), do: %{items: if(item, do: 1, else: 0)}
 
   defp measure(operation, {:ok, page}) when operation in [:scan, :query] and is_map(page) do
-    %{
-      items: length(page.items),
-      consumed_capacity: page[:consumed_capacity],
-      retries: page[:retries],
-      throttles: page[:throttles]
-    }
+    %{items: length(page.items), consumed_capacity: page[:consumed_capacity]}
     |> Map.reject(fn {_key, value} -> is_nil(value) end)
   end
 

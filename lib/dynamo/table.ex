@@ -547,10 +547,15 @@ defmodule Dynamo.Table do
     end
   end
 
-  # One request, in its telemetry span.
+  # One request, in its telemetry span. The NIF answers with the value and the SDK's retries
+  # and throttles, which only the span reports.
   defp call(operation, schema, start) do
     request = Telemetry.dynamo_request(operation, schema.__dynamo__(:table))
-    Call.await(start, &Error.from_native/1, request)
+
+    case Call.await(start, &Error.from_native/1, request) do
+      {:ok, {value, %{retries: _, throttles: _}}} -> {:ok, value}
+      error -> error
+    end
   end
 
   defp ok_only({:ok, _}), do: :ok

@@ -12,8 +12,10 @@ use cloud_streams_core::dynamo::client::{self, ClientConfig};
 use cloud_streams_core::dynamo::ops::{
     self, Expressions, Index, KeyAttribute, Operation, Page, Read,
 };
+use cloud_streams_core::Error;
 use rustler::{Atom, Encoder, Env, NifMap, NifResult, Term};
 use std::collections::HashMap;
+use std::future::Future;
 
 #[derive(NifMap)]
 pub struct ConfigTerm {
@@ -130,13 +132,30 @@ pub fn encode_page<'a>(env: Env<'a>, page: &Page) -> Term<'a> {
     })
 }
 
-/// A result map with `retries:` and `throttles:` added (see `attempts`).
-fn with_attempts<'a>(env: Env<'a>, map: Term<'a>, attempts: Attempts) -> Term<'a> {
-    let retries = Atom::from_str(env, "retries").unwrap().encode(env);
-    let throttles = Atom::from_str(env, "throttles").unwrap().encode(env);
-    map.map_put(retries, attempts.retries.encode(env))
-        .and_then(|map| map.map_put(throttles, attempts.throttles.encode(env)))
-        .unwrap_or(map)
+/// Like `reply::spawn`, for an operation that reaches DynamoDB: answers
+/// `{tag, {:ok, {value, %{retries:, throttles:}}}}`, with what the SDK's retries went through
+/// (see `attempts`), or `{tag, {:error, error}}`.
+fn spawn_counted<T, F, E>(env: Env<'_>, tag: Term<'_>, work: F, encode: E) -> Atom
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+    E: for<'a> FnOnce(Env<'a>, T) -> Term<'a> + Send + 'static,
+{
+    reply::spawn(
+        env,
+        tag,
+        async move {
+            let (result, attempts) = attempts::counted(work).await;
+            result.map(|value| (value, attempts))
+        },
+        move |env, (value, attempts): (T, Attempts)| {
+            let attempts = rustler::term_map!(env, {
+                Atom::from_str(env, "retries").unwrap() => attempts.retries,
+                Atom::from_str(env, "throttles").unwrap() => attempts.throttles,
+            });
+            (encode(env, value), attempts).encode(env)
+        },
+    )
 }
 
 #[rustler::nif]
@@ -153,7 +172,7 @@ fn dynamo_put_item<'a>(
         codec::decode_item(item)?,
         expressions.decode()?,
     );
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move { ops::put_item(&client::client(&config).await, &table, item, expressions).await },
@@ -174,7 +193,7 @@ fn dynamo_get_item<'a>(
     tag: Term<'a>,
 ) -> NifResult<Atom> {
     let (config, key): (ClientConfig, _) = (config.into(), codec::decode_item(key)?);
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move {
@@ -199,7 +218,7 @@ fn dynamo_delete_item<'a>(
         codec::decode_item(key)?,
         expressions.decode()?,
     );
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move { ops::delete_item(&client::client(&config).await, &table, key, expressions).await },
@@ -222,7 +241,7 @@ fn dynamo_update_item<'a>(
         codec::decode_item(key)?,
         expressions.decode()?,
     );
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move {
@@ -253,16 +272,11 @@ fn dynamo_read_page<'a>(
 ) -> NifResult<Atom> {
     let operation = self::operation(env, operation)?;
     let (config, read): (ClientConfig, Read) = (config.into(), read.decode()?);
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
-        async move {
-            let client = client::client(&config).await;
-            let (page, attempts) =
-                attempts::counted(ops::read_page(&client, operation, &read)).await;
-            page.map(|page| (page, attempts))
-        },
-        |env, (page, attempts)| with_attempts(env, encode_page(env, &page), attempts),
+        async move { ops::read_page(&client::client(&config).await, operation, &read).await },
+        |env, page| encode_page(env, &page),
     ))
 }
 
@@ -277,7 +291,7 @@ fn dynamo_batch_write<'a>(
 ) -> NifResult<Atom> {
     let config: ClientConfig = config.into();
     let (puts, deletes) = (codec::decode_items(puts)?, codec::decode_items(deletes)?);
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move { ops::batch_write(&client::client(&config).await, &table, puts, deletes).await },
@@ -296,7 +310,7 @@ fn dynamo_batch_get<'a>(
 ) -> NifResult<Atom> {
     let config: ClientConfig = config.into();
     let keys = codec::decode_items(keys)?;
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move {
@@ -337,7 +351,7 @@ fn dynamo_create_table<'a>(
             sort: sort.map(key),
         })
         .collect();
-    reply::spawn(
+    spawn_counted(
         env,
         tag,
         async move {
@@ -351,7 +365,7 @@ fn dynamo_create_table<'a>(
 #[rustler::nif]
 fn dynamo_delete_table<'a>(env: Env<'a>, config: ConfigTerm, table: String, tag: Term<'a>) -> Atom {
     let config: ClientConfig = config.into();
-    reply::spawn(
+    spawn_counted(
         env,
         tag,
         async move { ops::delete_table(&client::client(&config).await, &table).await },
