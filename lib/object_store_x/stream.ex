@@ -172,7 +172,16 @@ defmodule ObjectStoreX.Stream do
       )
 
     # The task stops if this process dies (its handle is collected); keep it until answered.
-    result = await_download(tag, report, span)
+    result =
+      try do
+        await_download(tag, report, span)
+      catch
+        # An on_progress callback raised: the span ends with it.
+        kind, reason ->
+          Telemetry.exception(span, kind, reason, __STACKTRACE__)
+          :erlang.raise(kind, reason, __STACKTRACE__)
+      end
+
     Native.task_release(task)
     result
   end

@@ -265,6 +265,20 @@ defmodule CloudStreams.TelemetryTest do
       assert stop_meta.ending == :done
     end
 
+    test "download_file whose on_progress raises ends with :exception", %{store: store} do
+      target = Path.join(System.tmp_dir!(), "telemetry-#{System.unique_integer([:positive])}")
+      on_exit(fn -> File.rm(target <> ".partial") && File.rm(target <> ".partial.state") end)
+      raising = fn _done, _total -> raise "progress broke" end
+
+      assert_raise RuntimeError, fn ->
+        OStream.download_file(store, "big.bin", target, part_size: @mib, on_progress: raising)
+      end
+
+      events = Enum.filter(drain(), &match?({[_, _, :download_file, _], _, _}, &1))
+      assert [[_, _, _, :start], [_, _, _, :exception]] = names(events)
+      assert %{kind: :error, reason: %RuntimeError{}} = elem(List.last(events), 2)
+    end
+
     test "an upload reports bytes and parts", %{store: store} do
       data = :binary.copy("y", 11 * @mib)
       assert :ok = [data] |> OStream.upload(store, "up.bin", part_size: 5 * @mib)
