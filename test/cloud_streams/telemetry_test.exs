@@ -590,7 +590,7 @@ defmodule CloudStreams.TelemetryTest do
       assert {:error, _} = Table.get_item(Missing, id: "x")
       {_, _, _, meta} = assert_span(drain(), [:cloud_streams, :dynamo, :request])
 
-      assert %{status: :error, error_kind: :resource_not_found, error: %Dynamo.Error{}} = meta
+      assert %{status: :error, error_kind: :not_found, error: %Dynamo.Error{}} = meta
     end
 
     test "a scan: a page event per page, totals at the stop" do
