@@ -506,7 +506,20 @@ defmodule CloudStreams.TelemetryTest do
                  key_condition_expression: "id = :id",
                  expression_attribute_values: %{":id" => "u3"}
                )
-             end, :query, %{items: 1}}
+             end, :query, %{items: 1}},
+            {fn -> Table.transact_write_items([{:put, %User{id: "t", n: 4}}]) end,
+             :transact_write_items, %{}},
+            {fn -> Table.transact_get_items([{User, [id: "u1"]}, {User, [id: "none"]}]) end,
+             :transact_get_items, %{items: 1}},
+            {fn ->
+               Table.execute_statement(User, ~s(SELECT * FROM "#{table}" WHERE id = 'u2'))
+             end, :execute_statement, %{items: 1}},
+            {fn ->
+               Table.batch_execute_statement([
+                 {User, ~s(SELECT * FROM "#{table}" WHERE id = ?), ["u4"]},
+                 {User, ~s(SELECT * FROM "#{table}" WHERE id = ?), ["none"]}
+               ])
+             end, :batch_execute_statement, %{items: 1}}
           ] do
         assert {:ok, _} = wrap(call.())
         {_, start_meta, stop_m, stop_meta} = assert_span(drain(), request)
