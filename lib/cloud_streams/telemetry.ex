@@ -41,6 +41,7 @@ defmodule CloudStreams.Telemetry do
     [:dynamo, :scan],
     [:dynamo, :parallel_scan],
     [:dynamo, :query],
+    [:dynamo, :execute_statement],
     [:dynamo, :producer],
     [:dynamo, :scan_to_process],
     [:dynamo, :distributed_scan]

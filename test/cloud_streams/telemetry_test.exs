@@ -28,6 +28,7 @@ defmodule CloudStreams.TelemetryTest do
                  [:dynamo, :scan],
                  [:dynamo, :parallel_scan],
                  [:dynamo, :query],
+                 [:dynamo, :execute_statement],
                  [:dynamo, :producer],
                  [:dynamo, :scan_to_process],
                  [:dynamo, :distributed_scan]
@@ -625,6 +626,31 @@ defmodule CloudStreams.TelemetryTest do
       assert Enum.sum(for {_, %{items: n}, _} <- pages, do: n) == @users
 
       assert Enum.all?(pages, fn {_, _, meta} -> meta.segment == 0 and meta.operation == :scan end)
+
+      assert stop_meta.ending == :done
+    end
+
+    test "a PartiQL statement stream: a page event per page, totals at the stop" do
+      table = "cloud_streams_telemetry_test_users"
+
+      assert User
+             |> TableStream.execute_statement(~s(SELECT * FROM "#{table}"), page_size: 7)
+             |> Enum.count() == @users
+
+      {pages, span} =
+        Enum.split_with(drain(), fn {name, _, _} -> name == [:cloud_streams, :dynamo, :page] end)
+
+      {_, start_meta, stop_m, stop_meta} =
+        assert_span(span, [:cloud_streams, :dynamo, :execute_statement])
+
+      assert %{operation: :execute_statement, table: ^table} = start_meta
+      assert stop_m.items == @users
+      assert stop_m.pages == length(pages)
+      assert Enum.sum(for {_, %{items: n}, _} <- pages, do: n) == @users
+
+      assert Enum.all?(pages, fn {_, m, meta} ->
+               meta.operation == :execute_statement and m.retries == 0 and m.throttles == 0
+             end)
 
       assert stop_meta.ending == :done
     end

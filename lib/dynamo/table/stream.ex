@@ -534,16 +534,23 @@ defmodule Dynamo.Table.Stream do
     fields = for {name, {field, type}} <- schema.__dynamo__(:decoders), do: {name, field, type}
     default = schema.__struct__()
 
+    page_event = %{operation: :execute_statement, table: schema.__dynamo__(:table)}
+
     pages = fn
-      :done, acc -> {[], acc}
-      items, acc -> {Enum.map(items, &to_struct(&1, default, schema)), acc}
+      :done, acc ->
+        {[], acc}
+
+      {items, request}, acc ->
+        Telemetry.dynamo_page(page_event, 0, length(items), request)
+        {Enum.map(items, &to_struct(&1, default, schema)), acc}
     end
 
     PullStream.new(
       fn -> Native.dynamo_statement_stream(config, statement, opts.prefetch_pages, fields) end,
       timeout: opts.timeout,
       error: &Dynamo.Error.from_native/1,
-      reduce: {nil, pages}
+      reduce: {nil, pages},
+      telemetry: {[:cloud_streams, :dynamo, :execute_statement], page_event}
     )
   end
 end
