@@ -40,7 +40,7 @@ defmodule ObjectStoreX do
   request too. Large objects belong to `ObjectStoreX.Stream`, whose waits are per chunk.
   """
 
-  alias CloudStreams.{Call, Native, Options, Redact}
+  alias CloudStreams.{Call, Native, Options, Redact, Telemetry}
   alias ObjectStoreX.{Config, Error, Meta, PutOptions, Store}
 
   # The `timeout:` every operation takes (see "Timeouts" in the moduledoc).
@@ -181,8 +181,10 @@ defmodule ObjectStoreX do
     native_opts = PutOptions.from_validated(opts, "ObjectStoreX.put/4")
     data = iodata!(data, "put/4")
 
-    store.resource
-    |> call(&Native.store_put(&1, path, data, native_opts, &2), opts.timeout)
+    store
+    |> call(:put, path, &Native.store_put(&1, path, data, native_opts, &2), opts.timeout, %{
+      bytes: byte_size(data)
+    })
     |> ok_only()
   end
 
@@ -245,7 +247,7 @@ defmodule ObjectStoreX do
       version: opts.version
     }
 
-    case call(store.resource, &Native.store_get(&1, path, native_opts, &2), opts.timeout) do
+    case call(store, :get, path, &Native.store_get(&1, path, native_opts, &2), opts.timeout) do
       {:ok, {data, meta}} -> {:ok, data, meta}
       error -> error
     end
@@ -272,7 +274,7 @@ defmodule ObjectStoreX do
     Store.check!(store, "ObjectStoreX.head/3")
     check_path!(path, "head/3")
     opts = Options.validate!(opts, @timeout_schema, "ObjectStoreX.head/3")
-    call(store.resource, &Native.store_head(&1, path, &2), opts.timeout)
+    call(store, :head, path, &Native.store_head(&1, path, &2), opts.timeout)
   end
 
   @doc "Like `head/3`, but raises `ObjectStoreX.Error`."
@@ -300,7 +302,14 @@ defmodule ObjectStoreX do
     end
 
     ranges = Enum.map(ranges, &range!/1)
-    call(store.resource, &Native.store_get_ranges(&1, path, ranges, &2), opts.timeout)
+
+    call(
+      store,
+      :get_ranges,
+      path,
+      &Native.store_get_ranges(&1, path, ranges, &2),
+      opts.timeout
+    )
   end
 
   @doc "Like `get_ranges/4`, but raises `ObjectStoreX.Error`."
@@ -320,7 +329,7 @@ defmodule ObjectStoreX do
     Store.check!(store, "ObjectStoreX.delete/3")
     check_path!(path, "delete/3")
     opts = Options.validate!(opts, @timeout_schema, "ObjectStoreX.delete/3")
-    store.resource |> call(&Native.store_delete(&1, path, &2), opts.timeout) |> ok_only()
+    store |> call(:delete, path, &Native.store_delete(&1, path, &2), opts.timeout) |> ok_only()
   end
 
   @doc "Like `delete/3`, but raises `ObjectStoreX.Error`."
@@ -351,7 +360,7 @@ defmodule ObjectStoreX do
 
     opts = Options.validate!(opts, @timeout_schema, "ObjectStoreX.delete_many/3")
 
-    case call(store.resource, &Native.store_delete_many(&1, paths, &2), opts.timeout) do
+    case call(store, :delete_many, nil, &Native.store_delete_many(&1, paths, &2), opts.timeout) do
       {:ok, {deleted, failed}} ->
         {:ok, deleted,
          Enum.map(failed, fn {path, native} -> {path, Error.from_native(native)} end)}
@@ -409,7 +418,7 @@ defmodule ObjectStoreX do
     opts = Options.validate!(opts, @timeout_schema, "ObjectStoreX.#{function}")
 
     start = &Native.store_transfer(&1, operation, from, to, if_not_exists?, &2)
-    store.resource |> call(start, opts.timeout) |> ok_only()
+    store |> call(operation, from, start, opts.timeout) |> ok_only()
   end
 
   @list_schema [
@@ -434,7 +443,14 @@ defmodule ObjectStoreX do
   def list(store, opts \\ []) do
     Store.check!(store, "ObjectStoreX.list/2")
     opts = Options.validate!(opts, @list_schema, "ObjectStoreX.list/2")
-    call(store.resource, &Native.store_list(&1, opts.prefix, opts.offset, &2), opts.timeout)
+
+    call(
+      store,
+      :list,
+      opts.prefix,
+      &Native.store_list(&1, opts.prefix, opts.offset, &2),
+      opts.timeout
+    )
   end
 
   @doc "Like `list/2`, but raises `ObjectStoreX.Error`."
@@ -462,7 +478,13 @@ defmodule ObjectStoreX do
         "ObjectStoreX.list_with_delimiter/2"
       )
 
-    call(store.resource, &Native.store_list_with_delimiter(&1, opts.prefix, &2), opts.timeout)
+    call(
+      store,
+      :list_with_delimiter,
+      opts.prefix,
+      &Native.store_list_with_delimiter(&1, opts.prefix, &2),
+      opts.timeout
+    )
   end
 
   # S3's longest presigned URL lifetime: seven days.
@@ -503,7 +525,9 @@ defmodule ObjectStoreX do
     method = opts.method |> Atom.to_string() |> String.upcase()
 
     call(
-      store.resource,
+      store,
+      :signed_url,
+      path,
       &Native.store_signed_url(&1, method, path, opts.expires_in, &2),
       opts.timeout
     )
@@ -577,10 +601,12 @@ defmodule ObjectStoreX do
 
   # --- helpers -------------------------------------------------------------------------------
 
-  @doc false
-  # A single-shot operation, bounded by `timeout` (nil: the configured default).
-  def call(resource, start, timeout),
-    do: Call.await(&start.(resource, &1), timeout, &Error.from_native/1)
+  # One request on the store, in its telemetry span, bounded by `timeout` (nil: the
+  # configured default). `measurements`: those known before it runs.
+  defp call(store, operation, path, start, timeout, measurements \\ %{}) do
+    request = Telemetry.object_store_request(store, operation, path, measurements)
+    Call.await(&start.(store.resource, &1), timeout, &Error.from_native/1, request)
+  end
 
   defp ok_only({:ok, _}), do: :ok
   defp ok_only(error), do: error

@@ -18,7 +18,7 @@ defmodule CloudStreams.GuidesTest do
   import ExUnit.CaptureIO
   alias CloudStreams.Guide
 
-  @guides ~w(getting_started configuration error_handling distributed_systems)
+  @guides ~w(getting_started configuration error_handling distributed_systems observability)
 
   for name <- @guides do
     path = Path.expand("../guides/#{name}.md", __DIR__)

@@ -69,18 +69,25 @@ defmodule CloudStreams.Call do
     end
   end
 
-  @doc "Like `await/2`, with the error map turned into an exception struct by `to_error`."
+  @doc """
+  Like `await/2`, with the error map turned into an exception struct by `to_error`, inside the
+  `CloudStreams.Telemetry.request/2` span of `request` (`nil`: no span). The span sees the
+  native result and the final error, timeouts included.
+  """
   @spec await(
           (reference() -> reference() | (() -> term())),
           timeout() | nil,
-          (map() -> Exception.t())
+          (map() -> Exception.t()),
+          CloudStreams.Telemetry.request() | nil
         ) ::
           {:ok, term()} | {:error, Exception.t()}
-  def await(start, timeout, to_error) do
-    case await(start, timeout) do
-      {:ok, value} -> {:ok, value}
-      {:error, native} -> {:error, to_error.(native)}
-    end
+  def await(start, timeout, to_error, request \\ nil) do
+    CloudStreams.Telemetry.request(request, fn ->
+      case await(start, timeout) do
+        {:ok, value} -> {:ok, value}
+        {:error, native} -> {:error, to_error.(native)}
+      end
+    end)
   end
 
   @doc "The error map of a wait that timed out, in the shape the native side sends."

@@ -19,7 +19,7 @@ defmodule CloudStreams.PullStream do
       [<<0, 0, 0, 0>>, <<1, 1, 1, 1>>, <<2, 2, 2, 2>>]
   """
 
-  alias CloudStreams.Native
+  alias CloudStreams.{Native, Telemetry}
 
   @typedoc "An opaque native stream handle."
   @type handle :: reference()
@@ -47,6 +47,10 @@ defmodule CloudStreams.PullStream do
       `{elements, acc}`; the end calls `fun.(:done, acc)` once, whose elements are emitted
       last. Scans use it to decode pages and keep each segment's position: when `fun` runs,
       every element emitted before has been consumed.
+    * `:telemetry` - `{event_prefix, metadata}`: the stream emits `event_prefix ++ [:start]`
+      when it opens and `[:stop]` (with its totals and `ending: :done | :halted`) or
+      `[:exception]` when it ends (see `CloudStreams.Telemetry`). Totals are `chunks` and
+      `bytes` for binary items, `pages` and `items` for the others.
   """
   @spec new((() -> handle()), keyword()) :: Enumerable.t()
   def new(open, opts \\ []) when is_function(open, 0) do
@@ -59,12 +63,37 @@ defmodule CloudStreams.PullStream do
         :error -> {nil, if(Keyword.get(opts, :pages, false), do: &pages/2, else: &single/2)}
       end
 
+    {prefix, metadata} = Keyword.get(opts, :telemetry, {nil, nil})
+
     Stream.resource(
-      fn -> {:open, open.(), acc} end,
+      fn ->
+        span = prefix && Telemetry.start(prefix, metadata)
+        {:open, open.(), acc, span}
+      end,
       &next(&1, step, timeout, to_exception),
-      fn {_, handle, _} -> Native.stream_close(handle) end
+      &close/1
     )
   end
+
+  defp close({:failed, handle, _acc, span, exception}) do
+    Native.stream_close(handle)
+    Telemetry.exception(span, :error, exception, [])
+    raise exception
+  end
+
+  defp close({state, handle, _acc, span}) do
+    Native.stream_close(handle)
+    Telemetry.stop(span, if(state == :ended, do: :done, else: :halted))
+  end
+
+  # The stream's totals, counted only while a span is open.
+  defp tally(nil, _item, _elements), do: nil
+
+  defp tally(span, item, _elements) when is_binary(item),
+    do: span |> Telemetry.count(:chunks, 1) |> Telemetry.count(:bytes, byte_size(item))
+
+  defp tally(span, _item, elements),
+    do: span |> Telemetry.count(:pages, 1) |> Telemetry.count(:items, length(elements))
 
   defp pages(:done, acc), do: {[], acc}
   defp pages(page, acc), do: {page, acc}
@@ -72,9 +101,9 @@ defmodule CloudStreams.PullStream do
   defp single(item, acc), do: {[item], acc}
 
   # One step of Stream.resource: the next elements, the end, or an exception.
-  defp next({:ended, _, _} = state, _step, _timeout, _to_exception), do: {:halt, state}
+  defp next({:ended, _, _, _} = state, _step, _timeout, _to_exception), do: {:halt, state}
 
-  defp next({:open, handle, acc}, step, timeout, to_exception) do
+  defp next({:open, handle, acc, span}, step, timeout, to_exception) do
     event =
       case pull(handle, timeout) do
         {:event, event} -> event
@@ -84,14 +113,15 @@ defmodule CloudStreams.PullStream do
     case event do
       {:item, item} ->
         {elements, acc} = step.(item, acc)
-        {elements, {:open, handle, acc}}
+        {elements, {:open, handle, acc, tally(span, item, elements)}}
 
       :done ->
         {elements, acc} = step.(:done, acc)
-        {elements, {:ended, handle, acc}}
+        {elements, {:ended, handle, acc, span}}
 
       {:error, native} ->
-        raise to_exception.(native)
+        # Raised by close/1, once the native stream is closed and the span ended.
+        {:halt, {:failed, handle, acc, span, to_exception.(native)}}
     end
   end
 

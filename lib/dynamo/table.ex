@@ -33,7 +33,7 @@ defmodule Dynamo.Table do
       Dynamo.Table.batch_write_item(User, users, timeout: 120_000)
   """
 
-  alias CloudStreams.{Call, Native, Options, Redact}
+  alias CloudStreams.{Call, Native, Options, Redact, Telemetry}
   alias Dynamo.{Codec, Error, Schema}
 
   @type schema :: module()
@@ -143,6 +143,8 @@ defmodule Dynamo.Table do
       encoding!(function, fn -> {Schema.to_item(struct), expressions(opts)} end)
 
     call(
+      :put_item,
+      schema,
       &Native.dynamo_put_item(
         config(opts),
         schema.__dynamo__(:table),
@@ -181,6 +183,8 @@ defmodule Dynamo.Table do
     key = key!(schema, key, "Dynamo.Table.get_item/3")
 
     call(
+      :get_item,
+      schema,
       &Native.dynamo_get_item(
         config(opts),
         schema.__dynamo__(:table),
@@ -216,6 +220,8 @@ defmodule Dynamo.Table do
     expressions = encoding!(function, fn -> expressions(opts) end)
 
     call(
+      :delete_item,
+      schema,
       &Native.dynamo_delete_item(
         config(opts),
         schema.__dynamo__(:table),
@@ -273,6 +279,8 @@ defmodule Dynamo.Table do
     }
 
     call(
+      :update_item,
+      schema,
       &Native.dynamo_update_item(
         config(opts),
         schema.__dynamo__(:table),
@@ -502,7 +510,7 @@ defmodule Dynamo.Table do
   defp read_page(schema, operation, read, opts) do
     {config, read} = Map.pop!(read, :config)
 
-    call(&Native.dynamo_read_page(config, operation, read, &1), opts)
+    call(operation, schema, &Native.dynamo_read_page(config, operation, read, &1), opts)
     |> map_ok(&decode_page(schema, &1))
   end
 
@@ -547,6 +555,8 @@ defmodule Dynamo.Table do
     {puts, deletes} = encoding!(function, fn -> batch_requests(schema, requests) end)
 
     call(
+      :batch_write_item,
+      schema,
       &Native.dynamo_batch_write(
         config(opts),
         schema.__dynamo__(:table),
@@ -602,6 +612,8 @@ defmodule Dynamo.Table do
     keys = Enum.map(keys, &key!(schema, &1, "Dynamo.Table.batch_get_item/3"))
 
     call(
+      :batch_get_item,
+      schema,
       &Native.dynamo_batch_get(
         config(opts),
         schema.__dynamo__(:table),
@@ -751,7 +763,13 @@ defmodule Dynamo.Table do
       |> Enum.with_index()
       |> Enum.map(fn {action, i} -> write_action(action, "#{function}: action #{i}") end)
 
-    call(&Native.dynamo_transact_write(config(opts), actions, token, &1), opts) |> ok_only()
+    call(
+      :transact_write_items,
+      Enum.map(actions, &elem(&1, 1)),
+      &Native.dynamo_transact_write(config(opts), actions, token, &1),
+      opts
+    )
+    |> ok_only()
   end
 
   defp actions!(actions, function, max) do
@@ -866,7 +884,12 @@ defmodule Dynamo.Table do
     schemas = Enum.map(gets, &elem(&1, 0))
     gets = Enum.map(gets, &Tuple.delete_at(&1, 0))
 
-    call(&Native.dynamo_transact_get(config(opts), gets, &1), opts)
+    call(
+      :transact_get_items,
+      Enum.map(gets, &elem(&1, 0)),
+      &Native.dynamo_transact_get(config(opts), gets, &1),
+      opts
+    )
     |> map_ok(fn items ->
       Enum.zip_with(schemas, items, fn schema, item -> item && Schema.from_item(schema, item) end)
     end)
@@ -961,7 +984,12 @@ defmodule Dynamo.Table do
     schema!(schema, function)
     statement = statement(statement, opts, function)
 
-    call(&Native.dynamo_execute_statement(config(opts), statement, &1), opts)
+    call(
+      :execute_statement,
+      schema,
+      &Native.dynamo_execute_statement(config(opts), statement, &1),
+      opts
+    )
     |> map_ok(fn page ->
       %{items: Enum.map(page.items, &Schema.from_item(schema, &1)), next_token: page.next_token}
     end)
@@ -1058,7 +1086,12 @@ defmodule Dynamo.Table do
       end)
       |> Enum.unzip()
 
-    call(&Native.dynamo_batch_execute_statement(config(opts), statements, &1), opts)
+    call(
+      :batch_execute_statement,
+      Enum.map(schemas, & &1.__dynamo__(:table)),
+      &Native.dynamo_batch_execute_statement(config(opts), statements, &1),
+      opts
+    )
     |> map_ok(fn results ->
       Enum.zip_with(schemas, results, fn
         schema, {:ok, item} -> {:ok, item && Schema.from_item(schema, item)}
@@ -1137,6 +1170,8 @@ defmodule Dynamo.Table do
       end
 
     call(
+      :create_table,
+      schema,
       &Native.dynamo_create_table(
         config(opts),
         schema.__dynamo__(:table),
@@ -1167,7 +1202,12 @@ defmodule Dynamo.Table do
     Schema.schema!(schema, "Dynamo.Table.delete_table/2")
     opts = Options.validate!(opts, @config_opt, "Dynamo.Table.delete_table/2")
 
-    call(&Native.dynamo_delete_table(config(opts), schema.__dynamo__(:table), &1), opts)
+    call(
+      :delete_table,
+      schema,
+      &Native.dynamo_delete_table(config(opts), schema.__dynamo__(:table), &1),
+      opts
+    )
     |> ok_only()
   end
 
@@ -1475,7 +1515,27 @@ defmodule Dynamo.Table do
 
   def cast_fields(_other), do: {:error, "a map or keyword list of fields (atoms) to values"}
 
-  defp call(start, opts), do: Call.await(start, Map.get(opts, :timeout), &Error.from_native/1)
+  # One request, in its telemetry span, waited for at most `opts.timeout`. The NIF answers
+  # with the value and the SDK's retries and throttles, which only the span reports. `tables`
+  # is the schema, or the tables of a call that may touch several.
+  defp call(operation, tables, start, opts) do
+    request = Telemetry.dynamo_request(operation, table_names(tables))
+
+    case Call.await(start, Map.get(opts, :timeout), &Error.from_native/1, request) do
+      {:ok, {value, %{retries: _, throttles: _}}} -> {:ok, value}
+      error -> error
+    end
+  end
+
+  # One table is named alone; several (a transaction, a batch of statements) as a list.
+  defp table_names(schema) when is_atom(schema), do: schema.__dynamo__(:table)
+
+  defp table_names(tables) when is_list(tables) do
+    case Enum.uniq(tables) do
+      [table] -> table
+      tables -> tables
+    end
+  end
 
   defp ok_only({:ok, _}), do: :ok
   defp ok_only(error), do: error

@@ -18,7 +18,7 @@ defmodule ObjectStoreX.Stream do
 
   require Logger
 
-  alias CloudStreams.{Call, Native, Options, PullStream, Redact}
+  alias CloudStreams.{Call, Native, Options, PullStream, Redact, Telemetry}
   alias ObjectStoreX.{Error, PutOptions, Store}
   alias ObjectStoreX.Stream.Writes
 
@@ -103,7 +103,10 @@ defmodule ObjectStoreX.Stream do
           )
         end,
         timeout: opts.timeout,
-        error: &Error.from_native/1
+        error: &Error.from_native/1,
+        telemetry:
+          {[:cloud_streams, :object_store, :download],
+           Telemetry.object_store_metadata(store, path, :download)}
       )
 
     case opts.on_progress do
@@ -209,6 +212,12 @@ defmodule ObjectStoreX.Stream do
     tag = make_ref()
     report = opts.on_progress
 
+    span =
+      Telemetry.start(
+        [:cloud_streams, :object_store, :download_file],
+        Telemetry.object_store_metadata(store, path, :download_file)
+      )
+
     task =
       Native.store_download_file(
         store.resource,
@@ -225,10 +234,12 @@ defmodule ObjectStoreX.Stream do
     # The task stops if this process dies (its handle is collected); keep it until answered.
     result =
       try do
-        await_download(tag, report || fn _, _ -> :ok end, opts.timeout)
+        await_download(tag, report || fn _, _ -> :ok end, span, opts.timeout)
       catch
+        # An on_progress callback raised: the span ends with it.
         kind, reason ->
           stop_download(task, tag)
+          Telemetry.exception(span, kind, reason, __STACKTRACE__)
           :erlang.raise(kind, reason, __STACKTRACE__)
       end
 
@@ -236,7 +247,9 @@ defmodule ObjectStoreX.Stream do
       :timeout ->
         stop_download(task, tag)
         {:error, timed_out} = Call.timed_out(opts.timeout)
-        {:error, Error.from_native(timed_out)}
+        error = Error.from_native(timed_out)
+        Telemetry.stop(span, {:error, error})
+        {:error, error}
 
       answer ->
         Native.task_release(task)
@@ -245,17 +258,20 @@ defmodule ObjectStoreX.Stream do
   end
 
   # Progress reports and the answer come from one sender, in order.
-  defp await_download(tag, report, timeout) do
+  defp await_download(tag, report, span, timeout) do
     receive do
       {^tag, {:progress, done, total}} ->
         report.(done, total)
-        await_download(tag, report, timeout)
+        await_download(tag, report, span, timeout)
 
-      {^tag, {:ok, _summary}} ->
+      {^tag, {:ok, summary}} ->
+        Telemetry.stop(span, :done, %{bytes: summary.bytes, resumed_bytes: summary.resumed_bytes})
         :ok
 
       {^tag, {:error, native}} ->
-        {:error, Error.from_native(native)}
+        error = Error.from_native(native)
+        Telemetry.stop(span, {:error, error})
+        {:error, error}
     after
       timeout -> :timeout
     end
@@ -346,10 +362,12 @@ defmodule ObjectStoreX.Stream do
     with {:ok, upload, window, timeout} <-
            start_upload(store, path, opts, "ObjectStoreX.Stream.upload/4") do
       report = progress_reporter(opts[:on_progress], enumerable)
+      span = upload_span(store, path)
 
       try do
         enumerable
-        |> Enum.reduce_while(Writes.new(upload, window, report, timeout), fn chunk, writes ->
+        |> Enum.reduce_while(Writes.new(upload, window, report, timeout, span), fn chunk,
+                                                                                   writes ->
           case Writes.send(writes, chunk) do
             {:ok, writes} -> {:cont, writes}
             {:error, _} = error -> {:halt, error}
@@ -359,18 +377,19 @@ defmodule ObjectStoreX.Stream do
       catch
         kind, reason ->
           Writes.abandon(upload)
-          warn_left_behind(abort(upload, timeout))
+          warn_left_behind(abort(upload, span, timeout))
+          Telemetry.exception(span, kind, reason, __STACKTRACE__)
           :erlang.raise(kind, reason, __STACKTRACE__)
       else
-        {:ok, _writes} ->
+        {:ok, writes} ->
           Writes.abandon(upload)
-          finish(upload, timeout)
+          writes |> finish() |> stop_on_error(span)
 
         {:error, _} = error ->
           # The actor has aborted the multipart upload (the error says so if it could not);
           # this ends the actor, which waits for a command after a failure.
-          _ = abort(upload, timeout)
-          error
+          _ = abort(upload, span, timeout)
+          stop_on_error(error, span)
       end
     end
   end
@@ -418,15 +437,47 @@ defmodule ObjectStoreX.Stream do
     &report.(&1, total)
   end
 
-  defp finish(upload, timeout) do
-    case command(upload, &Native.store_upload_finish/2, timeout) do
-      {:ok, _summary} -> :ok
-      error -> error
+  defp stop_on_error({:error, error} = failed, span) do
+    Telemetry.stop(span, {:error, error})
+    failed
+  end
+
+  defp stop_on_error(ok, _span), do: ok
+
+  defp upload_span(store, path) do
+    Telemetry.start(
+      [:cloud_streams, :object_store, :upload],
+      Telemetry.object_store_metadata(store, path, :upload)
+    )
+  end
+
+  defp finish(writes) do
+    case command(writes.upload, &Native.store_upload_finish/2, writes.timeout) do
+      {:ok, summary} ->
+        # A single put is one part too.
+        Writes.parts_completed(writes, summary.parts)
+        Telemetry.stop(writes.telemetry, :done, %{bytes: summary.bytes, parts: summary.parts})
+        :ok
+
+      error ->
+        error
     end
   end
 
-  defp abort(upload, timeout) do
-    case command(upload, &Native.store_upload_abort/2, timeout) do
+  # An abort that fails leaves billable parts behind: its event says so (`status: :error`).
+  defp abort(upload, span, timeout) do
+    started = System.monotonic_time()
+    result = command(upload, &Native.store_upload_abort/2, timeout)
+
+    status =
+      case result do
+        {:ok, _} -> %{status: :ok}
+        {:error, error} -> %{status: :error, error: error}
+      end
+
+    Telemetry.event(span, :abort, %{duration: System.monotonic_time() - started}, status)
+
+    case result do
       {:ok, :ok} -> :ok
       error -> error
     end
@@ -502,7 +553,8 @@ defmodule ObjectStoreX.Stream do
   def __start_sink__(store, path, opts) do
     case start_upload(store, path, opts, "ObjectStoreX.Stream.upload_sink/3") do
       {:ok, upload, window, timeout} ->
-        Writes.new(upload, window, progress_reporter(opts[:on_progress], nil), timeout)
+        report = progress_reporter(opts[:on_progress], nil)
+        Writes.new(upload, window, report, timeout, upload_span(store, path))
 
       {:error, error} ->
         raise error
@@ -516,26 +568,30 @@ defmodule ObjectStoreX.Stream do
         writes
 
       {:error, error} ->
-        _ = abort(writes.upload, writes.timeout)
+        _ = abort(writes.upload, writes.telemetry, writes.timeout)
+        Telemetry.exception(writes.telemetry, :error, error, [])
         raise error
     end
   end
 
   @doc false
   def __sink_finish__(writes) do
-    with {:ok, _} <- Writes.drain(writes),
+    with {:ok, writes} <- Writes.drain(writes),
          :ok <- Writes.abandon(writes.upload),
-         :ok <- finish(writes.upload, writes.timeout) do
+         :ok <- finish(writes) do
       :ok
     else
-      {:error, error} -> raise error
+      {:error, error} ->
+        Telemetry.exception(writes.telemetry, :error, error, [])
+        raise error
     end
   end
 
   @doc false
   def __sink_abort__(writes) do
     Writes.abandon(writes.upload)
-    warn_left_behind(abort(writes.upload, writes.timeout))
+    warn_left_behind(abort(writes.upload, writes.telemetry, writes.timeout))
+    Telemetry.stop(writes.telemetry, :halted)
   end
 
   @max_batch_size 1_000_000
@@ -603,7 +659,10 @@ defmodule ObjectStoreX.Stream do
       end,
       timeout: opts.timeout,
       error: &Error.from_native/1,
-      pages: true
+      pages: true,
+      telemetry:
+        {[:cloud_streams, :object_store, :list_stream],
+         Telemetry.object_store_metadata(store, opts.prefix, :list_stream)}
     )
   end
 

@@ -30,6 +30,7 @@ defmodule ObjectStoreX.Transfer do
   """
 
   alias CloudStreams.Cluster.Dispatcher
+  alias CloudStreams.Telemetry
   alias ObjectStoreX.Error
 
   @behaviour Dispatcher
@@ -80,17 +81,33 @@ defmodule ObjectStoreX.Transfer do
     # Both stores must build here first: a bad configuration fails once, clearly.
     with {:ok, _} <- build(from), {:ok, _} <- build(to) do
       {items, refused} = items(paths, opts.to_path || (& &1))
+      span = copy_span(from, to, nodes, length(paths))
 
-      Dispatcher.start(__MODULE__, {from, to},
-        items: items,
-        nodes: nodes,
-        max_concurrency: opts.max_concurrency,
-        max_attempts: opts.max_attempts,
-        name: "copier of ObjectStoreX.Transfer.copy_many/4"
-      )
-      |> collect(%{copied: 0, bytes: 0, failed: refused})
-      |> result()
+      summary =
+        Dispatcher.start(__MODULE__, {from, to},
+          items: items,
+          nodes: nodes,
+          max_concurrency: opts.max_concurrency,
+          max_attempts: opts.max_attempts,
+          name: "copier of ObjectStoreX.Transfer.copy_many/4"
+        )
+        |> collect(%{copied: 0, bytes: 0, failed: refused})
+
+      totals = %{copied: summary.copied, bytes: summary.bytes, failed: length(summary.failed)}
+      Telemetry.stop(span, :done, totals)
+      result(summary)
     end
+  end
+
+  # Backends only: a store spec holds credentials.
+  defp copy_span(from, to, nodes, count) do
+    Telemetry.start([:cloud_streams, :object_store, :copy_many], %{
+      operation: :copy_many,
+      from_backend: elem(from, 0),
+      to_backend: elem(to, 0),
+      nodes: length(nodes),
+      paths: count
+    })
   end
 
   defp check_spec!({backend, opts}, _name) when is_atom(backend) and is_list(opts), do: :ok

@@ -5,4 +5,5 @@ defmodule CloudStreams.DoctestTest do
   doctest CloudStreams.Error
   doctest CloudStreams.PullStream
   doctest CloudStreams.Synthetic
+  doctest CloudStreams.Telemetry
 end

@@ -3,6 +3,16 @@ defmodule CloudStreams.HTTPResponder do
   # A tiny HTTP server on 127.0.0.1 that answers every request with a fixed status (or never
   # answers), for failures the emulators cannot produce: 5xx, 429, hung connections.
 
+  @doc """
+  Starts a server that answers with `replies` in order, one per request, the last one
+  repeated; returns `{base_url, script}` (see `requests/1`).
+  """
+  def start_script([_ | _] = replies) do
+    {:ok, script} = Agent.start(fn -> {replies, 0} end)
+    ExUnit.Callbacks.on_exit(fn -> Process.exit(script, :kill) end)
+    {start({:script, script}), script}
+  end
+
   @doc "Starts the server; returns its base URL. `reply` is `{status, body}` or `:hang`."
   def start(reply) do
     {:ok, listen} =
@@ -21,6 +31,19 @@ defmodule CloudStreams.HTTPResponder do
     {:ok, socket} = :gen_tcp.accept(listen)
     spawn(fn -> serve(socket, reply) end) |> then(&:gen_tcp.controlling_process(socket, &1))
     accept_loop(listen, reply)
+  end
+
+  @doc "How many requests a scripted server has answered."
+  def requests(script), do: Agent.get(script, &elem(&1, 1))
+
+  defp serve(socket, {:script, script}) do
+    reply =
+      Agent.get_and_update(script, fn
+        {[last], n} -> {last, {[last], n + 1}}
+        {[next | rest], n} -> {next, {rest, n + 1}}
+      end)
+
+    serve(socket, reply)
   end
 
   defp serve(socket, :hang) do

@@ -244,6 +244,13 @@ defmodule CloudStreams.Cluster.Dispatcher do
     else
       delay = min(@base_backoff * Integer.pow(2, attempts - 1), @max_backoff)
       due = now() + delay + :rand.uniform(div(delay, 2) + 1) - 1
+
+      CloudStreams.Telemetry.execute(
+        [:cloud_streams, :cluster, :retry],
+        %{attempt: attempts, backoff: delay},
+        %{worker: state.name, error_kind: CloudStreams.Telemetry.error_kind(reason)}
+      )
+
       %{state | delayed: [{due, id} | state.delayed]}
     end
   end

@@ -1,5 +1,5 @@
 defmodule Dynamo.Table.Stream do
-  alias CloudStreams.{Native, Options, PullStream}
+  alias CloudStreams.{Native, Options, PullStream, Telemetry}
   alias Dynamo.{Codec, Schema}
 
   @type schema :: module()
@@ -157,7 +157,7 @@ defmodule Dynamo.Table.Stream do
   def scan(schema, opts \\ []) do
     Schema.schema!(schema, "Dynamo.Table.Stream.scan/2")
     opts = Options.validate!(opts, @scan_opts, "Dynamo.Table.Stream.scan/2")
-    read_stream(schema, :scan, opts, 1, 1, start_key(opts))
+    read_stream(schema, :scan, :scan, opts, 1, 1, start_key(opts))
   end
 
   @doc """
@@ -191,7 +191,7 @@ defmodule Dynamo.Table.Stream do
     if nodes do
       Dynamo.Table.Stream.Distributed.stream(schema, opts, nodes)
     else
-      read_stream(schema, :scan, opts, opts.segments, concurrency(opts), nil)
+      read_stream(schema, :parallel_scan, :scan, opts, opts.segments, concurrency(opts), nil)
     end
   end
 
@@ -210,7 +210,7 @@ defmodule Dynamo.Table.Stream do
   def query(schema, opts) do
     Schema.schema!(schema, "Dynamo.Table.Stream.query/2")
     opts = Options.validate!(opts, @query_opts, "Dynamo.Table.Stream.query/2")
-    read_stream(schema, :query, opts, 1, 1, start_key(opts))
+    read_stream(schema, :query, :query, opts, 1, 1, start_key(opts))
   end
 
   # `message_format`, `completion_message` and `error_message` are any term by design: the
@@ -280,7 +280,11 @@ defmodule Dynamo.Table.Stream do
     stream = parallel_scan(schema, scan_opts)
     own_opts = Options.validate!(own_opts, own, "Dynamo.Table.Stream.scan_to_process/3")
 
-    Dynamo.Table.Stream.Sender.start(stream, pid, own_opts)
+    Dynamo.Table.Stream.Sender.start(
+      stream,
+      pid,
+      Map.put(own_opts, :table, schema.__dynamo__(:table))
+    )
   end
 
   def scan_to_process(_schema, pid, _opts) do
@@ -320,7 +324,8 @@ defmodule Dynamo.Table.Stream do
       segments: segments,
       positions: positions,
       consumed: nil,
-      on_checkpoint: opts.on_checkpoint
+      on_checkpoint: opts.on_checkpoint,
+      page_event: %{operation: operation, table: schema.__dynamo__(:table)}
     }
 
     {open, state, &decode/2}
@@ -334,12 +339,14 @@ defmodule Dynamo.Table.Stream do
     starts = for {s, key} <- starts, do: {s, key && Codec.encode_item(key)}
     open = opener(schema, :scan, opts, segments, starts, concurrency(opts))
     default = schema.__struct__()
+    page_event = %{operation: :scan, table: schema.__dynamo__(:table)}
 
     pages = fn
       :done, acc ->
         {[], acc}
 
-      {segment, items, last_key}, acc ->
+      {segment, items, last_key, request}, acc ->
+        Telemetry.dynamo_page(page_event, segment, length(items), request)
         {structs, position} = page(items, last_key, default, schema)
         {[{segment, structs, position}], acc}
     end
@@ -381,19 +388,24 @@ defmodule Dynamo.Table.Stream do
     end
   end
 
-  defp read_stream(schema, operation, opts, segments, max_concurrency, start_key) do
+  # `name`: the stream's name in its telemetry events (`parallel_scan` is a `:scan` operation).
+  defp read_stream(schema, name, operation, opts, segments, max_concurrency, start_key) do
     {open, state, decode} = source(schema, operation, opts, segments, max_concurrency, start_key)
+    metadata = %{operation: name, table: schema.__dynamo__(:table), segments: segments}
 
     PullStream.new(open,
       timeout: opts.timeout,
       error: &Dynamo.Error.from_native/1,
-      reduce: {state, decode}
+      reduce: {state, decode},
+      telemetry: {[:cloud_streams, :dynamo, name], metadata}
     )
   end
 
   # A page arrives: the page before it has been consumed, so its position is now safe.
-  defp decode({segment, items, last_key}, state) do
+  defp decode({segment, items, last_key, request}, state) do
     state = commit(state)
+    Telemetry.dynamo_page(state.page_event, segment, length(items), request)
+
     {structs, position} = page(items, last_key, state.default, state.schema)
     {structs, %{state | consumed: {segment, position}}}
   end
@@ -522,16 +534,23 @@ defmodule Dynamo.Table.Stream do
     fields = for {name, {field, type}} <- schema.__dynamo__(:decoders), do: {name, field, type}
     default = schema.__struct__()
 
+    page_event = %{operation: :execute_statement, table: schema.__dynamo__(:table)}
+
     pages = fn
-      :done, acc -> {[], acc}
-      items, acc -> {Enum.map(items, &to_struct(&1, default, schema)), acc}
+      :done, acc ->
+        {[], acc}
+
+      {items, request}, acc ->
+        Telemetry.dynamo_page(page_event, 0, length(items), request)
+        {Enum.map(items, &to_struct(&1, default, schema)), acc}
     end
 
     PullStream.new(
       fn -> Native.dynamo_statement_stream(config, statement, opts.prefetch_pages, fields) end,
       timeout: opts.timeout,
       error: &Dynamo.Error.from_native/1,
-      reduce: {nil, pages}
+      reduce: {nil, pages},
+      telemetry: {[:cloud_streams, :dynamo, :execute_statement], page_event}
     )
   end
 end

@@ -15,10 +15,43 @@ defmodule ObjectStoreX.Stream.Writes do
   # actor answers them once its abort is done, which takes at most about 10 s.
   @late_answers 15_000
 
-  defstruct [:upload, :window, :report, :timeout, unacked: :queue.new(), unacked_bytes: 0]
+  # `telemetry`: the upload's span; `parts_seen`: parts the store confirmed, as acknowledged.
+  defstruct [
+    :upload,
+    :window,
+    :report,
+    :timeout,
+    :telemetry,
+    unacked: :queue.new(),
+    unacked_bytes: 0,
+    parts_seen: 0
+  ]
 
-  def new(upload, window, report, timeout),
-    do: remember(%__MODULE__{upload: upload, window: window, report: report, timeout: timeout})
+  alias CloudStreams.Telemetry
+
+  def new(upload, window, report, timeout, span \\ nil) do
+    remember(%__MODULE__{
+      upload: upload,
+      window: window,
+      report: report,
+      timeout: timeout,
+      telemetry: span
+    })
+  end
+
+  @doc """
+  Emits `[..., :upload, :part]` for each part confirmed since the last call, up to
+  `completed` (parts complete in the background; acknowledgements and the finish say how
+  many have).
+  """
+  def parts_completed(%__MODULE__{parts_seen: seen} = writes, completed) when completed > seen do
+    for number <- (seen + 1)..completed,
+        do: Telemetry.event(writes.telemetry, :part, %{completed: number}, %{})
+
+    %{writes | parts_seen: completed}
+  end
+
+  def parts_completed(writes, _completed), do: writes
 
   def send(writes, chunk) do
     case IO.iodata_to_binary(chunk) do
@@ -70,10 +103,11 @@ defmodule ObjectStoreX.Stream.Writes do
     {{:value, {tag, size}}, rest} = :queue.out(writes.unacked)
 
     receive do
-      {^tag, {:ok, total}} ->
+      {^tag, {:ok, {total, parts}}} ->
         # Remembered before the report runs: it may raise, and abandon/1 must not wait for
         # an acknowledgement already taken.
-        writes = remember(%{writes | unacked: rest, unacked_bytes: writes.unacked_bytes - size})
+        writes = %{writes | unacked: rest, unacked_bytes: writes.unacked_bytes - size}
+        writes = writes |> parts_completed(parts) |> remember()
         writes.report.(total)
         await_below(writes, limit)
 

@@ -30,6 +30,7 @@ defmodule Dynamo.Table.Stream.Distributed do
   """
 
   alias CloudStreams.Cluster.Dispatcher
+  alias CloudStreams.Telemetry
   alias Dynamo.Table.Stream, as: TableStream
 
   @behaviour Dispatcher
@@ -92,7 +93,17 @@ defmodule Dynamo.Table.Stream.Distributed do
         name: "reader of Dynamo.Table.Stream.parallel_scan/2"
       )
 
+    span =
+      Telemetry.start([:cloud_streams, :dynamo, :distributed_scan], %{
+        operation: :distributed_scan,
+        table: schema.__dynamo__(:table),
+        segments: segments,
+        nodes: length(nodes)
+      })
+
     %{
+      telemetry: span,
+      failed: nil,
       dispatcher: dispatcher,
       segments: segments,
       positions: positions,
@@ -109,26 +120,41 @@ defmodule Dynamo.Table.Stream.Distributed do
         # Handed to the consumer: delivered. A retried segment starts after it.
         state = TableStream.commit(state)
         dispatcher = Dispatcher.update(dispatcher, segment, {segment, position})
-        {structs, %{state | dispatcher: dispatcher, consumed: {segment, position}}}
+        span = Telemetry.count(state.telemetry, :pages, 1)
+        span = Telemetry.count(span, :items, length(structs))
+
+        {structs,
+         %{state | dispatcher: dispatcher, consumed: {segment, position}, telemetry: span}}
 
       {:completed, _segment, _, dispatcher} ->
-        {[], %{state | dispatcher: dispatcher}}
+        {[],
+         %{
+           state
+           | dispatcher: dispatcher,
+             telemetry: Telemetry.count(state.telemetry, :segments, 1)
+         }}
 
       {:failed, _segment, reason, dispatcher} ->
-        # Readers started since the last page are known to this dispatcher only.
-        Dispatcher.stop(dispatcher)
-        raise reason
+        # Raised by stop/1, which ends the span first. Readers started since the last page
+        # are known to this dispatcher only.
+        {:halt, %{state | dispatcher: dispatcher, failed: reason}}
 
       {:done, _dispatcher} ->
         {:halt, %{TableStream.commit(state) | dispatcher: nil}}
     end
   end
 
-  defp stop(%{dispatcher: nil}), do: :ok
+  defp stop(%{dispatcher: nil} = state), do: Telemetry.stop(state.telemetry, :done)
 
-  defp stop(state) do
+  defp stop(%{failed: nil} = state) do
     Dispatcher.stop(state.dispatcher)
-    :ok
+    Telemetry.stop(state.telemetry, :halted)
+  end
+
+  defp stop(%{failed: reason} = state) do
+    Dispatcher.stop(state.dispatcher)
+    Telemetry.exception(state.telemetry, :error, reason, [])
+    raise reason
   end
 
   @impl Dispatcher

@@ -58,7 +58,7 @@ defmodule Dynamo.Table.Stream.Producer do
   `:prefetch_pages` to 0).
   """
 
-  alias CloudStreams.PullStream
+  alias CloudStreams.{PullStream, Telemetry}
 
   @own_opts [:schema, :name, :demand, :dispatcher, :engine]
   @function "Dynamo.Table.Stream.Producer.start_link/1"
@@ -152,7 +152,14 @@ defmodule Dynamo.Table.Stream.Producer do
 
   @doc false
   def init({{open, decode_state, decode, timeout}, stage_opts}) do
+    span =
+      Telemetry.start(
+        [:cloud_streams, :dynamo, :producer],
+        %{operation: :producer, table: decode_state.schema.__dynamo__(:table)}
+      )
+
     state = %{
+      telemetry: span,
       handle: open.(),
       decode: decode,
       decode_state: decode_state,
@@ -198,7 +205,15 @@ defmodule Dynamo.Table.Stream.Producer do
   def handle_cast(_message, state), do: {:noreply, [], state}
 
   @doc false
-  def terminate(_reason, state), do: CloudStreams.Native.stream_close(state.handle)
+  def terminate(reason, state) do
+    CloudStreams.Native.stream_close(state.handle)
+
+    case reason do
+      {:dynamo_error, error} -> Telemetry.exception(state.telemetry, :error, error, [])
+      _ when state.done -> Telemetry.stop(state.telemetry, :done)
+      _ -> Telemetry.stop(state.telemetry, :cancelled)
+    end
+  end
 
   ## Pulling pages
 
@@ -229,7 +244,7 @@ defmodule Dynamo.Table.Stream.Producer do
     {items, decode_state} = state.decode.(page, state.decode_state)
     # What exceeds the demand waits in the stage's buffer, which serves the next asks itself.
     state = %{state | decode_state: decode_state, demand: max(state.demand - length(items), 0)}
-    fill(state, [items | events])
+    fill(count_page(state, items), [items | events])
   end
 
   defp handle_event(:done, state, events) do
@@ -243,6 +258,13 @@ defmodule Dynamo.Table.Stream.Producer do
   end
 
   defp emit(state, events), do: {:noreply, flatten(events), state}
+
+  defp count_page(%{telemetry: nil} = state, _items), do: state
+
+  defp count_page(state, items) do
+    span = state.telemetry |> Telemetry.count(:pages, 1) |> Telemetry.count(:items, length(items))
+    %{state | telemetry: span}
+  end
 
   # The last events are out of this callback; the stage must stop only once each has gone to
   # a consumer. An info cast to the stage (what `GenStage.async_info/2` does) is delivered

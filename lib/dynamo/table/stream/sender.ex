@@ -15,6 +15,8 @@ defmodule Dynamo.Table.Stream.Sender do
   # to `max_mailbox` since the last reading, and waits (backing off from 1 ms to 64 ms) only
   # while the mailbox is above it.
 
+  alias CloudStreams.Telemetry
+
   @max_backoff_ms 64
 
   @spec start(Enumerable.t(), pid(), map()) :: {:ok, pid()} | {:error, term()}
@@ -28,6 +30,7 @@ defmodule Dynamo.Table.Stream.Sender do
 
   defp run(stream, receiver, watcher, opts) do
     batch = opts.batch_size
+    span = Telemetry.start([:cloud_streams, :dynamo, :scan_to_process], telemetry_metadata(opts))
 
     format =
       opts.message_format ||
@@ -38,7 +41,7 @@ defmodule Dynamo.Table.Stream.Sender do
     ending =
       try do
         Enum.reduce(items, room(receiver, opts.max_mailbox), fn payload, room ->
-          room = wait_for_room(receiver, opts.max_mailbox, room, 1)
+          room = wait_for_room(receiver, opts.max_mailbox, room, span)
           send(receiver, fill(format, payload, [:item, :items], "message_format"))
           spend(room)
         end)
@@ -55,8 +58,19 @@ defmodule Dynamo.Table.Stream.Sender do
     # The watcher alone sends the terminal message, so it is sent exactly once, whenever the
     # scanner dies; on one node it still follows every item sent before it.
     send(watcher, {:terminal, terminal(ending, opts)})
-    :ok
+
+    case ending do
+      :ok -> Telemetry.stop(span, :done)
+      {:error, error} -> Telemetry.exception(span, :error, error, [])
+    end
   end
+
+  defp telemetry_metadata(opts),
+    do: %{
+      operation: :scan_to_process,
+      table: Map.get(opts, :table),
+      max_mailbox: opts.max_mailbox
+    }
 
   defp spend(:infinity), do: :infinity
   defp spend(room), do: room - 1
@@ -104,17 +118,29 @@ defmodule Dynamo.Table.Stream.Sender do
     end
   end
 
-  defp wait_for_room(_receiver, _max, :infinity, _backoff), do: :infinity
-  defp wait_for_room(_receiver, _max, room, _backoff) when room > 0, do: room
+  defp wait_for_room(_receiver, _max, :infinity, _span), do: :infinity
+  defp wait_for_room(_receiver, _max, room, _span) when room > 0, do: room
 
-  defp wait_for_room(receiver, max, _room, backoff) do
+  defp wait_for_room(receiver, max, _room, span) do
     case room(receiver, max) do
       room when room > 0 ->
         room
 
       _full ->
-        Process.sleep(backoff)
-        wait_for_room(receiver, max, 0, min(backoff * 2, @max_backoff_ms))
+        # One event per pause, once it ends, however many looks it took.
+        started = System.monotonic_time()
+        room = paused(receiver, max, 1)
+        Telemetry.event(span, :pause, %{duration: System.monotonic_time() - started}, %{})
+        room
+    end
+  end
+
+  defp paused(receiver, max, backoff) do
+    Process.sleep(backoff)
+
+    case room(receiver, max) do
+      room when room > 0 -> room
+      _full -> paused(receiver, max, min(backoff * 2, @max_backoff_ms))
     end
   end
 

@@ -98,5 +98,6 @@ async fn build(config: &ClientConfig) -> Client {
         .timeout_config(timeouts.build())
         .load()
         .await;
-    Client::new(&sdk_config)
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config);
+    Client::from_conf(config.interceptor(super::attempts::CountAttempts).build())
 }

@@ -2,6 +2,7 @@
 //! mapped to ours ([`error`]), one async function per operation ([`ops`]), and
 //! scans and queries as pull streams ([`stream`]).
 
+pub mod attempts;
 pub mod client;
 pub mod error;
 pub mod ops;

@@ -3,6 +3,7 @@
 //! `NextToken`, calling [`Sink::reserve`] before each request as the scans do (`stream.rs`), so
 //! pages are fetched only while the buffer has room.
 
+use crate::dynamo::attempts::counted;
 use crate::dynamo::error::{from_sdk, reason_kind};
 use crate::dynamo::ops::Page;
 use crate::dynamo::stream::SegmentPage;
@@ -11,6 +12,7 @@ use crate::error::Error;
 use crate::pull::{Sink, Weighed};
 use aws_sdk_dynamodb::types::BatchStatementRequest;
 use aws_sdk_dynamodb::Client;
+use std::time::Duration;
 
 /// A statement with its `?` parameters, in order.
 #[derive(Debug, Clone, Default)]
@@ -109,7 +111,8 @@ where
 {
     loop {
         sink.reserve().await?;
-        let page = execute(&client, &statement).await?;
+        let (page, attempts) = counted(execute(&client, &statement)).await;
+        let page = page?;
         let count = page.items.len() as i32;
         let next = page.next_token;
         let page = Page {
@@ -118,7 +121,13 @@ where
             scanned_count: count,
             ..Page::default()
         };
-        sink.send(wrap(SegmentPage { segment: 0, page })).await?;
+        let page = SegmentPage {
+            segment: 0,
+            page,
+            attempts,
+            capacity_wait: Duration::ZERO,
+        };
+        sink.send(wrap(page)).await?;
         match next {
             Some(token) => statement.next_token = Some(token),
             None => return Ok(()),

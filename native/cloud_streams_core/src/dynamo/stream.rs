@@ -8,6 +8,7 @@
 //! `last_evaluated_key` tells the consumer the segment is done: that is what makes a stopped
 //! parallel scan resumable from per-segment positions.
 
+use crate::dynamo::attempts::{counted, Attempts};
 use crate::dynamo::ops::{self, Operation, Page, Read};
 use crate::dynamo::Item;
 use crate::error::Error;
@@ -62,6 +63,10 @@ impl Segments {
 pub struct SegmentPage {
     pub segment: i32,
     pub page: Page,
+    /// Retries and throttles of the request that fetched it.
+    pub attempts: Attempts,
+    /// How long `max_read_capacity` held the request back.
+    pub capacity_wait: Duration,
 }
 
 impl Weighed for SegmentPage {
@@ -173,17 +178,24 @@ async fn read_segment<T: Weighed + Send + 'static>(
     read.exclusive_start_key = start;
     loop {
         sink.reserve().await?;
+        let waited = Instant::now();
         if let Some(limiter) = limiter {
             limiter.wait().await;
         }
-        let page = ops::read_page(client, plan.operation, &read)
-            .await
-            .map_err(|e| in_segment(e, segment, plan.total_segments))?;
+        let capacity_wait = waited.elapsed();
+        let (page, attempts) = counted(ops::read_page(client, plan.operation, &read)).await;
+        let page = page.map_err(|e| in_segment(e, segment, plan.total_segments))?;
         if let (Some(limiter), Some(units)) = (limiter, page.consumed_capacity) {
             limiter.consumed(units);
         }
         let next = page.last_evaluated_key.clone();
-        sink.send(wrap(SegmentPage { segment, page })).await?;
+        let page = SegmentPage {
+            segment,
+            page,
+            attempts,
+            capacity_wait,
+        };
+        sink.send(wrap(page)).await?;
         match next {
             Some(key) => read.exclusive_start_key = Some(key),
             None => return Ok(()),

@@ -42,8 +42,16 @@ pub struct Uploaded {
 /// Answers one command, on the actor's thread.
 pub type Reply<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
 
+/// What a write's acknowledgement reports: bytes accepted so far, and parts the store has
+/// confirmed so far (parts complete in the background; the caller hears of them here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    pub bytes: u64,
+    pub parts_completed: usize,
+}
+
 enum Command {
-    Write(Bytes, Reply<u64>),
+    Write(Bytes, Reply<Accepted>),
     Finish(Reply<Uploaded>),
     Abort(Reply<()>),
 }
@@ -63,7 +71,7 @@ pub struct UploadHandle {
 
 impl UploadHandle {
     /// Appends data; `reply` gets the total accepted so far once there is room for it.
-    pub fn write(&self, data: Bytes, reply: Reply<u64>) {
+    pub fn write(&self, data: Bytes, reply: Reply<Accepted>) {
         self.send(Command::Write(data, reply));
     }
 
@@ -117,6 +125,7 @@ pub fn start(store: Arc<Store>, path: &str, config: UploadConfig) -> Result<Uplo
         upload: None,
         upload_id: None,
         parts: 0,
+        parts_completed: 0,
         in_flight: FuturesUnordered::new(),
         failed: None,
     };
@@ -137,6 +146,7 @@ struct Actor {
     /// The store's id of the multipart upload, where it exposes one (S3, GCS).
     upload_id: Option<String>,
     parts: usize,
+    parts_completed: usize,
     in_flight: FuturesUnordered<UploadPart>,
     failed: Option<Error>,
 }
@@ -151,9 +161,7 @@ impl Actor {
                     return;
                 }
                 Some(result) = self.in_flight.next(), if !self.in_flight.is_empty() => {
-                    if let Err(e) = result {
-                        self.fail(e).await;
-                    }
+                    self.part_done(result).await;
                     continue;
                 }
             };
@@ -210,7 +218,14 @@ impl Actor {
         self.failed.get_or_insert(error);
     }
 
-    async fn write(&mut self, data: Bytes) -> Result<u64, Error> {
+    async fn part_done(&mut self, result: Result<(), object_store::Error>) {
+        match result {
+            Ok(()) => self.parts_completed += 1,
+            Err(e) => self.fail(e).await,
+        }
+    }
+
+    async fn write(&mut self, data: Bytes) -> Result<Accepted, Error> {
         if let Some(error) = &self.failed {
             return Err(error.clone());
         }
@@ -223,7 +238,10 @@ impl Actor {
         }
         match &self.failed {
             Some(error) => Err(error.clone()),
-            None => Ok(self.total),
+            None => Ok(Accepted {
+                bytes: self.total,
+                parts_completed: self.parts_completed,
+            }),
         }
     }
 
@@ -265,8 +283,11 @@ impl Actor {
             }
         }
         while self.in_flight.len() >= self.config.max_concurrency {
-            if let Some(Err(e)) = self.in_flight.next().await {
-                return self.fail(e).await;
+            if let Some(result) = self.in_flight.next().await {
+                self.part_done(result).await;
+                if self.failed.is_some() {
+                    return;
+                }
             }
         }
         let upload = self.upload.as_mut().expect("started above");
@@ -299,9 +320,7 @@ impl Actor {
             self.dispatch(last).await;
         }
         while let Some(result) = self.in_flight.next().await {
-            if let Err(e) = result {
-                self.fail(e).await;
-            }
+            self.part_done(result).await;
         }
         if let Some(error) = &self.failed {
             return Err(error.clone());

@@ -8,13 +8,16 @@ mod stream;
 mod structs;
 
 use crate::reply;
+use cloud_streams_core::dynamo::attempts::{self, Attempts};
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
 use cloud_streams_core::dynamo::ops::{
     self, Expressions, GetAction, Index, KeyAttribute, Operation, Page, Read, WriteAction,
 };
 use cloud_streams_core::dynamo::statement::{self, Statement};
+use cloud_streams_core::Error;
 use rustler::{Atom, Encoder, Env, NifMap, NifResult, Term};
 use std::collections::HashMap;
+use std::future::Future;
 
 #[derive(NifMap)]
 pub struct ConfigTerm {
@@ -131,6 +134,32 @@ pub fn encode_page<'a>(env: Env<'a>, page: &Page) -> Term<'a> {
     })
 }
 
+/// Like `reply::spawn`, for an operation that reaches DynamoDB: answers
+/// `{tag, {:ok, {value, %{retries:, throttles:}}}}`, with what the SDK's retries went through
+/// (see `attempts`), or `{tag, {:error, error}}`.
+fn spawn_counted<T, F, E>(env: Env<'_>, tag: Term<'_>, work: F, encode: E) -> reply::Spawned
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+    E: for<'a> FnOnce(Env<'a>, T) -> Term<'a> + Send + 'static,
+{
+    reply::spawn(
+        env,
+        tag,
+        async move {
+            let (result, attempts) = attempts::counted(work).await;
+            result.map(|value| (value, attempts))
+        },
+        move |env, (value, attempts): (T, Attempts)| {
+            let attempts = rustler::term_map!(env, {
+                Atom::from_str(env, "retries").unwrap() => attempts.retries,
+                Atom::from_str(env, "throttles").unwrap() => attempts.throttles,
+            });
+            (encode(env, value), attempts).encode(env)
+        },
+    )
+}
+
 #[rustler::nif]
 fn dynamo_put_item<'a>(
     env: Env<'a>,
@@ -145,7 +174,7 @@ fn dynamo_put_item<'a>(
         codec::decode_item(item)?,
         expressions.decode()?,
     );
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move { ops::put_item(&client::client(&config).await, &table, item, expressions).await },
@@ -166,7 +195,7 @@ fn dynamo_get_item<'a>(
     tag: Term<'a>,
 ) -> NifResult<reply::Spawned> {
     let (config, key): (ClientConfig, _) = (config.into(), codec::decode_item(key)?);
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move {
@@ -191,7 +220,7 @@ fn dynamo_delete_item<'a>(
         codec::decode_item(key)?,
         expressions.decode()?,
     );
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move { ops::delete_item(&client::client(&config).await, &table, key, expressions).await },
@@ -214,7 +243,7 @@ fn dynamo_update_item<'a>(
         codec::decode_item(key)?,
         expressions.decode()?,
     );
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move {
@@ -245,7 +274,7 @@ fn dynamo_read_page<'a>(
 ) -> NifResult<reply::Spawned> {
     let operation = self::operation(env, operation)?;
     let (config, read): (ClientConfig, Read) = (config.into(), read.decode()?);
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move { ops::read_page(&client::client(&config).await, operation, &read).await },
@@ -264,7 +293,7 @@ fn dynamo_batch_write<'a>(
 ) -> NifResult<reply::Spawned> {
     let config: ClientConfig = config.into();
     let (puts, deletes) = (codec::decode_items(puts)?, codec::decode_items(deletes)?);
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move { ops::batch_write(&client::client(&config).await, &table, puts, deletes).await },
@@ -283,7 +312,7 @@ fn dynamo_batch_get<'a>(
 ) -> NifResult<reply::Spawned> {
     let config: ClientConfig = config.into();
     let keys = codec::decode_items(keys)?;
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move {
@@ -324,7 +353,7 @@ fn dynamo_create_table<'a>(
             sort: sort.map(key),
         })
         .collect();
-    reply::spawn(
+    spawn_counted(
         env,
         tag,
         async move {
@@ -343,7 +372,7 @@ fn dynamo_delete_table<'a>(
     tag: Term<'a>,
 ) -> reply::Spawned {
     let config: ClientConfig = config.into();
-    reply::spawn(
+    spawn_counted(
         env,
         tag,
         async move { ops::delete_table(&client::client(&config).await, &table).await },
@@ -400,7 +429,7 @@ fn dynamo_transact_write<'a>(
         .into_iter()
         .map(decode_write_action)
         .collect::<NifResult<Vec<_>>>()?;
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move {
@@ -434,7 +463,7 @@ fn dynamo_transact_get<'a>(
             })
         })
         .collect::<NifResult<Vec<_>>>()?;
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move { ops::transact_get(&client::client(&config).await, gets).await },
@@ -483,7 +512,7 @@ fn dynamo_execute_statement<'a>(
     tag: Term<'a>,
 ) -> NifResult<reply::Spawned> {
     let (config, statement): (ClientConfig, _) = (config.into(), statement.decode()?);
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move { statement::execute(&client::client(&config).await, &statement).await },
@@ -509,7 +538,7 @@ fn dynamo_batch_execute_statement<'a>(
         .into_iter()
         .map(StatementTerm::decode)
         .collect::<NifResult<Vec<_>>>()?;
-    Ok(reply::spawn(
+    Ok(spawn_counted(
         env,
         tag,
         async move { statement::batch_execute(&client::client(&config).await, statements).await },

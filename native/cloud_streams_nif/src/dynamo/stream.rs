@@ -1,5 +1,6 @@
 //! Scans and queries as pull streams (driven by `test/dynamo/stream_test.exs`). Each stream
-//! item is one page of one segment: `{segment, [item], last_evaluated_key | nil}`, each item
+//! item is one page of one segment: `{segment, [item], last_evaluated_key | nil, request}`
+//! (`request`: `%{retries:, throttles:, consumed_capacity:, capacity_wait_us:}`), each item
 //! decoded into the schema's fields (`structs.rs`); `Dynamo.Table.Stream` makes the structs
 //! and keeps each segment's position.
 
@@ -34,10 +35,18 @@ impl EncodeItem for SchemaPage {
             .iter()
             .map(|i| self.plan.encode(env, i))
             .collect();
+        let page = &self.page;
+        let request = rustler::term_map!(env, {
+            Atom::from_str(env, "retries").unwrap() => page.attempts.retries,
+            Atom::from_str(env, "throttles").unwrap() => page.attempts.throttles,
+            Atom::from_str(env, "consumed_capacity").unwrap() => page.page.consumed_capacity,
+            Atom::from_str(env, "capacity_wait_us").unwrap() => page.capacity_wait.as_micros() as u64,
+        });
         (
-            self.page.segment,
+            page.segment,
             items,
-            optional_item(env, &self.page.page.last_evaluated_key),
+            optional_item(env, &page.page.last_evaluated_key),
+            request,
         )
             .encode(env)
     }

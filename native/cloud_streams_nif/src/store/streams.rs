@@ -96,7 +96,8 @@ fn store_upload_start<'a>(
     }
 }
 
-/// Answers `{tag, {:ok, bytes_accepted_so_far}}` once the data is accepted.
+/// Answers `{tag, {:ok, {bytes_accepted_so_far, parts_completed_so_far}}}` once the data is
+/// accepted.
 #[rustler::nif]
 fn store_upload_write<'a>(
     env: Env<'a>,
@@ -105,7 +106,9 @@ fn store_upload_write<'a>(
     tag: Term<'a>,
 ) -> NifResult<Atom> {
     let bytes = crate::binary::to_bytes(env, data)?;
-    let reply = Replier::new(env, tag).into_callback(|env, total: u64| total.encode(env));
+    let reply = Replier::new(env, tag).into_callback(|env, accepted: upload::Accepted| {
+        (accepted.bytes, accepted.parts_completed).encode(env)
+    });
     upload.0.write(bytes, reply);
     Ok(atoms::ok())
 }
@@ -129,7 +132,8 @@ fn store_upload_finish<'a>(
     atoms::ok()
 }
 
-/// Answers `{tag, {:ok, :ok}}` once the multipart upload (if any) is aborted.
+/// Answers `{tag, {:ok, :ok}}` once the multipart upload (if any) is aborted, or
+/// `{tag, {:error, error}}` when it could not be (its parts are left in the store).
 #[rustler::nif]
 fn store_upload_abort<'a>(
     env: Env<'a>,
