@@ -8,6 +8,17 @@ defmodule CloudStreams.LongScheduleTest do
   @moduletag :dynamodb
   @moduletag :s3
 
+  # The NIFs that open a stream run on dirty CPU schedulers (`schedule = "DirtyCpu"` in
+  # native/cloud_streams_nif/src/store/streams.rs, dynamo/stream.rs, dynamo/statement_stream.rs):
+  # not the normal schedulers this test is about.
+  @dirty_nifs [
+    :store_download_stream,
+    :store_list_stream,
+    :store_upload_start,
+    :dynamo_read_stream,
+    :dynamo_statement_stream
+  ]
+
   alias CloudStreams.TestBed
   alias Dynamo.Table
   alias ObjectStoreX.Stream, as: OStream
@@ -157,7 +168,10 @@ defmodule CloudStreams.LongScheduleTest do
 
     assert native == []
     assert Enum.any?(calls, &match?({{:stream_pull, 2, _}, _}, &1))
-    long = for {fa, %{max: max}} <- calls, max >= 1000, do: {fa, max}
+
+    long =
+      for {{f, _, _} = fa, %{max: max}} <- calls, max >= 1000, f not in @dirty_nifs, do: {fa, max}
+
     assert long == []
   end
 

@@ -6,6 +6,9 @@ defmodule CloudStreams.TelemetryTest do
   # process that runs the request or consumes the stream, so most are in this mailbox by the
   # time the call returns.
   use ExUnit.Case, async: false
+  # Most events come from requests to the emulators.
+  @moduletag :dynamodb
+  @moduletag :s3
 
   import CloudStreams.NativeHelpers
 

@@ -45,7 +45,9 @@ impl EncodeItem for StatementPage {
 }
 
 /// `fields` is the schema's `[{attribute, field, type}]` (see `structs`).
-#[rustler::nif]
+// Opening a stream spawns its task and allocates its state: rare, and now and then past
+// 1 ms on a normal scheduler (fresh pages), so it runs on a dirty CPU scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
 fn dynamo_statement_stream<'a>(
     config: ConfigTerm,
     statement: StatementTerm<'a>,

@@ -55,7 +55,9 @@ impl EncodeItem for SchemaPage {
 /// `operation` is `:scan` or `:query`; `segments` is `{:all, count, start_key | nil}` (every
 /// segment, the first after `start_key`) or `[{segment, start_key | nil}]`; `fields` is the
 /// schema's `[{attribute, field, type}]` (see `structs`).
-#[rustler::nif]
+// Opening a stream spawns its task and allocates its state: rare, and now and then past
+// 1 ms on a normal scheduler (fresh pages), so it runs on a dirty CPU scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
 #[allow(clippy::too_many_arguments)]
 fn dynamo_read_stream<'a>(
     env: Env<'a>,

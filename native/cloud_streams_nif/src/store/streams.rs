@@ -19,7 +19,9 @@ impl EncodeItem for Page {
     }
 }
 
-#[rustler::nif]
+// Opening a stream spawns its task and allocates its state: rare, and now and then past
+// 1 ms on a normal scheduler (fresh pages), so it runs on a dirty CPU scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
 fn store_download_stream<'a>(
     resource: ResourceArc<StoreResource>,
     path: String,
@@ -41,7 +43,9 @@ fn store_download_stream<'a>(
     )))
 }
 
-#[rustler::nif]
+// Opening a stream spawns its task and allocates its state: rare, and now and then past
+// 1 ms on a normal scheduler (fresh pages), so it runs on a dirty CPU scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
 fn store_list_stream(
     resource: ResourceArc<StoreResource>,
     prefix: Option<String>,
@@ -65,7 +69,9 @@ pub struct UploadResource(UploadHandle);
 #[rustler::resource_impl]
 impl Resource for UploadResource {}
 
-#[rustler::nif]
+// Opening a stream spawns its task and allocates its state: rare, and now and then past
+// 1 ms on a normal scheduler (fresh pages), so it runs on a dirty CPU scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
 fn store_upload_start<'a>(
     env: Env<'a>,
     resource: ResourceArc<StoreResource>,
