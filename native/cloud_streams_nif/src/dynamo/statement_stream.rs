@@ -24,23 +24,10 @@ impl Weighed for StatementPage {
 }
 
 impl EncodeItem for StatementPage {
-    /// `{[item], request}`, each item as `StructPlan::encode` gives it; `request` as in the
-    /// scans' pages (`stream.rs`), without consumed capacity.
+    /// `{[item], request}`, as in the scans' pages (`stream.rs`); a statement is never held
+    /// back by `max_read_capacity`, so its `capacity_wait_us` is 0.
     fn encode<'a>(self, env: Env<'a>) -> Term<'a> {
-        let items: Vec<Term> = self
-            .page
-            .page
-            .items
-            .iter()
-            .map(|item| self.plan.encode(env, item))
-            .collect();
-        let request = rustler::term_map!(env, {
-            Atom::from_str(env, "retries").unwrap() => self.page.attempts.retries,
-            Atom::from_str(env, "throttles").unwrap() => self.page.attempts.throttles,
-            Atom::from_str(env, "consumed_capacity").unwrap() => self.page.page.consumed_capacity,
-            Atom::from_str(env, "capacity_wait_us").unwrap() => 0u64,
-        });
-        (items, request).encode(env)
+        super::stream::page_terms(env, &self.page, &self.plan).encode(env)
     }
 }
 

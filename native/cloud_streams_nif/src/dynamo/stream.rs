@@ -28,28 +28,37 @@ impl Weighed for SchemaPage {
 
 impl EncodeItem for SchemaPage {
     fn encode<'a>(self, env: Env<'a>) -> Term<'a> {
-        let items: Vec<Term> = self
-            .page
-            .page
-            .items
-            .iter()
-            .map(|i| self.plan.encode(env, i))
-            .collect();
-        let page = &self.page;
-        let request = rustler::term_map!(env, {
-            Atom::from_str(env, "retries").unwrap() => page.attempts.retries,
-            Atom::from_str(env, "throttles").unwrap() => page.attempts.throttles,
-            Atom::from_str(env, "consumed_capacity").unwrap() => page.page.consumed_capacity,
-            Atom::from_str(env, "capacity_wait_us").unwrap() => page.capacity_wait.as_micros() as u64,
-        });
+        let (items, request) = page_terms(env, &self.page, &self.plan);
         (
-            page.segment,
+            self.page.segment,
             items,
-            optional_item(env, &page.page.last_evaluated_key),
+            optional_item(env, &self.page.page.last_evaluated_key),
             request,
         )
             .encode(env)
     }
+}
+
+/// A page's items, each as `StructPlan::encode` gives it, and its `request` map: what the
+/// scans' pages and the statements' pages both hand over.
+pub(crate) fn page_terms<'a>(
+    env: Env<'a>,
+    page: &SegmentPage,
+    plan: &StructPlan,
+) -> (Vec<Term<'a>>, Term<'a>) {
+    let items = page
+        .page
+        .items
+        .iter()
+        .map(|i| plan.encode(env, i))
+        .collect();
+    let request = rustler::term_map!(env, {
+        Atom::from_str(env, "retries").unwrap() => page.attempts.retries,
+        Atom::from_str(env, "throttles").unwrap() => page.attempts.throttles,
+        Atom::from_str(env, "consumed_capacity").unwrap() => page.page.consumed_capacity,
+        Atom::from_str(env, "capacity_wait_us").unwrap() => page.capacity_wait.as_micros() as u64,
+    });
+    (items, request)
 }
 
 /// `operation` is `:scan` or `:query`; `segments` is `{:all, count, start_key | nil}` (every
