@@ -1,7 +1,7 @@
 defmodule SampleUsers do
   @moduledoc false
-  # The users the tour (demo/tour.exs) and the DynamoDB benchmark (bench/dynamo_bench.exs)
-  # write: a schema of eight typed fields, defined at run time for a given table.
+  # The users the tour (demo/tour.exs) writes: a schema of eight typed fields, defined at run
+  # time for a given table. (The benchmark has its own, the table shape of its issue.)
 
   def define(module, table) do
     Module.create(

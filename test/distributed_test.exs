@@ -140,28 +140,7 @@ defmodule CloudStreams.DistributedTest do
 
   test "copy_many spreads the objects over nodes and survives one going down",
        %{peers: [doomed, survivor], tmp_dir: dir} do
-    from = {:local, root: Path.join(dir, "from"), create_root: true}
-    to = {:local, root: Path.join(dir, "to"), create_root: true}
-    source = ObjectStoreX.new!(:local, elem(from, 1))
-    paths = for i <- 1..40, do: "objects/#{i}.bin"
-    bodies = Map.new(paths, &{&1, :crypto.strong_rand_bytes(512 * 1024)})
-    for {path, body} <- bodies, do: :ok = ObjectStoreX.put(source, path, body)
-
-    copy =
-      Task.async(fn ->
-        ObjectStoreX.Transfer.copy_many(from, to, paths,
-          nodes: [doomed.node, survivor.node],
-          max_concurrency: 2
-        )
-      end)
-
-    destination = ObjectStoreX.new!(:local, elem(to, 1))
-    wait_until(fn -> length(ObjectStoreX.list!(destination, prefix: "objects")) >= 5 end)
-    Cluster.stop_peer(doomed.peer)
-
-    assert {:ok, %{copied: 40, bytes: bytes}} = Task.await(copy, 60_000)
-    assert bytes == 40 * 512 * 1024
-    for {path, body} <- bodies, do: assert(ObjectStoreX.get!(destination, path) == body)
+    copy_losing_a_node(doomed, survivor, dir, fn -> Cluster.stop_peer(doomed.peer) end)
   end
 
   test "copy_many reports the objects that failed, and takes store specs only" do
@@ -361,6 +340,33 @@ defmodule CloudStreams.DistributedTest do
     end
   end
 
+  # 40 objects copied over `doomed` and `survivor`; `take_down` is called once 5 have
+  # landed. Every object must end up in the destination, intact.
+  defp copy_losing_a_node(doomed, survivor, dir, take_down) do
+    from = {:local, root: Path.join(dir, "from"), create_root: true}
+    to = {:local, root: Path.join(dir, "to"), create_root: true}
+    source = ObjectStoreX.new!(:local, elem(from, 1))
+    paths = for i <- 1..40, do: "objects/#{i}.bin"
+    bodies = Map.new(paths, &{&1, :crypto.strong_rand_bytes(512 * 1024)})
+    for {path, body} <- bodies, do: :ok = ObjectStoreX.put(source, path, body)
+
+    copy =
+      Task.async(fn ->
+        ObjectStoreX.Transfer.copy_many(from, to, paths,
+          nodes: [doomed.node, survivor.node],
+          max_concurrency: 2
+        )
+      end)
+
+    destination = ObjectStoreX.new!(:local, elem(to, 1))
+    wait_until(fn -> length(ObjectStoreX.list!(destination, prefix: "objects")) >= 5 end)
+    take_down.()
+
+    assert {:ok, %{copied: 40, bytes: bytes}} = Task.await(copy, 60_000)
+    assert bytes == 40 * 512 * 1024
+    for {path, body} <- bodies, do: assert(ObjectStoreX.get!(destination, path) == body)
+  end
+
   defp s3_spec(prefix) do
     {
       :s3,
@@ -430,28 +436,7 @@ defmodule CloudStreams.DistributedTest do
 
   test "copy_many: a node killed mid-copy, every object ends up in the destination",
        %{peers: [doomed, survivor], tmp_dir: dir} do
-    from = {:local, root: Path.join(dir, "from"), create_root: true}
-    to = {:local, root: Path.join(dir, "to"), create_root: true}
-    source = ObjectStoreX.new!(:local, elem(from, 1))
-    paths = for i <- 1..40, do: "objects/#{i}.bin"
-    bodies = Map.new(paths, &{&1, :crypto.strong_rand_bytes(512 * 1024)})
-    for {path, body} <- bodies, do: :ok = ObjectStoreX.put(source, path, body)
-
-    copy =
-      Task.async(fn ->
-        ObjectStoreX.Transfer.copy_many(from, to, paths,
-          nodes: [doomed.node, survivor.node],
-          max_concurrency: 2
-        )
-      end)
-
-    destination = ObjectStoreX.new!(:local, elem(to, 1))
-    wait_until(fn -> length(ObjectStoreX.list!(destination, prefix: "objects")) >= 5 end)
-    Cluster.kill_peer!(doomed.node)
-
-    assert {:ok, %{copied: 40, bytes: bytes}} = Task.await(copy, 60_000)
-    assert bytes == 40 * 512 * 1024
-    for {path, body} <- bodies, do: assert(ObjectStoreX.get!(destination, path) == body)
+    copy_losing_a_node(doomed, survivor, dir, fn -> Cluster.kill_peer!(doomed.node) end)
   end
 
   test "copy_many: a copier killed mid-copy is replaced; what a copier holds shows no secret",
