@@ -1,5 +1,6 @@
 # `make bench`: every benchmark, each with its raw-Rust baseline measured in the same run.
-# One benchmark alone: `mix run bench/run.exs pull_stream` (or object_store, dynamo).
+# One benchmark alone: `mix run bench/run.exs pull_stream` (or object_store, dynamo,
+# table_transfer).
 # With a telemetry handler attached: `CLOUD_STREAMS_BENCH_TELEMETRY=1 make bench`.
 # CLOUD_STREAMS_BENCH_TELEMETRY=1 runs everything with a handler attached to every event, to
 # compare with a run without. :telemetry is a hex package and cannot be installed here, so
@@ -25,11 +26,13 @@ Code.require_file("support.exs", __DIR__)
 Code.require_file("pull_stream_bench.exs", __DIR__)
 Code.require_file("object_store_bench.exs", __DIR__)
 Code.require_file("dynamo_bench.exs", __DIR__)
+Code.require_file("table_transfer_bench.exs", __DIR__)
 
 benches = %{
   "pull_stream" => &Bench.PullStream.run/0,
   "object_store" => &Bench.ObjectStore.run/0,
-  "dynamo" => &Bench.Dynamo.run/0
+  "dynamo" => &Bench.Dynamo.run/0,
+  "table_transfer" => &Bench.TableTransfer.run/0
 }
 
 selected =

@@ -14,6 +14,10 @@
 //!         aws-sdk-dynamodb scan of a whole table, SEGMENTS segments at once, each paginating
 //!         on its own; items deserialized by the SDK and counted (prints `items=<n>`).
 //!         Credentials from the usual AWS_* variables.
+//!     raw_baseline dynamo-batch-write ENDPOINT TABLE ITEMS CONCURRENCY
+//!         BatchWriteItem of ITEMS items of the bench's shape (bench/dynamo_bench.exs), 25 per
+//!         request, CONCURRENCY requests in flight, unprocessed items sent again (prints
+//!         `items=<n>`): what an import does once its items are decoded.
 //!
 //! LOCATION is a local root directory, or for s3 `ENDPOINT/BUCKET` with credentials in the
 //! usual AWS_* variables.
@@ -48,6 +52,18 @@ fn main() {
                 parse(page_size),
             ));
             ("items", items, meter)
+        }
+        ["dynamo-batch-write", endpoint, table, items, concurrency] => {
+            let client = rt.block_on(dynamo_client(endpoint));
+            let requests = batch_requests(parse(items));
+            let meter = Meter::start();
+            let written = rt.block_on(dynamo_batch_write(
+                client,
+                table,
+                requests,
+                parse(concurrency),
+            ));
+            ("items", written, meter)
         }
         ["synthetic", chunks, size] => {
             let meter = Meter::start();
@@ -254,4 +270,64 @@ async fn dynamo_scan(
         total += scan.await.expect("segment task");
     }
     total
+}
+
+type Requests = Vec<aws_sdk_dynamodb::types::WriteRequest>;
+
+/// The items of bench/dynamo_bench.exs (`item/2`), as put requests in batches of 25, built
+/// before the meter starts: the import side decodes its items from files inside its meter.
+fn batch_requests(items: usize) -> Vec<Requests> {
+    use aws_sdk_dynamodb::types::{AttributeValue as V, PutRequest, WriteRequest};
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").expect("date");
+    let requests = (1..=items).map(|i| {
+        let created = start + chrono::Duration::seconds(i as i64);
+        let item = std::collections::HashMap::from([
+            ("id".to_string(), V::S(format!("user-{i}"))),
+            ("email".to_string(), V::S(format!("user{i}@example.com"))),
+            ("name".to_string(), V::S(format!("{:.<70}", format!("User Number {i}")))),
+            ("age".to_string(), V::N((i % 90).to_string())),
+            ("active".to_string(), V::Bool(i % 3 == 0)),
+            ("tenant_id".to_string(), V::S(format!("tenant-{}", i % 50))),
+            (
+                "created_at".to_string(),
+                V::S(created.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            ),
+        ]);
+        let put = PutRequest::builder().set_item(Some(item)).build().expect("put");
+        WriteRequest::builder().put_request(put).build()
+    });
+    let requests: Vec<_> = requests.collect();
+    requests.chunks(25).map(<[_]>::to_vec).collect()
+}
+
+async fn dynamo_batch_write(
+    client: aws_sdk_dynamodb::Client,
+    table: &str,
+    batches: Vec<Requests>,
+    concurrency: usize,
+) -> usize {
+    let written = futures_util::stream::iter(batches)
+        .map(|batch| {
+            let (client, table) = (client.clone(), table.to_string());
+            async move {
+                let count = batch.len();
+                let mut pending = batch;
+                while !pending.is_empty() {
+                    let output = client
+                        .batch_write_item()
+                        .request_items(&table, pending)
+                        .send()
+                        .await
+                        .expect("batch write");
+                    pending = output
+                        .unprocessed_items
+                        .and_then(|mut left| left.remove(&table))
+                        .unwrap_or_default();
+                }
+                count
+            }
+        })
+        .buffer_unordered(concurrency)
+        .fold(0, |total, count| async move { total + count });
+    written.await
 }
