@@ -75,7 +75,7 @@ defmodule Mix.Tasks.CloudStreams.TransferTasksTest do
 
     assert_received {:mix_shell, :info, [summary]}
     assert summary =~ ~r/^exported 300 items in \d+ files/
-    assert summary =~ ~r"backups/source/AWSDynamoDB/\\d{13}-[0-9a-f]{8}/manifest-summary\\.json$"
+    assert summary =~ ~r"backups/source/AWSDynamoDB/\d{13}-[0-9a-f]{8}/manifest-summary\.json$"
     # Not a terminal here: one line every 5 s at most, so at least the first report.
     assert stderr =~ "export: "
     assert [_export_id] = File.ls!(Path.join(ctx.root, "backups/source/AWSDynamoDB"))
