@@ -83,6 +83,8 @@ defmodule CloudStreams.MixProject do
         "guides/configuration.md",
         "guides/error_handling.md",
         "guides/distributed_systems.md",
+        "guides/table_export_import.md",
+        "guides/observability.md",
         "guides/architecture.md",
         "guides/releasing.md",
         "NOTES.md",
@@ -90,7 +92,7 @@ defmodule CloudStreams.MixProject do
       ],
       groups_for_extras: [
         Guides:
-          ~r{guides/(getting_started|.*streaming_guide|configuration|error_handling|distributed_systems)\.md},
+          ~r{guides/(getting_started|.*streaming_guide|configuration|error_handling|distributed_systems|table_export_import|observability)\.md},
         Internals: ["guides/architecture.md", "guides/releasing.md", "NOTES.md"]
       ],
       groups_for_modules: [

@@ -18,7 +18,7 @@ defmodule CloudStreams.GuidesTest do
   import ExUnit.CaptureIO
   alias CloudStreams.Guide
 
-  @guides ~w(getting_started configuration error_handling distributed_systems observability)
+  @guides ~w(getting_started configuration error_handling distributed_systems observability table_export_import)
 
   for name <- @guides do
     path = Path.expand("../guides/#{name}.md", __DIR__)
