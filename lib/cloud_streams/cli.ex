@@ -117,7 +117,9 @@ defmodule CloudStreams.CLI do
   def progress(verb, total_of) do
     started = System.monotonic_time(:millisecond)
     tty? = match?({:ok, _}, :io.columns())
+    # When the last line was printed: the first report prints at once.
     last = :counters.new(1, [])
+    :counters.put(last, 1, started - 5_000)
 
     fn progress ->
       now = System.monotonic_time(:millisecond)
@@ -174,10 +176,10 @@ defmodule CloudStreams.CLI do
     |> String.reverse()
   end
 
-  @doc "Raises `Mix.Error` for a failed export or import."
-  @spec fail!(String.t(), Exception.t()) :: no_return()
-  def fail!(task, error) do
+  @doc "Raises `Mix.Error` for a failed export or import of `table`."
+  @spec fail!(String.t(), String.t(), Exception.t()) :: no_return()
+  def fail!(task, table, error) do
     if match?({:ok, _}, :io.columns()), do: IO.write(:stderr, "\n")
-    Mix.raise("mix #{task} failed: #{Exception.message(error)}")
+    Mix.raise("mix #{task} failed (table #{table}): #{Exception.message(error)}")
   end
 end

@@ -16,6 +16,7 @@ defmodule Dynamo.TableTransferTest do
   @source "cloud_streams_transfer_source"
   @target "cloud_streams_transfer_target"
   @items 420
+  @digits "12345678901234567890123456789012345678"
 
   setup_all do
     endpoint = TestBed.env!("CLOUD_STREAMS_DYNAMODB_ENDPOINT")
@@ -48,7 +49,8 @@ defmodule Dynamo.TableTransferTest do
         "S" => Enum.at(["", "plain", "é\"\\\n\t\u0001😀", String.duplicate("x", 300)], rem(i, 4))
       },
       "big" => %{"N" => "#{Integer.pow(10, 37) + i}"},
-      "decimal" => %{"N" => "-#{i}.1234567890123456789012345678901234567"},
+      # 38 significant digits, DynamoDB's most.
+      "decimal" => %{"N" => "-#{i}.#{String.slice(@digits, 0, 38 - String.length("#{i}"))}"},
       "tiny" => %{"N" => "1.5E-#{100 + rem(i, 29)}"},
       "huge" => %{"N" => "9.9999999999999999999999999999999999999E+125"},
       "b" => %{"B" => Base.encode64(:crypto.strong_rand_bytes(rem(i, 40)))},

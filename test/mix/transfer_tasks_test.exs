@@ -97,7 +97,7 @@ defmodule Mix.Tasks.CloudStreams.TransferTasksTest do
     capture_io(:stderr, fn -> Export.run(args) end)
 
     error = assert_raise Mix.Error, fn -> capture_io(:stderr, fn -> Export.run(args) end) end
-    assert error.message =~ "mix cloud_streams.export failed: "
+    assert error.message =~ "mix cloud_streams.export failed (table cloud_streams_mix_export_source): "
     assert error.message =~ "overwrite"
 
     capture_io(:stderr, fn -> Export.run(args ++ ["--overwrite"]) end)
@@ -110,23 +110,23 @@ defmodule Mix.Tasks.CloudStreams.TransferTasksTest do
         capture_io(:stderr, fn -> Export.run(["cloud_streams_no_such_table", ctx.url]) end)
       end
 
-    assert error.message =~ "mix cloud_streams.export failed: "
-    assert error.message =~ "cloud_streams_no_such_table"
+    assert error.message =~ "mix cloud_streams.export failed (table cloud_streams_no_such_table): "
+    assert error.message =~ "non-existent table"
   end
 
   describe "bad command lines are refused before any request" do
     test "an unknown switch, with a suggestion", ctx do
-      error = assert_raise Mix.Error, fn -> Export.run(["t", ctx.url, "--segmnts", "4"]) end
+      error = assert_raise Mix.Error, fn -> Export.run(["some_table", ctx.url, "--segmnts", "4"]) end
 
       assert error.message ==
                "mix cloud_streams.export: unknown switch --segmnts; did you mean --segments?"
 
-      error = assert_raise Mix.Error, fn -> Import.run([ctx.url, "t", "--resum"]) end
+      error = assert_raise Mix.Error, fn -> Import.run([ctx.url, "some_table", "--resum"]) end
       assert error.message =~ "unknown switch --resum; did you mean --resume?"
     end
 
     test "a switch of the wrong type", ctx do
-      error = assert_raise Mix.Error, fn -> Export.run(["t", ctx.url, "--segments", "four"]) end
+      error = assert_raise Mix.Error, fn -> Export.run(["some_table", ctx.url, "--segments", "four"]) end
 
       assert error.message ==
                ~s(mix cloud_streams.export: --segments expects an integer, got: "four")
@@ -136,17 +136,17 @@ defmodule Mix.Tasks.CloudStreams.TransferTasksTest do
       error = assert_raise Mix.Error, fn -> Export.run(["t"]) end
       assert error.message =~ "mix cloud_streams.export expects TABLE STORE_URL"
 
-      error = assert_raise Mix.Error, fn -> Import.run([ctx.url, "t", "extra"]) end
+      error = assert_raise Mix.Error, fn -> Import.run([ctx.url, "some_table", "extra"]) end
       assert error.message =~ "mix cloud_streams.import expects STORE_URL TABLE"
     end
 
     test "a format the export does not write", ctx do
-      error = assert_raise Mix.Error, fn -> Export.run(["t", ctx.url, "--format", "csv"]) end
+      error = assert_raise Mix.Error, fn -> Export.run(["some_table", ctx.url, "--format", "csv"]) end
       assert error.message =~ ~s(--format is dynamodb_json or ndjson, got: "csv")
     end
 
     test "an option value the library refuses names the function and the option", ctx do
-      error = assert_raise Mix.Error, fn -> Export.run(["t", ctx.url, "--segments", "0"]) end
+      error = assert_raise Mix.Error, fn -> Export.run(["some_table", ctx.url, "--segments", "0"]) end
       assert error.message =~ "mix cloud_streams.export: "
       assert error.message =~ "Dynamo.Table.Stream.export/4"
       assert error.message =~ "segments"
@@ -155,7 +155,7 @@ defmodule Mix.Tasks.CloudStreams.TransferTasksTest do
     test "store switches on a store that is not S3", ctx do
       error =
         assert_raise Mix.Error, fn ->
-          Export.run(["t", ctx.url, "--store-endpoint", "http://localhost:1"])
+          Export.run(["some_table", ctx.url, "--store-endpoint", "http://localhost:1"])
         end
 
       assert error.message =~ "apply to s3:// URLs only"

@@ -73,7 +73,7 @@ defmodule Mix.Tasks.CloudStreams.Export do
 
     case Dynamo.Table.Stream.export(table, store, prefix, opts) do
       {:ok, result} -> CLI.finish("exported", result)
-      {:error, error} -> CLI.fail!(@task, error)
+      {:error, error} -> CLI.fail!(@task, table, error)
     end
   rescue
     error in ArgumentError -> Mix.raise("mix #{@task}: #{Exception.message(error)}")

@@ -56,7 +56,7 @@ defmodule Mix.Tasks.CloudStreams.Import do
 
     case Dynamo.Table.Stream.import(store, prefix, table, opts) do
       {:ok, result} -> CLI.finish("imported", result)
-      {:error, error} -> CLI.fail!(@task, error)
+      {:error, error} -> CLI.fail!(@task, table, error)
     end
   rescue
     error in ArgumentError -> Mix.raise("mix #{@task}: #{Exception.message(error)}")
