@@ -14,17 +14,30 @@ defmodule Dynamo.TableTransferTest do
   alias Dynamo.Table.Stream
 
   @source "cloud_streams_transfer_source"
+  @moto_source "cloud_streams_transfer_moto_source"
   @target "cloud_streams_transfer_target"
   @items 420
   @digits "12345678901234567890123456789012345678"
 
   setup_all do
     endpoint = TestBed.env!("CLOUD_STREAMS_DYNAMODB_ENDPOINT")
-    create_table(endpoint, @source)
     items = Enum.map(1..@items, &item/1)
-    :ok = DynamoDBWire.batch_put(endpoint, @source, items)
-    on_exit(fn -> delete_table(endpoint, @source) end)
-    %{endpoint: endpoint, source_items: normalise(DynamoDBWire.scan_all(endpoint, @source))}
+
+    for {table, items} <- [
+          {@source, items},
+          {@moto_source, Enum.map(items, &without_empty_map/1)}
+        ] do
+      create_table(endpoint, table)
+      :ok = DynamoDBWire.batch_put(endpoint, table, items)
+    end
+
+    on_exit(fn -> for table <- [@source, @moto_source], do: delete_table(endpoint, table) end)
+
+    %{
+      endpoint: endpoint,
+      source_items: normalise(DynamoDBWire.scan_all(endpoint, @source)),
+      moto_items: normalise(DynamoDBWire.scan_all(endpoint, @moto_source))
+    }
   end
 
   setup %{endpoint: endpoint} do
@@ -79,6 +92,12 @@ defmodule Dynamo.TableTransferTest do
 
     if rem(i, 7) == 0, do: Map.drop(base, ["b", "ss", "l"]), else: base
   end
+
+  # moto's ImportTable parses data files with py_partiql_parser's JsonParser, which yields
+  # nothing for a document holding an empty object (`{"M":{}}` included): the import then
+  # reports COMPLETED with 0 items. Valid DynamoDB JSON, and in DynamoDB's own exports, but
+  # not something moto can load: its source table has no empty map.
+  defp without_empty_map(item), do: update_in(item, ["m", "M"], &Map.delete(&1, "empty"))
 
   defp create_table(endpoint, table) do
     delete_table(endpoint, table)
@@ -152,7 +171,7 @@ defmodule Dynamo.TableTransferTest do
     {:ok, s3} = TestBed.s3_store(store_prefix)
 
     assert {:ok, %{export_id: export_id, items: @items}} =
-             Stream.export(@source, s3, "exports/source", segments: 2, page_size: 60)
+             Stream.export(@moto_source, s3, "exports/source", segments: 2, page_size: 60)
 
     table = "cloud_streams_moto_imported_#{System.unique_integer([:positive])}"
 
@@ -181,13 +200,13 @@ defmodule Dynamo.TableTransferTest do
     imported = normalise(DynamoDBWire.scan_all(moto, table))
     assert length(imported) == @items
 
-    for {expected, got} <- Enum.zip(ctx.source_items, imported) do
+    for {expected, got} <- Enum.zip(ctx.moto_items, imported) do
       assert got == expected
     end
 
     # And our importer reads the same export back from S3.
     assert {:ok, %{items: @items}} = Stream.import(s3, "exports/source", @target)
-    assert normalise(DynamoDBWire.scan_all(ctx.endpoint, @target)) == ctx.source_items
+    assert normalise(DynamoDBWire.scan_all(ctx.endpoint, @target)) == ctx.moto_items
   end
 
   defp await_import(endpoint, arn, tries) do

@@ -97,7 +97,10 @@ defmodule Mix.Tasks.CloudStreams.TransferTasksTest do
     capture_io(:stderr, fn -> Export.run(args) end)
 
     error = assert_raise Mix.Error, fn -> capture_io(:stderr, fn -> Export.run(args) end) end
-    assert error.message =~ "mix cloud_streams.export failed (table cloud_streams_mix_export_source): "
+
+    assert error.message =~
+             "mix cloud_streams.export failed (table cloud_streams_mix_export_source): "
+
     assert error.message =~ "overwrite"
 
     capture_io(:stderr, fn -> Export.run(args ++ ["--overwrite"]) end)
@@ -110,13 +113,16 @@ defmodule Mix.Tasks.CloudStreams.TransferTasksTest do
         capture_io(:stderr, fn -> Export.run(["cloud_streams_no_such_table", ctx.url]) end)
       end
 
-    assert error.message =~ "mix cloud_streams.export failed (table cloud_streams_no_such_table): "
+    assert error.message =~
+             "mix cloud_streams.export failed (table cloud_streams_no_such_table): "
+
     assert error.message =~ "non-existent table"
   end
 
   describe "bad command lines are refused before any request" do
     test "an unknown switch, with a suggestion", ctx do
-      error = assert_raise Mix.Error, fn -> Export.run(["some_table", ctx.url, "--segmnts", "4"]) end
+      error =
+        assert_raise Mix.Error, fn -> Export.run(["some_table", ctx.url, "--segmnts", "4"]) end
 
       assert error.message ==
                "mix cloud_streams.export: unknown switch --segmnts; did you mean --segments?"
@@ -126,7 +132,10 @@ defmodule Mix.Tasks.CloudStreams.TransferTasksTest do
     end
 
     test "a switch of the wrong type", ctx do
-      error = assert_raise Mix.Error, fn -> Export.run(["some_table", ctx.url, "--segments", "four"]) end
+      error =
+        assert_raise Mix.Error, fn ->
+          Export.run(["some_table", ctx.url, "--segments", "four"])
+        end
 
       assert error.message ==
                ~s(mix cloud_streams.export: --segments expects an integer, got: "four")
@@ -141,12 +150,16 @@ defmodule Mix.Tasks.CloudStreams.TransferTasksTest do
     end
 
     test "a format the export does not write", ctx do
-      error = assert_raise Mix.Error, fn -> Export.run(["some_table", ctx.url, "--format", "csv"]) end
+      error =
+        assert_raise Mix.Error, fn -> Export.run(["some_table", ctx.url, "--format", "csv"]) end
+
       assert error.message =~ ~s(--format is dynamodb_json or ndjson, got: "csv")
     end
 
     test "an option value the library refuses names the function and the option", ctx do
-      error = assert_raise Mix.Error, fn -> Export.run(["some_table", ctx.url, "--segments", "0"]) end
+      error =
+        assert_raise Mix.Error, fn -> Export.run(["some_table", ctx.url, "--segments", "0"]) end
+
       assert error.message =~ "mix cloud_streams.export: "
       assert error.message =~ "Dynamo.Table.Stream.export/4"
       assert error.message =~ "segments"
