@@ -25,7 +25,7 @@ defmodule Dynamo.TableTransferTest do
 
     for {table, items} <- [
           {@source, items},
-          {@moto_source, Enum.map(items, &without_empty_map/1)}
+          {@moto_source, Enum.map(items, &for_moto/1)}
         ] do
       create_table(endpoint, table)
       :ok = DynamoDBWire.batch_put(endpoint, table, items)
@@ -94,10 +94,15 @@ defmodule Dynamo.TableTransferTest do
   end
 
   # moto's ImportTable parses data files with py_partiql_parser's JsonParser, which yields
-  # nothing for a document holding an empty object (`{"M":{}}` included): the import then
-  # reports COMPLETED with 0 items. Valid DynamoDB JSON, and in DynamoDB's own exports, but
-  # not something moto can load: its source table has no empty map.
-  defp without_empty_map(item), do: update_in(item, ["m", "M"], &Map.delete(&1, "empty"))
+  # nothing for a document holding an empty object (`{"M":{}}` included: the import then
+  # reports COMPLETED with 0 items) and reads the escape `\"` as the end of a string (`"x\"y"`
+  # becomes `x\`). Both are valid JSON, which Python's json module reads back exactly from our
+  # files; moto cannot, so the table it loads has no empty map and no escaped string.
+  defp for_moto(item) do
+    item
+    |> update_in(["m", "M"], &Map.delete(&1, "empty"))
+    |> Map.update!("s", fn %{"S" => s} -> %{"S" => String.replace(s, ~r/[\x00-\x1f"\\]/, "")} end)
+  end
 
   defp create_table(endpoint, table) do
     delete_table(endpoint, table)
