@@ -19,7 +19,8 @@ defmodule Bench.TableTransfer do
   @segments 4
   @concurrency 4
 
-  @compile {:no_warn_undefined, [Bench.TableTransfer.User, Bench.TableTransfer.Small]}
+  @compile {:no_warn_undefined,
+            [Bench.TableTransfer.User, Bench.TableTransfer.Small, Bench.TableTransfer.Target]}
   @user Bench.TableTransfer.User
   @small Bench.TableTransfer.Small
   @target Bench.TableTransfer.Target
