@@ -247,7 +247,9 @@ mod tests {
         );
         assert_eq!(ddb(AttributeValue::N("12.5".into())), r#"{"N":"12.5"}"#);
         assert_eq!(
-            ddb(AttributeValue::N("123456789012345678901234567890123456789".into())),
+            ddb(AttributeValue::N(
+                "123456789012345678901234567890123456789".into()
+            )),
             r#"{"N":"123456789012345678901234567890123456789"}"#
         );
         assert_eq!(
@@ -271,7 +273,10 @@ mod tests {
             r#"{"NS":["1","-2.5"]}"#
         );
         assert_eq!(
-            ddb(AttributeValue::Bs(vec![Blob::new(vec![1]), Blob::new(vec![2, 3])])),
+            ddb(AttributeValue::Bs(vec![
+                Blob::new(vec![1]),
+                Blob::new(vec![2, 3])
+            ])),
             r#"{"BS":["AQ==","AgM="]}"#
         );
         assert_eq!(
@@ -306,7 +311,9 @@ mod tests {
         assert_eq!(plain(AttributeValue::S("".into())), r#""""#);
         assert_eq!(plain(AttributeValue::S("ü\t".into())), r#""ü\t""#);
         assert_eq!(
-            plain(AttributeValue::N("-123456789012345678901234567890.12345678".into())),
+            plain(AttributeValue::N(
+                "-123456789012345678901234567890.12345678".into()
+            )),
             "-123456789012345678901234567890.12345678"
         );
         assert_eq!(plain(AttributeValue::N("1E-130".into())), "1E-130");
@@ -321,7 +328,10 @@ mod tests {
             r#"{"$ss":["a","b"]}"#
         );
         assert_eq!(
-            plain(AttributeValue::Ns(vec!["1".into(), "99999999999999999999".into()])),
+            plain(AttributeValue::Ns(vec![
+                "1".into(),
+                "99999999999999999999".into()
+            ])),
             r#"{"$ns":[1,99999999999999999999]}"#
         );
         assert_eq!(
@@ -340,15 +350,24 @@ mod tests {
     #[test]
     fn ndjson_maps_that_look_like_tags_are_wrapped() {
         assert_eq!(
-            plain(AttributeValue::M(item(&[("$ss", AttributeValue::S("x".into()))]))),
+            plain(AttributeValue::M(item(&[(
+                "$ss",
+                AttributeValue::S("x".into())
+            )]))),
             r#"{"$m":{"$ss":"x"}}"#
         );
         assert_eq!(
-            plain(AttributeValue::M(item(&[("$m", AttributeValue::M(Default::default()))]))),
+            plain(AttributeValue::M(item(&[(
+                "$m",
+                AttributeValue::M(Default::default())
+            )]))),
             r#"{"$m":{"$m":{}}}"#
         );
         assert_eq!(
-            plain(AttributeValue::M(item(&[("plain", AttributeValue::Bool(true))]))),
+            plain(AttributeValue::M(item(&[(
+                "plain",
+                AttributeValue::Bool(true)
+            )]))),
             r#"{"plain":true}"#
         );
         assert_eq!(plain(AttributeValue::M(Default::default())), "{}");
@@ -359,8 +378,14 @@ mod tests {
         let it = item(&[
             ("s", AttributeValue::S("a\u{0}b".into())),
             ("n", AttributeValue::N("3".into())),
-            ("l", AttributeValue::L(vec![AttributeValue::Bs(vec![Blob::new(vec![9])])])),
-            ("m", AttributeValue::M(item(&[("$x", AttributeValue::Null(true))]))),
+            (
+                "l",
+                AttributeValue::L(vec![AttributeValue::Bs(vec![Blob::new(vec![9])])]),
+            ),
+            (
+                "m",
+                AttributeValue::M(item(&[("$x", AttributeValue::Null(true))])),
+            ),
         ]);
         for format in [Format::DynamoDbJson, Format::Ndjson] {
             let mut out = Vec::new();

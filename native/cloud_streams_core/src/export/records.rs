@@ -151,13 +151,23 @@ impl SegmentRecord {
         };
         let in_progress = match value.get("inProgress") {
             Some(Value::Object(p)) => Some(InProgress {
-                path: p.get("path").and_then(Value::as_str).ok_or_else(bad)?.to_string(),
-                upload_id: p.get("uploadId").and_then(Value::as_str).map(str::to_string),
+                path: p
+                    .get("path")
+                    .and_then(Value::as_str)
+                    .ok_or_else(bad)?
+                    .to_string(),
+                upload_id: p
+                    .get("uploadId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             }),
             _ => None,
         };
         Ok(SegmentRecord {
-            segment: value.get("segment").and_then(Value::as_i64).ok_or_else(bad)? as i32,
+            segment: value
+                .get("segment")
+                .and_then(Value::as_i64)
+                .ok_or_else(bad)? as i32,
             fixed,
             files,
             position,

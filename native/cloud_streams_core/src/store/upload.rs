@@ -74,7 +74,10 @@ impl UploadHandle {
     /// The store's id of the multipart upload, once one has started (S3, GCS): what a
     /// resumable writer records so that a later run can abort an upload a crash left behind.
     pub fn upload_id(&self) -> Option<String> {
-        self.started.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Appends data; `reply` gets the total accepted so far once there is room for it.

@@ -105,7 +105,13 @@ fn dynamo_export<'a>(
     let notifier = Arc::new(Notifier::new(env, tag));
     let reporter = notifier.clone();
     let report: export::Reporter = Arc::new(move |progress: &Progress| {
-        reporter.send(|env| (Atom::from_str(env, "progress").unwrap(), progress_term(env, progress)).encode(env));
+        reporter.send(|env| {
+            (
+                Atom::from_str(env, "progress").unwrap(),
+                progress_term(env, progress),
+            )
+                .encode(env)
+        });
     });
     let task = cloud_streams_core::runtime::spawn(async move {
         let work = async move {
