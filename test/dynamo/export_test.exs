@@ -442,6 +442,36 @@ defmodule Dynamo.Table.Stream.ExportTest do
       assert items == Enum.sort(items)
     end
 
+    test "one :telemetry span per export", %{store: store} do
+      id = {__MODULE__, make_ref()}
+      events = for suffix <- [:start, :stop], do: [:cloud_streams, :dynamo, :export, suffix]
+      me = self()
+
+      handler = fn event, measurements, metadata, _ ->
+        send(me, {:telemetry, event, measurements, metadata})
+      end
+
+      :ok = :telemetry.attach_many(id, events, handler, nil)
+      on_exit(fn -> :telemetry.detach(id) end)
+
+      assert {:ok, %{items: @count, bytes: bytes, files: files}} =
+               TableStream.export(Thing, store, "tele", segments: 2)
+
+      assert_received {:telemetry, [:cloud_streams, :dynamo, :export, :start], _, start}
+
+      assert %{operation: :export, table: "cloud_streams_export_test_things", segments: 2} = start
+
+      assert %{backend: :local, path: "tele", format: :dynamodb_json} = start
+      assert_received {:telemetry, [:cloud_streams, :dynamo, :export, :stop], stop, meta}
+      assert %{items: @count, bytes: ^bytes, files: ^files, duration: _} = stop
+      assert meta.ending == :done
+
+      assert {:error, _} = TableStream.export(Missing, store, "tele2")
+      assert_received {:telemetry, [:cloud_streams, :dynamo, :export, :start], _, _}
+      assert_received {:telemetry, [:cloud_streams, :dynamo, :export, :stop], _, meta}
+      assert %{ending: :error, error: %Dynamo.Error{}} = meta
+    end
+
     test "a raising on_progress stops the export and raises", %{store: store} do
       assert_raise RuntimeError, "stop here", fn ->
         TableStream.export(Thing, store, "raise",
