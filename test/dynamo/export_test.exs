@@ -653,6 +653,25 @@ defmodule Dynamo.Table.Stream.ExportTest do
       Enum.sort(ids)
     end
 
+    # Waits until the export's multipart upload is open and recorded; fails at once, with
+    # the export's answer, if the export ends first.
+    defp await_recorded_upload(s3, tries \\ 600) do
+      receive do
+        {ref, result} when is_reference(ref) ->
+          flunk("the export ended first: #{inspect(result)}")
+
+        {:export_result, _node, result} ->
+          flunk("the export ended first: #{inspect(result)}")
+      after
+        0 ->
+          cond do
+            recorded_upload?(s3) -> :ok
+            tries == 0 -> flunk("no multipart upload was recorded")
+            true -> Process.sleep(50) && await_recorded_upload(s3, tries - 1)
+          end
+      end
+    end
+
     defp recorded_upload?(s3) do
       case list_dirs(s3, "k/AWSDynamoDB") do
         [dir] ->
@@ -665,9 +684,25 @@ defmodule Dynamo.Table.Stream.ExportTest do
 
     test "Task.shutdown stops the export and aborts its upload", %{prefix: prefix, s3: s3} do
       task = TableStream.async_export(Blob, s3, "k", @slow)
-      wait_until(fn -> S3Uploads.open(prefix) != [] end, 400)
+      await_recorded_upload(s3)
+      assert [_] = S3Uploads.open(prefix)
       assert Task.shutdown(task, :brutal_kill) == nil
       wait_until(fn -> S3Uploads.open(prefix) == [] end)
+      assert_stops_cleanly()
+    end
+
+    test "a table deleted mid-upload: a Dynamo.Error naming the segment, no upload left",
+         %{prefix: prefix, s3: s3} do
+      task = TableStream.async_export(Blob, s3, "k", @slow)
+      await_recorded_upload(s3)
+      :ok = Table.delete_table(Blob)
+
+      assert {:ok, {:error, %Dynamo.Error{type: :resource_not_found} = error}} =
+               Task.yield(task, 60_000)
+
+      assert error.message =~ "segment 0 of 1"
+      # Aborted before the error was returned: nothing to wait for.
+      assert S3Uploads.open(prefix) == []
       assert_stops_cleanly()
     end
 
@@ -695,7 +730,7 @@ defmodule Dynamo.Table.Stream.ExportTest do
         ])
 
       # Killed once its multipart upload is open and recorded.
-      wait_until(fn -> recorded_upload?(s3) end, 600)
+      await_recorded_upload(s3)
       Cluster.kill_peer!(node)
       [{_key, left_behind}] = S3Uploads.open(prefix)
       refute_received {:export_result, _, _}
@@ -779,9 +814,16 @@ defmodule Dynamo.Table.Stream.ExportTest do
 
   defp wait_until(check, tries \\ 100) do
     cond do
-      check.() -> :ok
-      tries == 0 -> flunk("still running: #{inspect(CloudStreams.stats())}")
-      true -> Process.sleep(50) && wait_until(check, tries - 1)
+      check.() ->
+        :ok
+
+      tries == 0 ->
+        flunk(
+          "timed out: #{inspect(CloudStreams.stats())} #{inspect(Process.info(self(), :messages), limit: 50, printable_limit: 500)}"
+        )
+
+      true ->
+        Process.sleep(50) && wait_until(check, tries - 1)
     end
   end
 end
