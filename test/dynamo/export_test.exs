@@ -567,7 +567,7 @@ defmodule Dynamo.Table.Stream.ExportTest do
 
     @tag :s3
     test "a store that fails mid-export names the segment and the file" do
-      prefix = "export-fail-#{System.unique_integer([:positive])}"
+      prefix = "export-fail-#{System.system_time(:nanosecond)}"
       # moto behind a proxy that cuts the request writing the third file of segment 0.
       {proxy, _agent} =
         CountingProxy.start(TestBed.env!("CLOUD_STREAMS_S3_ENDPOINT"),
@@ -632,7 +632,7 @@ defmodule Dynamo.Table.Stream.ExportTest do
 
       {:ok, @blobs} = Table.batch_write_item(Blob, blobs)
       on_exit(fn -> Table.delete_table(Blob) end)
-      prefix = "export-mp-#{System.unique_integer([:positive])}"
+      prefix = "export-mp-#{System.system_time(:nanosecond)}"
       {:ok, s3} = TestBed.s3_store(prefix)
       %{prefix: prefix, s3: s3}
     end
