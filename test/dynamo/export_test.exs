@@ -655,7 +655,7 @@ defmodule Dynamo.Table.Stream.ExportTest do
 
     # Waits until the export's multipart upload is open and recorded; fails at once, with
     # the export's answer, if the export ends first.
-    defp await_recorded_upload(s3, tries \\ 600) do
+    defp await_recorded_upload(s3, marker \\ "uploadId\":\"", tries \\ 600) do
       receive do
         {ref, result} when is_reference(ref) ->
           flunk("the export ended first: #{inspect(result)}")
@@ -665,17 +665,17 @@ defmodule Dynamo.Table.Stream.ExportTest do
       after
         0 ->
           cond do
-            recorded_upload?(s3) -> :ok
+            recorded_upload?(s3, marker) -> :ok
             tries == 0 -> flunk("no multipart upload was recorded")
-            true -> Process.sleep(50) && await_recorded_upload(s3, tries - 1)
+            true -> Process.sleep(50) && await_recorded_upload(s3, marker, tries - 1)
           end
       end
     end
 
-    defp recorded_upload?(s3) do
-      case list_dirs(s3, "k/AWSDynamoDB") do
+    defp recorded_upload?(store, marker) do
+      case list_dirs(store, "k/AWSDynamoDB") do
         [dir] ->
-          Enum.any?(list_paths(s3, "#{dir}/_progress"), &(read!(s3, &1) =~ "uploadId\":\""))
+          Enum.any?(list_paths(store, "#{dir}/_progress"), &(read!(store, &1) =~ marker))
 
         _ ->
           false
@@ -722,7 +722,7 @@ defmodule Dynamo.Table.Stream.ExportTest do
 
       :ok =
         :erpc.call(node, CloudStreams.ExportPeer, :start, [
-          store_opts,
+          {:s3, store_opts},
           @blob_table,
           "k",
           @slow,
@@ -746,6 +746,40 @@ defmodule Dynamo.Table.Stream.ExportTest do
       assert S3Uploads.open(prefix) == [], "upload #{left_behind} was left behind"
       dir = "k/AWSDynamoDB/#{id}"
       assert blob_ids(manifest_items(s3, dir)) == Enum.sort(Enum.map(1..@blobs, &"b#{&1}"))
+    end
+
+    test "a VM killed mid-file on the local disk: resume deletes the staging file it left",
+         %{root: root, store: store} do
+      {_peer, node} = Cluster.start_peer!(TestBed.env!("CLOUD_STREAMS_DYNAMODB_ENDPOINT"))
+
+      :ok =
+        :erpc.call(node, CloudStreams.ExportPeer, :start, [
+          {:local, [root: root]},
+          @blob_table,
+          "k",
+          @slow,
+          self()
+        ])
+
+      # The local store has no upload id: the record names the file in progress.
+      await_recorded_upload(store, "inProgress\":{")
+      Cluster.kill_peer!(node)
+      staging = fn -> Path.wildcard(Path.join(root, "k/AWSDynamoDB/*/data/*#*")) end
+      assert [left_behind] = staging.()
+      assert left_behind =~ ~r"/data/000000-000000\.json\.gz#\d+\z"
+
+      assert {:ok, %{items: @blobs, files: 1, export_id: id}} =
+               TableStream.export(Blob, store, "k",
+                 segments: 1,
+                 page_size: 5,
+                 part_size: 5 * 1024 * 1024,
+                 resume: true
+               )
+
+      assert staging.() == []
+
+      assert blob_ids(manifest_items(store, "k/AWSDynamoDB/#{id}")) ==
+               Enum.sort(Enum.map(1..@blobs, &"b#{&1}"))
     end
   end
 

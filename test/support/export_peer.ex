@@ -6,20 +6,21 @@ defmodule CloudStreams.ExportPeer do
   @doc """
   Starts `run/5` in a process of its own on this node and returns `:ok`.
   """
-  def start(store_opts, table, prefix, opts, reply_to) do
-    spawn(__MODULE__, :run, [store_opts, table, prefix, opts, reply_to])
+  def start(store, table, prefix, opts, reply_to) do
+    spawn(__MODULE__, :run, [store, table, prefix, opts, reply_to])
     :ok
   end
 
   @doc """
-  Runs `Dynamo.Table.Stream.export/4` of `table` to an S3 store built from `store_opts`.
+  Runs `Dynamo.Table.Stream.export/4` of `table` to the store `ObjectStoreX.new/2` builds
+  from `{backend, store_opts}`.
   Progress reports go to `reply_to` as `{:export_progress, node(), progress}`, the result
   (or what was raised) as `{:export_result, node(), result}`.
   """
-  def run(store_opts, table, prefix, opts, reply_to) do
+  def run({backend, store_opts}, table, prefix, opts, reply_to) do
     result =
       try do
-        {:ok, store} = ObjectStoreX.new(:s3, store_opts)
+        {:ok, store} = ObjectStoreX.new(backend, store_opts)
         report = &send(reply_to, {:export_progress, node(), &1})
         Dynamo.Table.Stream.export(table, store, prefix, [on_progress: report] ++ opts)
       catch
