@@ -606,6 +606,35 @@ defmodule Dynamo.Table.Stream.ExportTest do
     end
   end
 
+  describe "a stalled store" do
+    @describetag :s3
+    test "no progress within :timeout stops the export with a :timeout error" do
+      prefix = "export-stall-#{System.system_time(:nanosecond)}"
+      {proxy, agent} = CountingProxy.start(TestBed.env!("CLOUD_STREAMS_S3_ENDPOINT"))
+      {:ok, store} = TestBed.s3_store(prefix, endpoint: proxy)
+      me = self()
+
+      task =
+        TableStream.async_export(Thing, store, "x",
+          segments: 1,
+          page_size: 10,
+          max_file_bytes: 1,
+          max_read_capacity: 10,
+          progress_interval: 10,
+          timeout: 1_000,
+          on_progress: &send(me, {:progress, &1})
+        )
+
+      assert_receive {:progress, %{files: files}} when files >= 1, 20_000
+      # From now on the store answers nothing.
+      CountingProxy.set_fault(agent, {:stall_after, 0})
+      assert {:ok, {:error, %Dynamo.Error{kind: :timeout} = error}} = Task.yield(task, 20_000)
+      assert error.message =~ "resume"
+      collect(:progress)
+      assert_stops_cleanly()
+    end
+  end
+
   describe "multipart uploads on moto" do
     @describetag :s3
     @blob_table "cloud_streams_export_test_blobs"

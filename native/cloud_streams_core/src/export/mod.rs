@@ -863,9 +863,10 @@ impl OpenFile {
             .map_err(|e| in_file(e, segment, &self.path))?;
         Ok(FileEntry {
             item_count: self.items,
-            md5: base64::engine::general_purpose::STANDARD.encode(self.md5.finalize()),
+            md5: base64::engine::general_purpose::STANDARD
+                .encode(std::mem::replace(&mut self.md5, Md5::new()).finalize()),
             etag: uploaded.e_tag,
-            key: self.path,
+            key: std::mem::take(&mut self.path),
             byte_count: self.sent,
         })
     }
@@ -875,6 +876,15 @@ impl OpenFile {
         self.upload.cancel();
         let upload = &self.upload;
         let _ = answer(|reply| upload.abort(reply)).await;
+    }
+}
+
+/// A file dropped unfinished (its job was aborted: the caller died or stopped waiting) stops
+/// its upload at once, whatever the actor is doing (a put stalled on the store included),
+/// and the actor aborts the multipart upload. After `finish` the actor has ended: a no-op.
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        self.upload.cancel();
     }
 }
 
