@@ -823,6 +823,7 @@ defmodule Dynamo.Table.Stream.ExportTest do
         {[overwrite: :yes], "overwrite"},
         {[on_progress: fn -> :ok end], "on_progress"},
         {[progress_interval: 0], "progress_interval"},
+        {[progress_interval: 5_000, timeout: 5_000], "progress_interval"},
         {[timeout: -1], "timeout"},
         {[max_read_capacity: 0], "max_read_capacity"},
         {[page_size: 0], "page_size"},

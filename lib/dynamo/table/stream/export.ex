@@ -181,6 +181,13 @@ defmodule Dynamo.Table.Stream.Export do
     prefix = prefix!(prefix, function)
     opts = Options.validate!(opts, @opts, function)
 
+    # Reports are the stall bound's heartbeat: they must come more often than it.
+    if opts.timeout != :infinity and opts.progress_interval >= opts.timeout do
+      raise ArgumentError,
+            "#{function}: progress_interval (#{opts.progress_interval} ms) must be shorter " <>
+              "than timeout (#{opts.timeout} ms), the longest time without a progress report"
+    end
+
     %{
       table: table,
       store: store,
