@@ -107,6 +107,9 @@ defmodule CloudStreams.Native do
   def dynamo_read_stream(_config, _op, _read, _total, _segs, _conc, _prefetch, _cap, _fields),
     do: :erlang.nif_error(:nif_not_loaded)
 
+  # Table export (native/cloud_streams_nif/src/dynamo/export.rs)
+  def dynamo_export(_config, _read, _store, _opts, _tag), do: :erlang.nif_error(:nif_not_loaded)
+
   # Spawned tasks (native/cloud_streams_nif/src/task.rs)
   def task_release(_task), do: :erlang.nif_error(:nif_not_loaded)
 

@@ -44,7 +44,8 @@ defmodule CloudStreams.Telemetry do
     [:dynamo, :execute_statement],
     [:dynamo, :producer],
     [:dynamo, :scan_to_process],
-    [:dynamo, :distributed_scan]
+    [:dynamo, :distributed_scan],
+    [:dynamo, :export]
   ]
 
   @single [

@@ -293,6 +293,10 @@ defmodule Dynamo.Table.Stream do
   end
 
   @doc false
+  # The parallel scan's option definitions, reused by the table export.
+  def parallel_scan_options, do: @parallel_opts
+
+  @doc false
   # The Producer's source: a parallel scan, validated as `function` would validate it.
   def parallel_source(schema, opts, function) do
     opts = Options.validate!(opts, @parallel_opts, function)
@@ -552,5 +556,56 @@ defmodule Dynamo.Table.Stream do
       reduce: {nil, pages},
       telemetry: {[:cloud_streams, :dynamo, :execute_statement], page_event}
     )
+  end
+
+  ## Table export (issue 16)
+
+  @doc """
+  Exports the whole table to `store` under `prefix`, in DynamoDB's own export format (or
+  NDJSON), natively end to end; returns when the export is complete.
+
+  `schema_or_table` is a `Dynamo.Schema` module or a table name (then `:config` gives the
+  connection). Returns `{:ok, %{export_id:, items:, bytes:, files:, manifest:}}` (`bytes`:
+  the compressed bytes of the data files; `manifest`: the path of
+  `manifest-summary.json`), or `{:error, %Dynamo.Error{} | %ObjectStoreX.Error{}}` naming
+  the segment and the file that failed. See `Dynamo.Table.Stream.Export` for the layout,
+  the formats, resuming and every option.
+
+      {:ok, %{items: 1_000, manifest: manifest}} =
+        Dynamo.Table.Stream.export(User, store, "backups/users", segments: 4)
+  """
+  @spec export(schema() | String.t(), ObjectStoreX.Store.t(), String.t(), keyword()) ::
+          {:ok, Dynamo.Table.Stream.Export.result()}
+          | {:error, Dynamo.Error.t() | ObjectStoreX.Error.t()}
+  def export(schema_or_table, store, prefix, opts \\ []) do
+    schema_or_table
+    |> Dynamo.Table.Stream.Export.prepare!(store, prefix, opts)
+    |> Dynamo.Table.Stream.Export.run()
+  end
+
+  @doc """
+  `export/4` in a task under the library's supervisor (not linked to the caller). Options
+  are validated in the caller. Await it with `Task.await/2` or `Task.yield/2`; stop it with
+  `Task.shutdown/2`, which stops the export and aborts its uploads in progress (resume it
+  later with `resume: true`).
+
+      task = Dynamo.Table.Stream.async_export(User, store, "backups/users")
+      {:ok, %{items: _}} = Task.await(task, :infinity)
+  """
+  @spec async_export(schema() | String.t(), ObjectStoreX.Store.t(), String.t(), keyword()) ::
+          Task.t()
+  def async_export(schema_or_table, store, prefix, opts \\ []) do
+    job =
+      Dynamo.Table.Stream.Export.prepare!(
+        schema_or_table,
+        store,
+        prefix,
+        opts,
+        "Dynamo.Table.Stream.async_export/4"
+      )
+
+    Task.Supervisor.async_nolink(CloudStreams.TaskSupervisor, fn ->
+      Dynamo.Table.Stream.Export.run(job)
+    end)
   end
 end

@@ -20,4 +20,5 @@ pub mod synthetic;
 
 pub use error::{Error, ErrorKind};
 pub mod dynamo;
+pub mod export;
 pub mod store;

@@ -14,6 +14,7 @@ use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::signer::Signer;
@@ -92,6 +93,9 @@ pub struct Store {
     pub prefix: Option<Path>,
     /// The canonical root of a local store built with `confine_to_root`.
     pub confined_root: Option<PathBuf>,
+    /// Multipart uploads by id (S3, GCS, Azure), without the prefix: an export's resume
+    /// aborts, by its recorded id, an upload that a crash left behind.
+    pub multipart: Option<Arc<dyn MultipartStore>>,
 }
 
 impl Store {
@@ -226,6 +230,7 @@ pub fn build(config: &StoreConfig) -> Result<Store, Error> {
     let mut local = None;
     let mut confined_root = None;
     let mut signer: Option<Arc<dyn Signer>> = None;
+    let mut multipart: Option<Arc<dyn MultipartStore>> = None;
     let (inner, streaming): (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) = match config.backend {
         Backend::Memory => {
             let store = Arc::new(InMemory::new());
@@ -259,6 +264,7 @@ pub fn build(config: &StoreConfig) -> Result<Store, Error> {
                 config
             );
             signer = Some(inner.clone());
+            multipart = Some(inner.clone());
             (inner, streaming)
         }
         Backend::Gcs => {
@@ -268,6 +274,7 @@ pub fn build(config: &StoreConfig) -> Result<Store, Error> {
                 config
             );
             signer = Some(inner.clone());
+            multipart = Some(inner.clone());
             (inner, streaming)
         }
         Backend::Azure => {
@@ -277,6 +284,7 @@ pub fn build(config: &StoreConfig) -> Result<Store, Error> {
                 config
             );
             signer = Some(inner.clone());
+            multipart = Some(inner.clone());
             (inner, streaming)
         }
         Backend::Http => {
@@ -320,5 +328,6 @@ pub fn build(config: &StoreConfig) -> Result<Store, Error> {
         local,
         prefix,
         confined_root,
+        multipart,
     })
 }

@@ -67,9 +67,19 @@ pub struct UploadConfig {
 pub struct UploadHandle {
     commands: mpsc::UnboundedSender<Command>,
     cancel: Arc<Notify>,
+    started: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl UploadHandle {
+    /// The store's id of the multipart upload, once one has started (S3, GCS): what a
+    /// resumable writer records so that a later run can abort an upload a crash left behind.
+    pub fn upload_id(&self) -> Option<String> {
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Appends data; `reply` gets the total accepted so far once there is room for it.
     pub fn write(&self, data: Bytes, reply: Reply<Accepted>) {
         self.send(Command::Write(data, reply));
@@ -114,7 +124,9 @@ pub fn start(store: Arc<Store>, path: &str, config: UploadConfig) -> Result<Uplo
     }
     let (commands, receiver) = mpsc::unbounded_channel();
     let cancel = Arc::new(Notify::new());
+    let started = Arc::new(std::sync::Mutex::new(None));
     let actor = Actor {
+        started: started.clone(),
         store,
         location,
         path: path.to_string(),
@@ -130,7 +142,11 @@ pub fn start(store: Arc<Store>, path: &str, config: UploadConfig) -> Result<Uplo
         failed: None,
     };
     crate::runtime::spawn(actor.run(receiver, cancel.clone()));
-    Ok(UploadHandle { commands, cancel })
+    Ok(UploadHandle {
+        commands,
+        cancel,
+        started,
+    })
 }
 
 struct Actor {
@@ -145,6 +161,8 @@ struct Actor {
     upload: Option<Box<dyn MultipartUpload>>,
     /// The store's id of the multipart upload, where it exposes one (S3, GCS).
     upload_id: Option<String>,
+    /// The same id, shared with the handle.
+    started: Arc<std::sync::Mutex<Option<String>>>,
     parts: usize,
     parts_completed: usize,
     in_flight: FuturesUnordered<UploadPart>,
@@ -274,6 +292,8 @@ impl Actor {
             match started {
                 Ok(upload) => {
                     self.upload_id = upload_id(upload.as_ref());
+                    *self.started.lock().unwrap_or_else(|e| e.into_inner()) =
+                        self.upload_id.clone();
                     self.upload = Some(upload);
                 }
                 Err(e) => {

@@ -1,0 +1,401 @@
+defmodule Dynamo.Table.Stream.Export do
+  alias CloudStreams.{Native, Options, Telemetry}
+  alias Dynamo.Codec
+
+  @function "Dynamo.Table.Stream.export/4"
+  @mib 1024 * 1024
+  @gib 1024 * @mib
+
+  # What to read: the parallel scan's own option definitions.
+  @scan_opts Keyword.take(Dynamo.Table.Stream.parallel_scan_options(), [
+               :segments,
+               :max_concurrency,
+               :page_size,
+               :filter_expression,
+               :projection_expression,
+               :expression_attribute_names,
+               :expression_attribute_values,
+               :consistent_read,
+               :max_read_capacity,
+               :config
+             ])
+
+  @own_opts [
+    format: [
+      type: {:in, [:dynamodb_json, :ndjson]},
+      default: :dynamodb_json,
+      doc:
+        "`:dynamodb_json` (DynamoDB's own export lines, `{\"Item\":{...}}`) or `:ndjson` " <>
+          "(plain JSON values, see below)."
+    ],
+    max_file_bytes: [
+      type: :pos_integer,
+      default: 128 * @mib,
+      doc:
+        "a data file ends at the first page boundary after its compressed size reaches " <>
+          "this many bytes; the next page starts a new file."
+    ],
+    part_size: [
+      type: {:in, (5 * @mib)..(5 * @gib)},
+      default: 10 * @mib,
+      doc:
+        "the multipart upload part size of the data files, from 5 MiB to 5 GiB. Memory is " <>
+          "about two parts per running segment."
+    ],
+    resume: [
+      type: {:custom, __MODULE__, :cast_resume, []},
+      default: false,
+      doc:
+        "`true` continues the newest unfinished export under the prefix, an export id " <>
+          "that one. A complete export is not written again: its result is returned."
+    ],
+    overwrite: [
+      type: :boolean,
+      default: false,
+      doc: "delete the exports already under the prefix first (otherwise they are refused)."
+    ],
+    on_progress: [
+      type: {:or_nil, {:fun, 1}},
+      doc:
+        "called with `%{items:, bytes:, files:, segments: %{n => %{items:, bytes:, files:, " <>
+          "done:}}}` (totals of the whole export, files of an earlier run included) at most " <>
+          "every `progress_interval` ms, and after each finished data file. It runs in the " <>
+          "process that runs the export; a raise stops the export."
+    ],
+    progress_interval: [
+      type: {:in, 10..3_600_000},
+      default: 1_000,
+      doc: "the shortest time between two progress reports, in ms."
+    ],
+    timeout: [
+      type: :timeout,
+      default: 300_000,
+      doc:
+        "the longest time without progress, in ms (no page scanned, no byte written): a " <>
+          "stalled export stops with a `:timeout` error and can be resumed."
+    ]
+  ]
+
+  @opts @scan_opts ++ @own_opts
+
+  @moduledoc """
+  A whole table to an object store, natively end to end: `Dynamo.Table.Stream.export/4` and
+  `Dynamo.Table.Stream.async_export/4` (this module holds the implementation).
+
+  A parallel scan (the one `Dynamo.Table.Stream.parallel_scan/2` uses: the same requests,
+  `max_read_capacity` pacing and retries) feeds one writer per segment in Rust, which
+  encodes each page, gzips it and writes it by multipart upload on the same runtime. Items
+  never cross into the BEAM. Memory is bounded by the segments running at once (a page and
+  about two upload parts each), never by the table.
+
+      {:ok, %{items: n, files: files, manifest: manifest}} =
+        Dynamo.Table.Stream.export(User, store, "backups/users", segments: 8)
+
+  ## Layout
+
+  DynamoDB's own `ExportTableToPointInTime` layout, so DynamoDB's `ImportTable` (pointed at
+  the `data/` folder) and every tool that reads native exports read it:
+
+      <prefix>/AWSDynamoDB/<export_id>/_started                  empty, written first
+      <prefix>/AWSDynamoDB/<export_id>/data/<segment>-<n>.json.gz
+      <prefix>/AWSDynamoDB/<export_id>/manifest-files.json
+      <prefix>/AWSDynamoDB/<export_id>/manifest-files.checksum
+      <prefix>/AWSDynamoDB/<export_id>/manifest-summary.json     written last
+      <prefix>/AWSDynamoDB/<export_id>/manifest-summary.checksum
+
+  `export_id` is `<13-digit unix ms>-<8 hex digits>`, like DynamoDB's. Each data file is
+  one gzip stream of lines `{"Item":{"id":{"S":"u1"},"n":{"N":"12.5"},...}}`, values in
+  DynamoDB JSON (binaries in base64). Each segment writes its own files; a segment with no
+  items writes none (DynamoDB writes an empty file per empty partition: an empty gzip
+  member carries nothing an importer needs).
+
+  `manifest-files.json` has one line per data file:
+  `{"itemCount":N,"md5Checksum":"<base64 MD5 of the file>","etag":"...","dataFileS3Key":"<prefix>/AWSDynamoDB/<id>/data/...","byteCount":N}`
+  (`byteCount`, the compressed size, is ours; readers ignore unknown fields). Keys are paths
+  from the store's root with the prefix, as DynamoDB writes them from the bucket's root.
+  `manifest-summary.json` has DynamoDB's fields (`version`, `exportArn`, `startTime`,
+  `endTime`, `exportTime`, `tableArn`, `s3Prefix`, `manifestFilesS3Key`, `itemCount`,
+  `outputFormat`, `exportType: "FULL_EXPORT"`); what a store cannot know is `null`
+  (`tableId`, `s3Bucket`, the encryption fields) and `billedSizeBytes` is 0. The
+  `.checksum` files hold the base64 MD5 of the manifest they sit next to.
+
+  ## NDJSON
+
+  `format: :ndjson` writes `data/<segment>-<n>.ndjson.gz` (`"outputFormat":"NDJSON"`), one
+  plain JSON object per item, lossless:
+
+    * strings are JSON strings, BOOL `true`/`false`, NULL `null`, L an array, M an object;
+    * numbers are JSON numbers written with DynamoDB's exact digits (never through a
+      float: 38-digit decimals and big integers survive);
+    * binaries are `{"$b64":"..."}`; sets are `{"$ss":[...]}`, `{"$ns":[1,2.5]}` (numbers
+      as JSON numbers), `{"$bs":["<base64>",...]}`;
+    * an M whose only key starts with `$` is written `{"$m":{...}}`, so it is never read as
+      one of these tags. The item itself (the line) is never wrapped.
+
+  ## Resuming
+
+  While an export runs, each segment keeps `_progress/segment-<n>.json` (ours): its
+  finished files, its `last_evaluated_key` after the last one (files end on page
+  boundaries, so that position is exact), and the multipart upload in progress. An export
+  stopped at any point (an error, `Task.shutdown/2`, a killed VM) continues with
+  `resume: true` (or the export id): uploads left behind are aborted (by upload id, or the
+  local store's staging files deleted), each unfinished segment restarts after its last
+  finished file, and only the files in progress are written again, under the same names.
+  No item is lost or written twice. The options that shape the files (`segments`,
+  `format`, `filter_expression`, `projection_expression`) must be the same; the progress
+  records are removed once the summary is written.
+
+  A prefix that already holds an export (complete or not) is refused with
+  `{:error, %ObjectStoreX.Error{kind: :already_exists}}` unless `resume:` or
+  `overwrite: true` is given.
+
+  ## Errors
+
+  `{:error, %Dynamo.Error{}}` when the table fails (its message names the segment:
+  `"segment 2 of 8: ..."`), `{:error, %ObjectStoreX.Error{}}` when the store fails (its
+  message names the segment and the data file, its `path` the file). Every multipart upload
+  in progress is aborted before the error is returned, and the progress records are kept,
+  so the export can be resumed.
+
+  ## Options
+
+  #{Options.docs(@opts)}
+  """
+
+  @type result :: %{
+          export_id: String.t(),
+          items: non_neg_integer(),
+          bytes: non_neg_integer(),
+          files: non_neg_integer(),
+          manifest: String.t()
+        }
+
+  @doc false
+  # Validates everything in the caller (bad options raise there, even for async_export)
+  # and returns the job to run.
+  @spec prepare!(module() | String.t(), ObjectStoreX.Store.t(), String.t(), keyword(), String.t()) ::
+          map()
+  def prepare!(schema_or_table, store, prefix, opts, function \\ @function) do
+    table = table!(schema_or_table, function)
+    ObjectStoreX.Store.check!(store, function)
+    prefix = prefix!(prefix, function)
+    opts = Options.validate!(opts, @opts, function)
+
+    # Reports are the stall bound's heartbeat: they must come more often than it.
+    if opts.timeout != :infinity and opts.progress_interval >= opts.timeout do
+      raise ArgumentError,
+            "#{function}: progress_interval (#{opts.progress_interval} ms) must be shorter " <>
+              "than timeout (#{opts.timeout} ms), the longest time without a progress report"
+    end
+
+    %{
+      table: table,
+      store: store,
+      prefix: prefix,
+      opts: opts,
+      config: Dynamo.Config.native(opts.config),
+      read: read!(table, opts, function)
+    }
+  end
+
+  @doc false
+  @spec run(map()) :: {:ok, result()} | {:error, Dynamo.Error.t() | ObjectStoreX.Error.t()}
+  def run(%{opts: opts} = job) do
+    tag = make_ref()
+
+    native_opts = %{
+      segments: opts.segments,
+      max_concurrency: opts.max_concurrency || min(opts.segments, 64),
+      max_read_capacity: opts.max_read_capacity && opts.max_read_capacity * 1.0,
+      prefix: job.prefix,
+      format: opts.format,
+      max_file_bytes: opts.max_file_bytes,
+      part_size: opts.part_size,
+      resume: opts.resume,
+      overwrite: opts.overwrite,
+      progress_interval_ms: opts.progress_interval
+    }
+
+    span =
+      Telemetry.start([:cloud_streams, :dynamo, :export], %{
+        operation: :export,
+        table: job.table,
+        segments: opts.segments,
+        format: opts.format,
+        backend: job.store.backend,
+        bucket: job.store.name,
+        path: job.prefix
+      })
+
+    task = Native.dynamo_export(job.config, job.read, job.store.resource, native_opts, tag)
+    report = opts.on_progress || fn _ -> :ok end
+
+    # The job stops if this process dies (its handle is collected); kept until answered.
+    result =
+      try do
+        await(tag, report, opts.timeout)
+      catch
+        kind, reason ->
+          stop(task, tag)
+          Telemetry.exception(span, kind, reason, __STACKTRACE__)
+          :erlang.raise(kind, reason, __STACKTRACE__)
+      end
+
+    case result do
+      :timeout ->
+        stop(task, tag)
+
+        error =
+          Dynamo.Error.from_native(%{
+            kind: :timeout,
+            message:
+              "no progress within #{opts.timeout} ms: the export was stopped (resume it " <>
+                "with resume: true)",
+            retryable: true,
+            status: nil,
+            path: nil,
+            code: nil
+          })
+
+        Telemetry.stop(span, {:error, error})
+        {:error, error}
+
+      {:ok, done} ->
+        Native.task_release(task)
+        Telemetry.stop(span, :done, Map.take(done, [:items, :bytes, :files]))
+        {:ok, done}
+
+      {:error, error} ->
+        Native.task_release(task)
+        Telemetry.stop(span, {:error, error})
+        {:error, error}
+    end
+  end
+
+  # Progress reports and the answer come from one sender, in order.
+  defp await(tag, report, timeout) do
+    receive do
+      {^tag, {:progress, progress}} ->
+        report.(progress)
+        await(tag, report, timeout)
+
+      {^tag, {:ok, done}} ->
+        {:ok, done}
+
+      {^tag, {:error, native}} ->
+        {:error, error_from_native(native)}
+    after
+      timeout -> :timeout
+    end
+  end
+
+  # A store error always names a path (native/cloud_streams_core/src/export/mod.rs); a
+  # table error never does.
+  defp error_from_native(%{path: path} = native) when is_binary(path),
+    do: ObjectStoreX.Error.from_native(native)
+
+  defp error_from_native(native), do: Dynamo.Error.from_native(native)
+
+  # Stops the job (its uploads are aborted), then takes its reports still on their way and
+  # its answer (an aborted task answers too), so none arrives later.
+  defp stop(task, tag) do
+    Native.task_release(task)
+    take_messages(tag)
+  end
+
+  defp take_messages(tag) do
+    receive do
+      {^tag, {:progress, _}} -> take_messages(tag)
+      {^tag, _answer} -> :ok
+    after
+      5_000 -> :ok
+    end
+  end
+
+  @doc false
+  def cast_resume(value) when is_boolean(value), do: {:ok, value}
+
+  def cast_resume(value) when is_binary(value) do
+    if value =~ ~r/\A\d{13}-[0-9a-f]{8}\z/,
+      do: {:ok, value},
+      else: {:error, "true, false or an export id (<13 digits>-<8 hex digits>)"}
+  end
+
+  def cast_resume(_value),
+    do: {:error, "true, false or an export id (<13 digits>-<8 hex digits>)"}
+
+  defp table!(table, function) when is_binary(table) do
+    unless String.valid?(table) and byte_size(table) in 3..255 do
+      raise ArgumentError,
+            "#{function} expects a Dynamo.Schema module or a table name (3 to 255 bytes), " <>
+              "got: #{inspect(table)}"
+    end
+
+    table
+  end
+
+  defp table!(schema, function) do
+    Dynamo.Table.schema!(schema, function)
+    schema.__dynamo__(:table)
+  end
+
+  defp prefix!(prefix, function) when is_binary(prefix) do
+    trimmed = String.trim(prefix, "/")
+
+    valid =
+      String.valid?(prefix) and
+        (trimmed == "" or
+           Enum.all?(String.split(trimmed, "/"), &(&1 not in ["", ".", ".."])))
+
+    unless valid do
+      raise ArgumentError,
+            "#{function} expects the prefix as a store path (\"\" for the store's root, no " <>
+              "empty, \".\" or \"..\" segment), got: #{inspect(prefix)}"
+    end
+
+    trimmed
+  end
+
+  defp prefix!(prefix, function) do
+    raise ArgumentError,
+          "#{function} expects the prefix as a string, got: #{CloudStreams.Redact.inspect(prefix)}"
+  end
+
+  # The scan request, as Dynamo.Table builds it for a schema (the table name is all a schema
+  # adds here: nothing is decoded).
+  defp read!(table, opts, function) do
+    values =
+      Dynamo.Table.encoding!(function, fn ->
+        case opts.expression_attribute_values do
+          nil ->
+            %{}
+
+          values ->
+            try do
+              Codec.encode_item(values)
+            rescue
+              e in ArgumentError ->
+                reraise ArgumentError,
+                        "expression_attribute_values: #{Exception.message(e)}",
+                        __STACKTRACE__
+            end
+        end
+      end)
+
+    %{
+      table: table,
+      index_name: nil,
+      key_condition_expression: nil,
+      filter_expression: opts.filter_expression,
+      projection_expression: opts.projection_expression,
+      names: opts.expression_attribute_names || %{},
+      values: values,
+      consistent_read: opts.consistent_read,
+      limit: opts.page_size,
+      exclusive_start_key: nil,
+      segment: nil,
+      select_count: false,
+      forward: true
+    }
+  end
+end
