@@ -107,6 +107,12 @@ defmodule CloudStreams.Native do
   def dynamo_read_stream(_config, _op, _read, _total, _segs, _conc, _prefetch, _cap, _fields),
     do: :erlang.nif_error(:nif_not_loaded)
 
+  # Table import and reading exports (native/cloud_streams_nif/src/dynamo/import.rs)
+  def dynamo_import(_config, _store, _request, _tag), do: :erlang.nif_error(:nif_not_loaded)
+
+  def dynamo_export_stream(_store, _prefix, _export_id, _page_size, _prefetch, _fields),
+    do: :erlang.nif_error(:nif_not_loaded)
+
   # Spawned tasks (native/cloud_streams_nif/src/task.rs)
   def task_release(_task), do: :erlang.nif_error(:nif_not_loaded)
 

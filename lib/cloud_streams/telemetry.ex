@@ -44,7 +44,9 @@ defmodule CloudStreams.Telemetry do
     [:dynamo, :execute_statement],
     [:dynamo, :producer],
     [:dynamo, :scan_to_process],
-    [:dynamo, :distributed_scan]
+    [:dynamo, :distributed_scan],
+    [:dynamo, :import],
+    [:dynamo, :read_export]
   ]
 
   @single [

@@ -3,6 +3,7 @@
 //! are decoded on the caller's scheduler before the work is spawned.
 
 pub mod codec;
+mod import;
 mod statement_stream;
 mod stream;
 mod structs;
