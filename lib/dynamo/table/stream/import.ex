@@ -1,6 +1,6 @@
 defmodule Dynamo.Table.Stream.Import do
   alias CloudStreams.{Call, Native, Options, PullStream, Telemetry}
-  alias Dynamo.{Codec, Schema}
+  alias Dynamo.Codec
   alias ObjectStoreX.Store
 
   @max_concurrency 1_000
@@ -54,7 +54,7 @@ defmodule Dynamo.Table.Stream.Import do
 
   @read_opts [
     schema: [
-      type: {:or_nil, :atom},
+      type: {:or_nil, {:custom, __MODULE__, :cast_schema, []}},
       doc:
         "a `Dynamo.Schema` module: items come as its structs. Default: plain maps, each " <>
           "value decoded by `Dynamo.Codec.decode/1`."
@@ -182,10 +182,9 @@ defmodule Dynamo.Table.Stream.Import do
     Store.check!(store, function)
     prefix!(prefix, function)
     opts = Options.validate!(opts, @read_opts, function)
-    schema = opts.schema && Schema.schema!(opts.schema, function)
 
     {fields, decode} =
-      case schema do
+      case opts.schema do
         nil ->
           {nil, &plain_item/1}
 
@@ -205,7 +204,7 @@ defmodule Dynamo.Table.Stream.Import do
 
     metadata =
       Map.merge(Telemetry.object_store_metadata(store, prefix, :read_export), %{
-        schema: schema,
+        schema: opts.schema,
         export_id: opts.export_id
       })
 
@@ -225,6 +224,14 @@ defmodule Dynamo.Table.Stream.Import do
       reduce: {nil, pages},
       telemetry: {[:cloud_streams, :dynamo, :read_export], metadata}
     )
+  end
+
+  @doc false
+  def cast_schema(schema) do
+    if is_atom(schema) and Code.ensure_loaded?(schema) and
+         function_exported?(schema, :__dynamo__, 1),
+       do: {:ok, schema},
+       else: {:error, "a Dynamo.Schema module"}
   end
 
   defp plain_item(item), do: Map.new(item, fn {name, value} -> {name, Codec.decode(value)} end)
