@@ -468,7 +468,7 @@ defmodule Dynamo.ImportTest do
     end
 
     assert_raise ArgumentError,
-                 ~r/option :schema of Dynamo.Table.Stream.read_export\/3: expected a Dynamo.Schema module/,
+                 ~r/option :schema of Dynamo.Table.Stream.read_export\/3: expected nil or a Dynamo.Schema module/,
                  fn ->
                    Stream.read_export(store, "backups", schema: String)
                  end
