@@ -16,7 +16,8 @@ defmodule CloudStreams.LongScheduleTest do
     :store_list_stream,
     :store_upload_start,
     :dynamo_read_stream,
-    :dynamo_statement_stream
+    :dynamo_statement_stream,
+    :dynamo_export_stream
   ]
 
   alias CloudStreams.TestBed

@@ -34,7 +34,9 @@ defmodule CloudStreams.TelemetryTest do
                  [:dynamo, :execute_statement],
                  [:dynamo, :producer],
                  [:dynamo, :scan_to_process],
-                 [:dynamo, :distributed_scan]
+                 [:dynamo, :distributed_scan],
+                 [:dynamo, :import],
+                 [:dynamo, :read_export]
                ],
                suffix <- [:start, :stop, :exception] do
              [:cloud_streams | name] ++ [suffix]

@@ -432,6 +432,40 @@ defmodule Dynamo.ImportTest do
     assert_native_idle(10_000)
   end
 
+  def forward(event, measurements, metadata, pid),
+    do: send(pid, {:telemetry, event, measurements, metadata})
+
+  test "an import and a read_export are telemetry spans", %{store: store} do
+    two_file_export(store, Enum.map(1..40, &ImportFixtures.simple_item/1))
+    id = {__MODULE__, make_ref()}
+
+    events =
+      for name <- [:import, :read_export],
+          suffix <- [:start, :stop, :exception],
+          do: [:cloud_streams, :dynamo, name, suffix]
+
+    :ok = :telemetry.attach_many(id, events, &__MODULE__.forward/4, self())
+    on_exit(fn -> :telemetry.detach(id) end)
+
+    assert {:ok, %{items: 40, files: 2, bytes: bytes}} = Stream.import(store, "backups", Second)
+
+    assert_received {:telemetry, [_, _, :import, :start], _,
+                     %{table: "cloud_streams_import_test_second"}}
+
+    assert_received {:telemetry, [_, _, :import, :stop], %{items: 40, files: 2, bytes: ^bytes},
+                     %{ending: :done}}
+
+    assert {:error, _} = Stream.import(store, "nowhere", Second)
+
+    assert_received {:telemetry, [_, _, :import, :stop], _,
+                     %{ending: :error, error: %ObjectStoreX.Error{kind: :not_found}}}
+
+    assert Enum.count(Stream.read_export(store, "backups")) == 40
+
+    assert_received {:telemetry, [_, _, :read_export, :stop], %{items: 40, pages: 2},
+                     %{ending: :done}}
+  end
+
   test "bad arguments raise ArgumentError naming the function and the option", %{store: store} do
     for {opts, option} <- [
           {[max_concurrency: 0], ":max_concurrency"},
