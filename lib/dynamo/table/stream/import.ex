@@ -60,7 +60,7 @@ defmodule Dynamo.Table.Stream.Import do
           "value decoded by `Dynamo.Codec.decode/1`."
     ],
     export_id: Keyword.fetch!(@import_opts, :export_id),
-    prefetch: [
+    prefetch_pages: [
       type: {:in, 0..@max_prefetch_pages},
       default: 2,
       doc: "pages of #{@page_size} items read ahead of the consumer."
@@ -215,7 +215,7 @@ defmodule Dynamo.Table.Stream.Import do
           prefix,
           opts.export_id,
           @page_size,
-          opts.prefetch,
+          opts.prefetch_pages,
           fields
         )
       end,

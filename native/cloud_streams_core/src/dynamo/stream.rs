@@ -116,6 +116,19 @@ impl CapacityLimiter {
         tokio::time::sleep_until(at.into()).await;
     }
 
+    /// Waits for the next request's turn, holding `expected` units for it at once: requests
+    /// sent at the same time are paced too, not only those after an answer. `consumed` then
+    /// adds what the request used beyond them.
+    pub async fn wait_reserving(&self, expected: f64) {
+        let at = {
+            let mut next = self.next_request.lock().unwrap_or_else(|e| e.into_inner());
+            let start = (*next).max(Instant::now());
+            *next = start + Duration::from_secs_f64(expected.max(0.0) / self.units_per_second);
+            start
+        };
+        tokio::time::sleep_until(at.into()).await;
+    }
+
     /// Records the units a request consumed.
     pub fn consumed(&self, units: f64) {
         let mut next = self.next_request.lock().unwrap_or_else(|e| e.into_inner());

@@ -4,7 +4,8 @@
 //! request each); up to `max_concurrency` requests are in flight, across files. Items DynamoDB
 //! leaves unprocessed are retried with jittered exponential backoff, a bounded number of
 //! times. `max_write_capacity` paces requests by the `ConsumedCapacity` each answer reports
-//! (the scans' [`CapacityLimiter`]).
+//! (the scans' [`CapacityLimiter`]), holding one unit per item for each request before it is
+//! sent, so that requests in flight together do not burst past the rate.
 //!
 //! Resume: a progress record of ours, `<export>/_import/<table>.json` on the export's store,
 //! names for each file the prefix of its lines whose items are all written (requests finish
@@ -327,8 +328,11 @@ async fn write_batch(
         .map_err(|e| Error::invalid_argument(e.to_string()))?;
     let mut attempt = 0;
     loop {
+        // A put consumes at least one write unit per item: held before sending, so the
+        // requests in flight at once are paced too.
+        let expected = pending.len() as f64;
         if let Some(limiter) = limiter {
-            limiter.wait().await;
+            limiter.wait_reserving(expected).await;
         }
         let output = client
             .batch_write_item()
@@ -342,8 +346,8 @@ async fn write_batch(
                 .consumed_capacity()
                 .iter()
                 .filter_map(|c| c.capacity_units)
-                .sum();
-            limiter.consumed(units);
+                .sum::<f64>();
+            limiter.consumed(units - expected);
         }
         pending = output
             .unprocessed_items

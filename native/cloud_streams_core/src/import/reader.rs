@@ -574,7 +574,9 @@ mod tests {
     #[test]
     fn corrupt_files_are_errors_naming_the_file_and_line() {
         let rt = runtime::get();
-        let cases: Vec<(&str, Vec<u8>, Option<String>, u64, &str)> = vec![
+        // Name, bytes, md5Checksum, itemCount, what the error says.
+        type Case = (&'static str, Vec<u8>, Option<String>, u64, &'static str);
+        let cases: Vec<Case> = vec![
             (
                 "md5",
                 gzip(&line(1)),

@@ -75,10 +75,10 @@ fn dynamo_import<'a>(
             job::run(store, client, request, progress).await
         };
         // A panic is the native side failing, not the store: reported as a Dynamo error.
-        let outcome = AssertUnwindSafe(work)
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| Err((Source::Dynamo, Error::from_panic(panic.as_ref()))));
+        let outcome = match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(panic) => Err((Source::Dynamo, Error::from_panic(panic.as_ref()))),
+        };
         notifier.finish(Ok(outcome), |env, outcome| match outcome {
             Ok(done) => (atoms::done(), totals(env, done)).encode(env),
             Err((source, error)) => {
