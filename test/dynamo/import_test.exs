@@ -358,6 +358,43 @@ defmodule Dynamo.ImportTest do
     for f <- 1..6, do: assert(final =~ ~r/part-#{f}.json.gz":\{[^}]*"done":true/)
   end
 
+  @tag timeout: 120_000
+  test "an import on a killed node resumes elsewhere to exactly one copy of every item",
+       %{store: store, root: root} do
+    files =
+      for f <- 1..8 do
+        items = Enum.map((f * 1000)..(f * 1000 + 249), &ImportFixtures.simple_item/1)
+        {"part-#{f}.json.gz", ImportFixtures.data_file(items), 250}
+      end
+
+    ImportFixtures.write_export(store, "backups", @id, files)
+
+    {_peer, node} =
+      CloudStreams.Cluster.start_peer!(System.fetch_env!("CLOUD_STREAMS_DYNAMODB_ENDPOINT"))
+
+    _importer =
+      :erpc.call(node, CloudStreams.ImportPeer, :start, [
+        root,
+        "backups",
+        "cloud_streams_import_test_second",
+        self()
+      ])
+
+    assert_receive {:peer_progress, %{files: done}}, 30_000
+    assert done < 8
+    :ok = CloudStreams.Cluster.kill_peer!(node)
+
+    stopped = record(store, "cloud_streams_import_test_second")
+    refute Enum.all?(1..8, &(stopped =~ ~r/part-#{&1}.json.gz":\{[^}]*"done":true/))
+
+    assert {:ok, %{items: 2000, files: 8}} =
+             Stream.import(store, "backups", "cloud_streams_import_test_second", resume: true)
+
+    table_ids = Dynamo.Table.Stream.scan(Second) |> Enum.map(& &1.id)
+    assert length(table_ids) == 2000
+    assert MapSet.new(table_ids) == MapSet.new(Stream.read_export(store, "backups"), & &1["id"])
+  end
+
   test "resume: true with every file done writes nothing again", %{store: store} do
     two_file_export(store, Enum.map(1..40, &ImportFixtures.simple_item/1))
     assert {:ok, %{items: 40, files: 2}} = Stream.import(store, "backups", Second)
