@@ -443,6 +443,20 @@ defmodule Dynamo.ImportTest do
     assert CloudStreams.HTTPResponder.requests(script) == 3
   end
 
+  test "an import that makes no progress for timeout: ms stops with a timeout error",
+       %{store: store} do
+    two_file_export(store, Enum.map(1..40, &ImportFixtures.simple_item/1))
+    # A DynamoDB endpoint that takes requests and never answers.
+    endpoint = CloudStreams.HTTPResponder.start(:hang)
+
+    assert {:error, %Dynamo.Error{kind: :timeout, message: message}} =
+             Stream.import(store, "backups", Second, config: [endpoint: endpoint], timeout: 500)
+
+    assert message =~ "no progress within 500 ms"
+    assert_native_idle()
+    assert drain_mailbox() == []
+  end
+
   test "a missing table is a Dynamo.Error naming the file and lines", %{store: store} do
     two_file_export(store, Enum.map(1..40, &ImportFixtures.simple_item/1))
 
