@@ -105,7 +105,9 @@ defmodule Dynamo.Table.Stream.Import do
   Items are put 25 per request, up to `:max_concurrency` requests in flight. Items DynamoDB
   leaves unprocessed are retried with jittered exponential backoff, 10 times, then the import
   fails with `kind: :throttled`. `:max_write_capacity` paces requests by the
-  `ConsumedCapacity` DynamoDB reports, like `max_read_capacity` paces a scan.
+  `ConsumedCapacity` DynamoDB reports, like `max_read_capacity` paces a scan; each request
+  holds one unit per item (the least a put costs) before it is sent, so requests in flight at
+  once are paced too.
 
   An import keeps a progress record of its own in the export's store,
   `<prefix>/AWSDynamoDB/<export_id>/_import/<table>.json`: for each data file, the prefix of
