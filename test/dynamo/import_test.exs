@@ -443,6 +443,25 @@ defmodule Dynamo.ImportTest do
     assert CloudStreams.HTTPResponder.requests(script) == 3
   end
 
+  test "an item the table refuses is a Dynamo.Error naming the file and lines", %{store: store} do
+    # DynamoDB refuses an empty string as a key value (a ValidationException).
+    refused = %{"id" => {:s, ""}}
+    items = Enum.map(1..30, &ImportFixtures.simple_item/1) |> List.insert_at(27, refused)
+
+    ImportFixtures.write_export(store, "backups", @id, [
+      {"a.json.gz", ImportFixtures.data_file(items), 31}
+    ])
+
+    assert {:error, %Dynamo.Error{kind: :invalid_argument, code: "ValidationException"} = error} =
+             Stream.import(store, "backups", Second, max_concurrency: 1)
+
+    assert error.message =~
+             "writing the items of lines 26-31 of backups/AWSDynamoDB/#{@id}/data/a.json.gz"
+
+    # The request before it (lines 1-25) was written.
+    assert length(raw_items("cloud_streams_import_test_second")) == 25
+  end
+
   test "an import that makes no progress for timeout: ms stops with a timeout error",
        %{store: store} do
     two_file_export(store, Enum.map(1..40, &ImportFixtures.simple_item/1))

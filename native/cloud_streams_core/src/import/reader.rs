@@ -553,6 +553,43 @@ mod tests {
     }
 
     #[test]
+    fn unknown_formats_and_bad_manifests_are_refused() {
+        let root = temp_dir("formats");
+        let store = local_store(&root);
+        let rt = runtime::get();
+        write_export(&root, "p", "1-a", &[], true);
+        let summary = root.join("p/AWSDynamoDB/1-a/manifest-summary.json");
+        std::fs::write(&summary, r#"{"outputFormat":"ION"}"#).unwrap();
+        let error = rt.block_on(open(&store, "p", None)).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::NotSupported, "{error}");
+        assert!(error.message.contains("\"ION\""), "{error}");
+
+        std::fs::write(&summary, r#"{"outputFormat":"DYNAMODB_JSON"}"#).unwrap();
+        let manifest = root.join("p/AWSDynamoDB/1-a/manifest-files.json");
+        std::fs::write(
+            &manifest,
+            "{\"dataFileS3Key\":\"AWSDynamoDB/1-a/data/a\"}\n{oops\n",
+        )
+        .unwrap();
+        let error = rt.block_on(open(&store, "p", None)).unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("manifest-files.json line 2: invalid JSON"),
+            "{error}"
+        );
+        std::fs::write(&manifest, "{\"itemCount\":1}\n").unwrap();
+        let error = rt.block_on(open(&store, "p", None)).unwrap_err();
+        assert!(
+            error.message.contains("line 1: no dataFileS3Key"),
+            "{error}"
+        );
+        std::fs::write(&summary, "[]").unwrap();
+        let error = rt.block_on(open(&store, "p", None)).unwrap_err();
+        assert!(error.message.contains("is not a JSON object"), "{error}");
+    }
+
+    #[test]
     fn keys_without_the_prefix_resolve_too() {
         assert_eq!(
             resolve_key("p/AWSDynamoDB/1-a", "1-a", "AWSDynamoDB/1-a/data/x.json.gz").unwrap(),
