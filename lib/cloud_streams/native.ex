@@ -109,6 +109,11 @@ defmodule CloudStreams.Native do
 
   # Table export (native/cloud_streams_nif/src/dynamo/export.rs)
   def dynamo_export(_config, _read, _store, _opts, _tag), do: :erlang.nif_error(:nif_not_loaded)
+  # Table import and reading exports (native/cloud_streams_nif/src/dynamo/import.rs)
+  def dynamo_import(_config, _store, _request, _tag), do: :erlang.nif_error(:nif_not_loaded)
+
+  def dynamo_export_stream(_store, _prefix, _export_id, _page_size, _prefetch, _fields),
+    do: :erlang.nif_error(:nif_not_loaded)
 
   # Spawned tasks (native/cloud_streams_nif/src/task.rs)
   def task_release(_task), do: :erlang.nif_error(:nif_not_loaded)

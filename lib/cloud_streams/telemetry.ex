@@ -45,7 +45,9 @@ defmodule CloudStreams.Telemetry do
     [:dynamo, :producer],
     [:dynamo, :scan_to_process],
     [:dynamo, :distributed_scan],
-    [:dynamo, :export]
+    [:dynamo, :export],
+    [:dynamo, :import],
+    [:dynamo, :read_export]
   ]
 
   @single [

@@ -17,7 +17,8 @@ defmodule CloudStreams.LongScheduleTest do
     :store_upload_start,
     :dynamo_read_stream,
     :dynamo_statement_stream,
-    :dynamo_export
+    :dynamo_export,
+    :dynamo_export_stream
   ]
 
   alias CloudStreams.TestBed

@@ -122,6 +122,10 @@ defmodule CloudStreams.OptionsTest do
       {Dynamo.Table.Stream, :query, 2, &Dynamo.Table.Stream.query(DocUser, &1)},
       {Dynamo.Table.Stream.Export, nil, nil,
        &Dynamo.Table.Stream.export(DocUser, store, "p", &1)},
+      {Dynamo.Table.Stream.Import, :import, 4,
+       &Dynamo.Table.Stream.Import.import(store, "", "table", &1)},
+      {Dynamo.Table.Stream.Import, :read_export, 3,
+       &Dynamo.Table.Stream.Import.read_export(store, "", &1)},
       {Dynamo.Config, nil, nil, &Dynamo.Table.get_item(DocUser, [id: "u"], config: &1)},
       {CloudStreams.Synthetic, :stream, 1, &CloudStreams.Synthetic.stream/1}
     ]

@@ -35,7 +35,9 @@ defmodule CloudStreams.TelemetryTest do
                  [:dynamo, :producer],
                  [:dynamo, :scan_to_process],
                  [:dynamo, :distributed_scan],
-                 [:dynamo, :export]
+                 [:dynamo, :export],
+                 [:dynamo, :import],
+                 [:dynamo, :read_export]
                ],
                suffix <- [:start, :stop, :exception] do
              [:cloud_streams | name] ++ [suffix]

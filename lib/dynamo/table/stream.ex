@@ -424,9 +424,11 @@ defmodule Dynamo.Table.Stream do
 
   # Items come with their fields decoded; what the native side left (sets, big integers,
   # undeclared attributes) is finished by Dynamo.Schema.
-  defp to_struct(fields, default, _schema) when is_map(fields), do: :maps.merge(default, fields)
+  # Shared with Dynamo.Table.Stream.Import (read_export/3 with a schema).
+  @doc false
+  def to_struct(fields, default, _schema) when is_map(fields), do: :maps.merge(default, fields)
 
-  defp to_struct({fields, pending, extra}, default, schema),
+  def to_struct({fields, pending, extra}, default, schema),
     do: Schema.finish(schema, :maps.merge(default, fields), pending, extra)
 
   @doc false
@@ -608,4 +610,55 @@ defmodule Dynamo.Table.Stream do
       Dynamo.Table.Stream.Export.run(job)
     end)
   end
+
+  # Table import and reading exports (Dynamo.Table.Stream.Import).
+
+  @doc """
+  Imports a table export (DynamoDB's own `DYNAMODB_JSON` export, or ours) from `store` under
+  `prefix` into the table of `schema_or_table` (a `Dynamo.Schema` module or a table name):
+  every data file streamed, gunzipped and decoded natively and written with `BatchWriteItem`,
+  resumable with `resume: true` after a crash. Returns `{:ok, %{items:, files:, bytes:}}` or
+  `{:error, %Dynamo.Error{} | %ObjectStoreX.Error{}}`. Format, resume and options:
+  `Dynamo.Table.Stream.Import`.
+
+      iex> {:error, error} = Dynamo.Table.Stream.import(ObjectStoreX.new!(:memory), "backups", "users")
+      iex> error.kind
+      :not_found
+  """
+  @spec import(ObjectStoreX.Store.t(), String.t(), schema() | String.t(), keyword()) ::
+          {:ok, Dynamo.Table.Stream.Import.totals()}
+          | {:error, Dynamo.Error.t() | ObjectStoreX.Error.t()}
+  def import(store, prefix, schema_or_table, opts \\ []),
+    do: Dynamo.Table.Stream.Import.import(store, prefix, schema_or_table, opts)
+
+  @doc """
+  `import/4` in a task under `CloudStreams.TaskSupervisor`: await it with `Task.await/2`,
+  stop it with `Task.shutdown/2` (see `Dynamo.Table.Stream.Import.async_import/4`).
+
+      iex> task = Dynamo.Table.Stream.async_import(ObjectStoreX.new!(:memory), "backups", "users")
+      iex> {:error, %ObjectStoreX.Error{kind: :not_found}} = Task.await(task)
+  """
+  @spec async_import(ObjectStoreX.Store.t(), String.t(), schema() | String.t(), keyword()) ::
+          Task.t()
+  def async_import(store, prefix, schema_or_table, opts \\ []),
+    do: Dynamo.Table.Stream.Import.async_import(store, prefix, schema_or_table, opts)
+
+  @doc """
+  The items of the export under `prefix` as a lazy stream: plain maps (values decoded by
+  `Dynamo.Codec.decode/1`), or structs with `schema:`. Options and errors:
+  `Dynamo.Table.Stream.Import`.
+
+      iex> store = ObjectStoreX.new!(:memory)
+      iex> dir = "backups/AWSDynamoDB/1700000000000-0a1b2c3d"
+      iex> :ok = ObjectStoreX.put(store, dir <> "/data/a.json.gz",
+      ...>   :zlib.gzip(~s({"Item":{"id":{"S":"u1"},"visits":{"N":"42"}}}\\n)))
+      iex> :ok = ObjectStoreX.put(store, dir <> "/manifest-files.json",
+      ...>   ~s({"itemCount":1,"dataFileS3Key":"backups/AWSDynamoDB/1700000000000-0a1b2c3d/data/a.json.gz"}\\n))
+      iex> :ok = ObjectStoreX.put(store, dir <> "/manifest-summary.json", ~s({"outputFormat":"DYNAMODB_JSON"}))
+      iex> Dynamo.Table.Stream.read_export(store, "backups") |> Enum.to_list()
+      [%{"id" => "u1", "visits" => 42}]
+  """
+  @spec read_export(ObjectStoreX.Store.t(), String.t(), keyword()) :: Enumerable.t()
+  def read_export(store, prefix, opts \\ []),
+    do: Dynamo.Table.Stream.Import.read_export(store, prefix, opts)
 end

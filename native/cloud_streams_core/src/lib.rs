@@ -10,6 +10,7 @@
 //! - [`chunk`]: coalescing small network frames into chunks of a chosen size.
 //! - [`synthetic`]: a byte source for tests, benchmarks and the tour.
 //! - [`stats`]: live counters that let tests prove nothing leaks.
+//! - [`import`]: reading table exports and importing them into DynamoDB.
 
 pub mod chunk;
 pub mod error;
@@ -21,4 +22,5 @@ pub mod synthetic;
 pub use error::{Error, ErrorKind};
 pub mod dynamo;
 pub mod export;
+pub mod import;
 pub mod store;

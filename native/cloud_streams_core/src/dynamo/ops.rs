@@ -230,10 +230,10 @@ pub async fn read_page(client: &Client, operation: Operation, read: &Read) -> Re
 }
 
 /// Attempts at items DynamoDB left unprocessed, before giving up with `:throttled`.
-const UNPROCESSED_ATTEMPTS: u32 = 10;
+pub(crate) const UNPROCESSED_ATTEMPTS: u32 = 10;
 
 /// Backoff before retry `attempt` (from 0): exponential from 50 ms, capped at 5 s, with jitter.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let base = 50u64.saturating_mul(1 << attempt.min(7)).min(5_000);
     let jitter = u64::from(
         std::time::SystemTime::now()
@@ -350,7 +350,7 @@ pub async fn batch_get(
     Ok(found)
 }
 
-fn unprocessed_error(left: usize) -> Error {
+pub(crate) fn unprocessed_error(left: usize) -> Error {
     Error::new(
         ErrorKind::Throttled,
         format!("{left} items were still unprocessed after {UNPROCESSED_ATTEMPTS} retries"),

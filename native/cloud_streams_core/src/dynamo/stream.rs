@@ -94,20 +94,43 @@ fn value_weight(value: &AttributeValue) -> usize {
     }
 }
 
-/// Paces requests so the capacity they consume stays under a rate: after a page that used
-/// `c` units, the next request of any segment waits until `c / rate` seconds have passed.
-struct CapacityLimiter {
+/// Paces requests so the capacity they consume stays under a rate: after a request that used
+/// `c` units, the next request of any task sharing the limiter waits until `c / rate` seconds
+/// have passed. Scans pace read units with it, imports write units.
+pub struct CapacityLimiter {
     units_per_second: f64,
     next_request: Mutex<Instant>,
 }
 
 impl CapacityLimiter {
-    async fn wait(&self) {
+    pub fn new(units_per_second: f64) -> Self {
+        CapacityLimiter {
+            units_per_second,
+            next_request: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits until the next request may be sent.
+    pub async fn wait(&self) {
         let at = *self.next_request.lock().unwrap_or_else(|e| e.into_inner());
         tokio::time::sleep_until(at.into()).await;
     }
 
-    fn consumed(&self, units: f64) {
+    /// Waits for the next request's turn, holding `expected` units for it at once: requests
+    /// sent at the same time are paced too, not only those after an answer. `consumed` then
+    /// adds what the request used beyond them.
+    pub async fn wait_reserving(&self, expected: f64) {
+        let at = {
+            let mut next = self.next_request.lock().unwrap_or_else(|e| e.into_inner());
+            let start = (*next).max(Instant::now());
+            *next = start + Duration::from_secs_f64(expected.max(0.0) / self.units_per_second);
+            start
+        };
+        tokio::time::sleep_until(at.into()).await;
+    }
+
+    /// Records the units a request consumed.
+    pub fn consumed(&self, units: f64) {
         let mut next = self.next_request.lock().unwrap_or_else(|e| e.into_inner());
         let start = (*next).max(Instant::now());
         *next = start + Duration::from_secs_f64(units.max(0.0) / self.units_per_second);
@@ -128,10 +151,7 @@ where
 {
     let mut waiting =
         std::mem::replace(&mut plan.segments, Segments::Listed(Vec::new())).into_starts();
-    let limiter = Arc::new(plan.max_read_capacity.map(|rate| CapacityLimiter {
-        units_per_second: rate,
-        next_request: Mutex::new(Instant::now()),
-    }));
+    let limiter = Arc::new(plan.max_read_capacity.map(CapacityLimiter::new));
     let wrap = Arc::new(wrap);
     let plan = Arc::new(plan);
     // One task per segment, so segments deserialize their pages on every worker thread at

@@ -4,6 +4,7 @@
 
 pub mod codec;
 mod export;
+mod import;
 mod statement_stream;
 mod stream;
 mod structs;

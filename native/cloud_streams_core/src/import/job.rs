@@ -1,0 +1,383 @@
+//! The import: items of an export's data files written to a table with `BatchWriteItem`.
+//!
+//! Files are read one after the other, in the manifest's order, into batches of 25 items (one
+//! request each); up to `max_concurrency` requests are in flight, across files. Items DynamoDB
+//! leaves unprocessed are retried with jittered exponential backoff, a bounded number of
+//! times. `max_write_capacity` paces requests by the `ConsumedCapacity` each answer reports
+//! (the scans' [`CapacityLimiter`]), holding one unit per item for each request before it is
+//! sent, so that requests in flight together do not burst past the rate.
+//!
+//! Resume: a progress record of ours, `<export>/_import/<table>.json` on the export's store,
+//! names for each file the prefix of its lines whose items are all written (requests finish
+//! out of order, so only a contiguous prefix counts), and whether the file is done. It is
+//! rewritten when a file is done and at most every [`SAVE_EVERY`] within one. A resumed import
+//! skips done files and the acknowledged lines; what it writes again (the requests in flight
+//! when it stopped) are puts of the same items, idempotent by key.
+
+use crate::dynamo::error::from_sdk;
+use crate::dynamo::ops::{backoff, unprocessed_error, UNPROCESSED_ATTEMPTS};
+use crate::dynamo::stream::CapacityLimiter;
+use crate::dynamo::Item;
+use crate::error::{Error, ErrorKind};
+use crate::import::reader::{self, Export, FileReader};
+use crate::store::ops;
+use crate::store::Store;
+use aws_sdk_dynamodb::types::{PutRequest, ReturnConsumedCapacity, WriteRequest};
+use aws_sdk_dynamodb::Client;
+use bytes::Bytes;
+use object_store::PutOptions;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// Items per `BatchWriteItem`: DynamoDB's maximum.
+pub const BATCH_SIZE: usize = 25;
+
+/// The longest time acknowledged lines go unrecorded while a file is being imported.
+pub const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    pub prefix: String,
+    pub export_id: Option<String>,
+    pub table: String,
+    pub max_concurrency: usize,
+    /// Write capacity units per second the import may consume.
+    pub max_write_capacity: Option<f64>,
+    /// Continue from the progress record, when there is one.
+    pub resume: bool,
+}
+
+/// Items written, files done and their compressed bytes, since the import began (a resumed
+/// import counts what was done before it stopped).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub items: u64,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Which side failed: the store (the export's files, the progress record) or DynamoDB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Store,
+    Dynamo,
+}
+
+pub type Failure = (Source, Error);
+
+fn store_failure(error: Error) -> Failure {
+    (Source::Store, error)
+}
+
+/// Where one file stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct FileState {
+    /// Lines 1..=lines have all their items written.
+    lines: u64,
+    items: u64,
+    bytes: u64,
+    done: bool,
+    /// Written batches past the prefix: first line -> (last line, items).
+    written: BTreeMap<u64, (u64, u64)>,
+    /// Known once the file has been read to its end.
+    total_lines: Option<u64>,
+}
+
+impl FileState {
+    /// Lines `first..=last` are written; true if that finished the file.
+    fn written(&mut self, first: u64, last: u64, items: u64) -> bool {
+        self.written.insert(first, (last, items));
+        while let Some((last, items)) = self.written.remove(&(self.lines + 1)) {
+            self.lines = last;
+            self.items += items;
+        }
+        let finished = !self.done && self.total_lines == Some(self.lines);
+        self.done |= finished;
+        finished
+    }
+}
+
+/// One batch: its file, its lines, and what became of it.
+type Written = (usize, u64, u64, u64, Result<(), Error>);
+
+struct Job {
+    store: Arc<Store>,
+    export: Export,
+    record_path: String,
+    table: String,
+    files: Vec<FileState>,
+    running: JoinSet<Written>,
+    saved_at: Instant,
+    unsaved: bool,
+}
+
+/// Runs the import; `progress` hears the totals each time the progress record is written.
+pub async fn run(
+    store: Arc<Store>,
+    client: Client,
+    request: ImportRequest,
+    progress: impl Fn(Totals) + Send + Sync,
+) -> Result<Totals, Failure> {
+    if request.max_concurrency == 0 {
+        return Err(store_failure(Error::invalid_argument(
+            "max_concurrency must be positive",
+        )));
+    }
+    let export = reader::open(&store, &request.prefix, request.export_id.as_deref())
+        .await
+        .map_err(store_failure)?;
+    let record_path = format!("{}/_import/{}.json", export.dir, request.table);
+    let files = if request.resume {
+        load(&store, &record_path, &export).await?
+    } else {
+        vec![FileState::default(); export.files.len()]
+    };
+    let mut job = Job {
+        store,
+        export,
+        record_path,
+        table: request.table.clone(),
+        files,
+        running: JoinSet::new(),
+        saved_at: Instant::now(),
+        unsaved: false,
+    };
+    let limiter = request
+        .max_write_capacity
+        .map(|rate| Arc::new(CapacityLimiter::new(rate)));
+    for index in 0..job.export.files.len() {
+        if job.files[index].done {
+            continue;
+        }
+        let file = job.export.files[index].clone();
+        let mut reader = FileReader::open(&job.store, file, job.export.format)
+            .await
+            .map_err(store_failure)?;
+        reader.skip_through(job.files[index].lines);
+        let mut last = job.files[index].lines;
+        loop {
+            while job.running.len() >= request.max_concurrency {
+                let joined = job.running.join_next().await.expect("a running batch");
+                job.finished(joined, &progress).await?;
+            }
+            while let Some(joined) = job.running.try_join_next() {
+                job.finished(joined, &progress).await?;
+            }
+            if job.unsaved && job.saved_at.elapsed() >= SAVE_EVERY {
+                job.save(&progress).await?;
+            }
+            let batch = reader.next_batch(BATCH_SIZE).await.map_err(store_failure)?;
+            let Some(&(to, _)) = batch.items.last() else {
+                break;
+            };
+            let items: Vec<Item> = batch.items.into_iter().map(|(_, item)| item).collect();
+            let (client, table, limiter) = (client.clone(), request.table.clone(), limiter.clone());
+            let (from, count) = (last + 1, items.len() as u64);
+            // Counted like every task of the runtime, so `stats/0` sees each request.
+            let live = crate::stats::Counted::live_task();
+            job.running.spawn(async move {
+                let _live = live;
+                let result = write_batch(&client, &table, items, limiter.as_deref()).await;
+                (index, from, to, count, result)
+            });
+            last = to;
+        }
+        // The lines after the last item (empty ones) count as written.
+        let state = &mut job.files[index];
+        state.bytes = reader.compressed_bytes();
+        state.total_lines = Some(reader.lines());
+        let finished = state.written(last + 1, reader.lines(), 0);
+        if finished {
+            job.save(&progress).await?;
+        }
+    }
+    while let Some(joined) = job.running.join_next().await {
+        job.finished(joined, &progress).await?;
+    }
+    job.save(&progress).await?;
+    Ok(job.totals())
+}
+
+impl Job {
+    async fn finished(
+        &mut self,
+        joined: Result<Written, tokio::task::JoinError>,
+        progress: &(impl Fn(Totals) + Send + Sync),
+    ) -> Result<(), Failure> {
+        let (index, from, to, count, result) = match joined {
+            Ok(written) => written,
+            Err(join) if join.is_panic() => {
+                return Err((Source::Dynamo, Error::from_panic(&*join.into_panic())))
+            }
+            Err(_) => return Err((Source::Dynamo, Error::cancelled())),
+        };
+        if let Err(mut error) = result {
+            let file = &self.export.files[index];
+            error.message = format!(
+                "writing the items of lines {from}-{to} of {} to {}: {}",
+                file.path, self.table, error.message
+            );
+            return Err((Source::Dynamo, error));
+        }
+        self.unsaved = true;
+        if self.files[index].written(from, to, count) {
+            self.save(progress).await?;
+        }
+        Ok(())
+    }
+
+    fn totals(&self) -> Totals {
+        self.files.iter().fold(Totals::default(), |t, f| Totals {
+            items: t.items + f.items,
+            files: t.files + u64::from(f.done),
+            bytes: t.bytes + if f.done { f.bytes } else { 0 },
+        })
+    }
+
+    /// Rewrites the progress record (a plain put: atomic on every store).
+    async fn save(&mut self, progress: &(impl Fn(Totals) + Send + Sync)) -> Result<(), Failure> {
+        let files: serde_json::Map<String, Value> = self
+            .export
+            .files
+            .iter()
+            .zip(&self.files)
+            .filter(|(_, state)| state.lines > 0 || state.done)
+            .map(|(file, state)| {
+                let entry = json!({
+                    "lines": state.lines,
+                    "items": state.items,
+                    "bytes": state.bytes,
+                    "done": state.done,
+                });
+                (file.key.clone(), entry)
+            })
+            .collect();
+        let record = json!({
+            "version": 1,
+            "exportId": self.export.id,
+            "table": self.table,
+            "files": files,
+        });
+        let body = Bytes::from(record.to_string());
+        ops::put(&self.store, &self.record_path, body, PutOptions::default())
+            .await
+            .map_err(store_failure)?;
+        self.saved_at = Instant::now();
+        self.unsaved = false;
+        progress(self.totals());
+        Ok(())
+    }
+}
+
+/// The files' states from the progress record; none when there is no record.
+async fn load(store: &Store, path: &str, export: &Export) -> Result<Vec<FileState>, Failure> {
+    let mut files = vec![FileState::default(); export.files.len()];
+    let bytes = match ops::get(store, path, Default::default()).await {
+        Ok((bytes, _)) => bytes,
+        Err(e) if e.kind == ErrorKind::NotFound => return Ok(files),
+        Err(e) => return Err(store_failure(e)),
+    };
+    let invalid = |detail: &str| {
+        store_failure(
+            Error::invalid_argument(format!("{path}: not an import progress record ({detail})"))
+                .with_path(path),
+        )
+    };
+    let record: Value = serde_json::from_slice(&bytes).map_err(|_| invalid("invalid JSON"))?;
+    if record.get("exportId").and_then(Value::as_str) != Some(export.id.as_str()) {
+        return Err(invalid("another export's"));
+    }
+    let recorded = record
+        .get("files")
+        .and_then(Value::as_object)
+        .ok_or_else(|| invalid("no files"))?;
+    for (file, state) in export.files.iter().zip(files.iter_mut()) {
+        if let Some(entry) = recorded.get(&file.key) {
+            let number = |name: &str| entry.get(name).and_then(Value::as_u64);
+            let (Some(lines), Some(items)) = (number("lines"), number("items")) else {
+                return Err(invalid("a file without lines or items"));
+            };
+            state.lines = lines;
+            state.items = items;
+            state.bytes = number("bytes").unwrap_or(0);
+            state.done = entry.get("done").and_then(Value::as_bool).unwrap_or(false);
+        }
+    }
+    Ok(files)
+}
+
+/// Puts the items with one `BatchWriteItem`, retrying what DynamoDB leaves unprocessed.
+async fn write_batch(
+    client: &Client,
+    table: &str,
+    items: Vec<Item>,
+    limiter: Option<&CapacityLimiter>,
+) -> Result<(), Error> {
+    let mut pending: Vec<WriteRequest> = items
+        .into_iter()
+        .map(|item| {
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map(|put| WriteRequest::builder().put_request(put).build())
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::invalid_argument(e.to_string()))?;
+    let mut attempt = 0;
+    loop {
+        // A put consumes at least one write unit per item: held before sending, so the
+        // requests in flight at once are paced too.
+        let expected = pending.len() as f64;
+        if let Some(limiter) = limiter {
+            limiter.wait_reserving(expected).await;
+        }
+        let output = client
+            .batch_write_item()
+            .request_items(table, pending)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        if let Some(limiter) = limiter {
+            let units = output
+                .consumed_capacity()
+                .iter()
+                .filter_map(|c| c.capacity_units)
+                .sum::<f64>();
+            limiter.consumed(units - expected);
+        }
+        pending = output
+            .unprocessed_items
+            .and_then(|mut unprocessed| unprocessed.remove(table))
+            .unwrap_or_default();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if attempt == UNPROCESSED_ATTEMPTS {
+            return Err(unprocessed_error(pending.len()));
+        }
+        tokio::time::sleep(backoff(attempt)).await;
+        attempt += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_contiguous_prefix_of_lines_counts() {
+        let mut state = FileState::default();
+        assert!(!state.written(26, 50, 25));
+        assert_eq!((state.lines, state.items), (0, 0));
+        assert!(!state.written(1, 25, 25));
+        assert_eq!((state.lines, state.items), (50, 50));
+        state.total_lines = Some(52);
+        assert!(state.written(51, 52, 1));
+        assert!(state.done);
+        assert_eq!((state.lines, state.items), (52, 51));
+    }
+}
