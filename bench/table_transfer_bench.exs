@@ -72,8 +72,11 @@ defmodule Bench.TableTransfer do
     table = @user.__dynamo__(:table)
 
     raw = fn ->
-      %{items: @items} =
+      measured =
         Bench.raw_baseline!(["dynamo-scan", endpoint, table, "#{@segments}", "#{@page_size}"])
+
+      true = measured.items == @items
+      measured
     end
 
     ours = fn ->
@@ -201,7 +204,7 @@ defmodule Bench.TableTransfer do
     raw = fn ->
       empty_target()
 
-      %{items: @items} =
+      measured =
         Bench.raw_baseline!([
           "dynamo-batch-write",
           endpoint,
@@ -209,6 +212,9 @@ defmodule Bench.TableTransfer do
           "#{@items}",
           "#{@concurrency}"
         ])
+
+      true = measured.items == @items
+      measured
     end
 
     ours = fn ->

@@ -335,7 +335,7 @@ defmodule Dynamo.ImportTest do
         )
       end)
 
-    assert_receive {:progress, %{files: done}}, 30_000
+    assert_receive {:progress, %{files: done, total_items: 1500, total_files: 6}}, 30_000
     assert done < 6
     Process.exit(importer, :kill)
 

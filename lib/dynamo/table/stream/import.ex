@@ -34,9 +34,10 @@ defmodule Dynamo.Table.Stream.Import do
     on_progress: [
       type: {:or_nil, {:fun, 1}},
       doc:
-        "called with `%{items:, files:, bytes:}` (the totals so far) each time the progress " <>
-          "record is written. If it raises, the import stops (it can be resumed) and the " <>
-          "exception propagates."
+        "called with `%{items:, files:, bytes:, total_items:, total_files:}` (the totals so " <>
+          "far, and the export's own item count, `nil` when its manifests give none, and " <>
+          "number of data files) each time the progress record is written. If it raises, " <>
+          "the import stops (it can be resumed) and the exception propagates."
     ],
     timeout: [
       type: :timeout,

@@ -57,6 +57,10 @@ pub struct Totals {
     pub items: u64,
     pub files: u64,
     pub bytes: u64,
+    /// The export's own counts, for a progress bar: its summary's itemCount (else the sum of
+    /// its files' counts, when every file has one) and its number of data files.
+    pub total_items: Option<u64>,
+    pub total_files: u64,
 }
 
 /// Which side failed: the store (the export's files, the progress record) or DynamoDB.
@@ -230,10 +234,18 @@ impl Job {
     }
 
     fn totals(&self) -> Totals {
-        self.files.iter().fold(Totals::default(), |t, f| Totals {
+        let files = &self.export.files;
+        let listed: Option<u64> = files.iter().map(|f| f.item_count).sum();
+        let totals = Totals {
+            total_items: self.export.item_count.or(listed),
+            total_files: files.len() as u64,
+            ..Totals::default()
+        };
+        self.files.iter().fold(totals, |t, f| Totals {
             items: t.items + f.items,
             files: t.files + u64::from(f.done),
             bytes: t.bytes + if f.done { f.bytes } else { 0 },
+            ..t
         })
     }
 

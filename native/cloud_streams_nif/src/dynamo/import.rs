@@ -1,8 +1,8 @@
 //! Table import and reading an export (driven by `test/dynamo/import_test.exs`).
 //!
 //! `dynamo_import/5` runs the import as one task (the `store_download_file` pattern): it
-//! sends `{tag, {:progress, %{items:, files:, bytes:}}}` each time its progress record is
-//! written, then `{tag, {:ok, {:done, totals}}}` or `{tag, {:ok, {:failed, :object_store |
+//! sends `{tag, {:progress, %{items:, files:, bytes:, total_items:, total_files:}}}` each time
+//! its progress record is written, then `{tag, {:ok, {:done, totals}}}` or `{tag, {:ok, {:failed, :object_store |
 //! :dynamo, error}}}`; the task handle stops it when collected. `dynamo_export_stream/5` is a
 //! pull stream of pages of an export's items, each item encoded as a scan's (plain tagged
 //! items, or decoded into a schema's fields by `structs.rs`).
@@ -24,7 +24,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 mod atoms {
-    rustler::atoms! { done, failed, object_store, dynamo, progress, items, files, bytes }
+    rustler::atoms! { done, failed, object_store, dynamo, progress, items, files, bytes, total_items, total_files }
 }
 
 /// What `Dynamo.Table.Stream.Import` asks for.
@@ -67,7 +67,14 @@ fn dynamo_import<'a>(
     let notifier = Arc::new(Notifier::new(env, tag));
     let reporter = notifier.clone();
     let progress = move |done: Totals| {
-        reporter.send(|env| (atoms::progress(), totals(env, done)).encode(env));
+        reporter.send(|env| {
+            let base = totals(env, done);
+            let report = base
+                .map_put(atoms::total_items(), done.total_items)
+                .and_then(|map| map.map_put(atoms::total_files(), done.total_files))
+                .unwrap_or(base);
+            (atoms::progress(), report).encode(env)
+        });
     };
     let task = runtime::spawn(async move {
         let work = async move {
