@@ -9,7 +9,7 @@ use cloud_streams_core::dynamo::client::{self, ClientConfig};
 use cloud_streams_core::dynamo::statement;
 use cloud_streams_core::dynamo::stream::SegmentPage;
 use cloud_streams_core::pull::{self, Bound, Weighed};
-use rustler::{Atom, Encoder, Env, NifResult, ResourceArc, Term};
+use rustler::{Encoder, Env, NifResult, ResourceArc, Term};
 use std::sync::Arc;
 
 struct StatementPage {
@@ -31,7 +31,7 @@ impl EncodeItem for StatementPage {
     }
 }
 
-/// `fields` is the schema's `[{attribute, field, type}]` (see `structs`).
+/// `struct_plan` is the schema's (`Dynamo.Schema.native_plan/1`, see `structs`).
 // Opening a stream spawns its task and allocates its state: rare, and now and then past
 // 1 ms on a normal scheduler (fresh pages), so it runs on a dirty CPU scheduler.
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -39,9 +39,9 @@ fn dynamo_statement_stream<'a>(
     config: ConfigTerm,
     statement: StatementTerm<'a>,
     prefetch_pages: usize,
-    fields: Vec<(String, Atom, Atom)>,
+    struct_plan: StructPlan,
 ) -> NifResult<ResourceArc<StreamResource>> {
-    let plan = Arc::new(StructPlan::new(fields));
+    let plan = Arc::new(struct_plan);
     let config: ClientConfig = config.into();
     let statement = statement.decode()?;
     Ok(StreamResource::new(pull::spawn(

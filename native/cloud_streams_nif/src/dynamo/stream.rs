@@ -1,8 +1,8 @@
 //! Scans and queries as pull streams (driven by `test/dynamo/stream_test.exs`). Each stream
 //! item is one page of one segment: `{segment, [item], last_evaluated_key | nil, request}`
 //! (`request`: `%{retries:, throttles:, consumed_capacity:, capacity_wait_us:}`), each item
-//! decoded into the schema's fields (`structs.rs`); `Dynamo.Table.Stream` makes the structs
-//! and keeps each segment's position.
+//! a struct of the schema (`structs.rs`); `Dynamo.Table.Stream` keeps each segment's
+//! position.
 
 use super::structs::StructPlan;
 use super::{codec, optional_item, ConfigTerm, ReadTerm};
@@ -39,19 +39,14 @@ impl EncodeItem for SchemaPage {
     }
 }
 
-/// A page's items, each as `StructPlan::encode` gives it, and its `request` map: what the
+/// A page's items, each as `StructPlan::encode_items` gives it, and its `request` map: what the
 /// scans' pages and the statements' pages both hand over.
 pub(crate) fn page_terms<'a>(
     env: Env<'a>,
     page: &SegmentPage,
     plan: &StructPlan,
 ) -> (Vec<Term<'a>>, Term<'a>) {
-    let items = page
-        .page
-        .items
-        .iter()
-        .map(|i| plan.encode(env, i))
-        .collect();
+    let items = plan.encode_items(env, &page.page.items);
     let request = rustler::term_map!(env, {
         Atom::from_str(env, "retries").unwrap() => page.attempts.retries,
         Atom::from_str(env, "throttles").unwrap() => page.attempts.throttles,
@@ -62,8 +57,8 @@ pub(crate) fn page_terms<'a>(
 }
 
 /// `operation` is `:scan` or `:query`; `segments` is `{:all, count, start_key | nil}` (every
-/// segment, the first after `start_key`) or `[{segment, start_key | nil}]`; `fields` is the
-/// schema's `[{attribute, field, type}]` (see `structs`).
+/// segment, the first after `start_key`) or `[{segment, start_key | nil}]`; `struct_plan` is the
+/// schema's struct plan (`Dynamo.Schema.native_plan/1`, see `structs`).
 // Opening a stream spawns its task and allocates its state: rare, and now and then past
 // 1 ms on a normal scheduler (fresh pages), so it runs on a dirty CPU scheduler.
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -78,9 +73,9 @@ fn dynamo_read_stream<'a>(
     max_concurrency: usize,
     prefetch_pages: usize,
     max_read_capacity: Option<f64>,
-    fields: Vec<(String, Atom, Atom)>,
+    struct_plan: StructPlan,
 ) -> NifResult<ResourceArc<StreamResource>> {
-    let plan_fields = Arc::new(StructPlan::new(fields));
+    let struct_plan = Arc::new(struct_plan);
     let operation = super::operation(env, operation)?;
     let config: ClientConfig = config.into();
     let segments = match segments.decode::<(Atom, i32, Term<'a>)>() {
@@ -113,7 +108,7 @@ fn dynamo_read_stream<'a>(
             let client = client::client(&config).await;
             stream::run(client, plan, sink, move |page| SchemaPage {
                 page,
-                plan: plan_fields.clone(),
+                plan: struct_plan.clone(),
             })
             .await
         },
