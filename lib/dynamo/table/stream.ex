@@ -539,7 +539,9 @@ defmodule Dynamo.Table.Stream do
     end
 
     PullStream.new(
-      fn -> Native.dynamo_statement_stream(config, statement, opts.prefetch_pages, struct_plan) end,
+      fn ->
+        Native.dynamo_statement_stream(config, statement, opts.prefetch_pages, struct_plan)
+      end,
       timeout: opts.timeout,
       error: &Dynamo.Error.from_native/1,
       reduce: {nil, pages},
