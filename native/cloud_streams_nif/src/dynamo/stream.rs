@@ -6,7 +6,7 @@
 
 use super::structs::StructPlan;
 use super::{codec, optional_item, ConfigTerm, ReadTerm};
-use crate::stream::{EncodeItem, StreamResource};
+use crate::stream::{Encoded, StreamResource};
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
 use cloud_streams_core::dynamo::ops::Read;
 use cloud_streams_core::dynamo::stream::{self, ReadPlan, SegmentPage, Segments};
@@ -14,29 +14,14 @@ use cloud_streams_core::pull::{self, Bound, Weighed};
 use rustler::{Atom, Encoder, Env, NifResult, ResourceArc, Term};
 use std::sync::Arc;
 
-/// A page on its way to the BEAM, with the schema its items are decoded into.
-struct SchemaPage {
-    page: SegmentPage,
-    plan: Arc<StructPlan>,
-}
-
-impl Weighed for SchemaPage {
-    fn weight(&self) -> usize {
-        self.page.weight()
-    }
-}
-
-impl EncodeItem for SchemaPage {
-    fn encode<'a>(self, env: Env<'a>) -> Term<'a> {
-        let (items, request) = page_terms(env, &self.page, &self.plan);
-        (
-            self.page.segment,
-            items,
-            optional_item(env, &self.page.page.last_evaluated_key),
-            request,
-        )
-            .encode(env)
-    }
+/// A scan's or query's page, encoded on its segment's task as it arrives (see `Encoded`):
+/// `{segment, [item], last_evaluated_key | nil, request}`.
+fn encode_page(page: SegmentPage, plan: &StructPlan) -> Encoded {
+    Encoded::new(page.weight(), |env| {
+        let (items, request) = page_terms(env, &page, plan);
+        let last_key = optional_item(env, &page.page.last_evaluated_key);
+        (page.segment, items, last_key, request).encode(env)
+    })
 }
 
 /// A page's items, each as `StructPlan::encode_items` gives it, and its `request` map: what the
@@ -106,9 +91,8 @@ fn dynamo_read_stream<'a>(
         Bound::Items(prefetch_pages),
         |sink| async move {
             let client = client::client(&config).await;
-            stream::run(client, plan, sink, move |page| SchemaPage {
-                page,
-                plan: struct_plan.clone(),
+            stream::run(client, plan, sink, move |page| {
+                encode_page(page, &struct_plan)
             })
             .await
         },
