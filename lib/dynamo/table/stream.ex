@@ -344,8 +344,8 @@ defmodule Dynamo.Table.Stream do
         {[], acc}
 
       {segment, items, last_key, request}, acc ->
-        Telemetry.dynamo_page(page_event, segment, length(items), request)
         {structs, position} = page(items, last_key, schema)
+        Telemetry.dynamo_page(page_event, segment, length(structs), request)
         {[{segment, structs, position}], acc}
     end
 
@@ -402,9 +402,8 @@ defmodule Dynamo.Table.Stream do
   # A page arrives: the page before it has been consumed, so its position is now safe.
   defp decode({segment, items, last_key, request}, state) do
     state = commit(state)
-    Telemetry.dynamo_page(state.page_event, segment, length(items), request)
-
     {structs, position} = page(items, last_key, state.schema)
+    Telemetry.dynamo_page(state.page_event, segment, length(structs), request)
     {structs, %{state | consumed: {segment, position}}}
   end
 
@@ -416,8 +415,10 @@ defmodule Dynamo.Table.Stream do
   end
 
   # Items come as structs built on the native side; what it left (sets, big integers, values
-  # of another type than declared) is finished by Dynamo.Schema.
-  defp structs(items, schema), do: Enum.map(items, &Schema.finish(schema, &1))
+  # of another type than declared) is finished by Dynamo.Schema. A page of complete structs
+  # is a plain list.
+  defp structs(structs, _schema) when is_list(structs), do: structs
+  defp structs({:unfinished, items}, schema), do: Enum.map(items, &Schema.finish(schema, &1))
 
   @doc false
   # The page handed out last has been consumed (the consumer asked for more): its position
@@ -534,8 +535,9 @@ defmodule Dynamo.Table.Stream do
         {[], acc}
 
       {items, request}, acc ->
-        Telemetry.dynamo_page(page_event, 0, length(items), request)
-        {structs(items, schema), acc}
+        structs = structs(items, schema)
+        Telemetry.dynamo_page(page_event, 0, length(structs), request)
+        {structs, acc}
     end
 
     PullStream.new(

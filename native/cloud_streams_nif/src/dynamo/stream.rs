@@ -1,8 +1,8 @@
 //! Scans and queries as pull streams (driven by `test/dynamo/stream_test.exs`). Each stream
-//! item is one page of one segment: `{segment, [item], last_evaluated_key | nil, request}`
-//! (`request`: `%{retries:, throttles:, consumed_capacity:, capacity_wait_us:}`), each item
-//! a struct of the schema (`structs.rs`); `Dynamo.Table.Stream` keeps each segment's
-//! position.
+//! item is one page of one segment: `{segment, items, last_evaluated_key | nil, request}`
+//! (`request`: `%{retries:, throttles:, consumed_capacity:, capacity_wait_us:}`), `items` the
+//! page's structs of the schema (`structs.rs`), encoded as the page arrives;
+//! `Dynamo.Table.Stream` keeps each segment's position.
 
 use super::structs::StructPlan;
 use super::{codec, optional_item, ConfigTerm, ReadTerm};
@@ -15,7 +15,7 @@ use rustler::{Atom, Encoder, Env, NifResult, ResourceArc, Term};
 use std::sync::Arc;
 
 /// A scan's or query's page, encoded on its segment's task as it arrives (see `Encoded`):
-/// `{segment, [item], last_evaluated_key | nil, request}`.
+/// `{segment, items, last_evaluated_key | nil, request}`.
 fn encode_page(page: SegmentPage, plan: &StructPlan) -> Encoded {
     Encoded::new(page.weight(), |env| {
         let (items, request) = page_terms(env, &page, plan);
@@ -24,13 +24,13 @@ fn encode_page(page: SegmentPage, plan: &StructPlan) -> Encoded {
     })
 }
 
-/// A page's items, each as `StructPlan::encode_items` gives it, and its `request` map: what the
+/// A page's items as `StructPlan::encode_items` gives them, and its `request` map: what the
 /// scans' pages and the statements' pages both hand over.
 pub(crate) fn page_terms<'a>(
     env: Env<'a>,
     page: &SegmentPage,
     plan: &StructPlan,
-) -> (Vec<Term<'a>>, Term<'a>) {
+) -> (Term<'a>, Term<'a>) {
     let items = plan.encode_items(env, &page.page.items);
     let request = rustler::term_map!(env, {
         Atom::from_str(env, "retries").unwrap() => page.attempts.retries,

@@ -30,7 +30,7 @@ mod atoms {
         string, integer, float, number, boolean, binary, map, list, datetime, any,
         calendar, day, hour, microsecond, minute, month, second, std_offset, time_zone,
         utc_offset, year, zone_abbr,
-        __struct__, __extra__,
+        __struct__, __extra__, unfinished,
         elixir_datetime = "Elixir.DateTime",
         elixir_calendar_iso = "Elixir.Calendar.ISO",
     }
@@ -116,20 +116,29 @@ fn type_of(atom: Atom) -> FieldType {
 }
 
 impl StructPlan {
-    /// Each item of a page (or of any batch of items) as a struct, or as the tuple
-    /// `Dynamo.Schema.finish/2` completes.
-    pub fn encode_items<'a>(&self, env: Env<'a>, items: &[Item]) -> Vec<Term<'a>> {
+    /// The items of a page (or of any batch of items): the list of their structs, or
+    /// `{:unfinished, list}` when some of them are tuples `Dynamo.Schema.finish/2` completes,
+    /// so that a page of complete structs is handed on without a pass over it.
+    pub fn encode_items<'a>(&self, env: Env<'a>, items: &[Item]) -> Term<'a> {
         let keys: Vec<ErlNifTerm> = self.keys.iter().map(|k| k.as_c_arg()).collect();
         let defaults = self.defaults_in(env);
         // One buffer for every item's values: the map copies them.
         let mut values = defaults.clone();
-        items
+        let mut complete = true;
+        let structs: Vec<Term<'a>> = items
             .iter()
             .map(|item| {
                 values.copy_from_slice(&defaults);
-                self.encode(env, item, &keys, &mut values)
+                let (term, finished) = self.encode(env, item, &keys, &mut values);
+                complete &= finished;
+                term
             })
-            .collect()
+            .collect();
+        if complete {
+            structs.encode(env)
+        } else {
+            (atoms::unfinished(), structs).encode(env)
+        }
     }
 
     /// The defaults in `env`: one copy per page, whose items then share them.
@@ -152,7 +161,7 @@ impl StructPlan {
         item: &Item,
         keys: &[ErlNifTerm],
         values: &mut [ErlNifTerm],
-    ) -> Term<'a> {
+    ) -> (Term<'a>, bool) {
         let mut pending = Vec::new();
         let mut extra_names = Vec::new();
         let mut extra_values = Vec::new();
@@ -181,9 +190,9 @@ impl StructPlan {
         }
         let map = sorted_map(env, keys, values);
         if pending.is_empty() && extra_pending.is_empty() {
-            map
+            (map, true)
         } else {
-            (map, pending, extra_pending).encode(env)
+            ((map, pending, extra_pending).encode(env), false)
         }
     }
 }
