@@ -203,6 +203,13 @@ defmodule Dynamo.Schema do
   end
 
   @doc false
+  # A page's items as the native side built them (native_plan/1): a list of complete structs,
+  # handed on as it is, or `{:unfinished, items}` when some items need finish/2.
+  @spec finish_items(module(), [struct()] | {:unfinished, list()}) :: [struct()]
+  def finish_items(_schema, structs) when is_list(structs), do: structs
+  def finish_items(schema, {:unfinished, items}), do: Enum.map(items, &finish(schema, &1))
+
+  @doc false
   # An item as the native side built it (native_plan/1): a complete struct, or
   # `{struct, pending, extra}` when some values have no fast form there: `pending` holds
   # declared fields as tagged values, `extra` undeclared attributes, both finished here.

@@ -411,14 +411,9 @@ defmodule Dynamo.Table.Stream do
 
   # A native page's structs, and the position of its segment after it.
   defp page(items, last_key, schema) do
-    {structs(items, schema), if(last_key, do: Codec.item_to_json(last_key), else: "done")}
+    {Schema.finish_items(schema, items),
+     if(last_key, do: Codec.item_to_json(last_key), else: "done")}
   end
-
-  # Items come as structs built on the native side; what it left (sets, big integers, values
-  # of another type than declared) is finished by Dynamo.Schema. A page of complete structs
-  # is a plain list.
-  defp structs(structs, _schema) when is_list(structs), do: structs
-  defp structs({:unfinished, items}, schema), do: Enum.map(items, &Schema.finish(schema, &1))
 
   @doc false
   # The page handed out last has been consumed (the consumer asked for more): its position
@@ -535,7 +530,7 @@ defmodule Dynamo.Table.Stream do
         {[], acc}
 
       {items, request}, acc ->
-        structs = structs(items, schema)
+        structs = Schema.finish_items(schema, items)
         Telemetry.dynamo_page(page_event, 0, length(structs), request)
         {structs, acc}
     end
