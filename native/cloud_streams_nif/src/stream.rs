@@ -1,9 +1,9 @@
 //! The pull-stream resource: one per open stream, whatever it streams (chunks, pages).
 //!
 //! `stream_pull/2` returns `{:item, x}`, `:done`, `{:error, e}` or `:pending`. On `:pending`
-//! the next event is sent once to the calling process as `{tag, event}`, from a tokio thread.
-//! Pages always come that way (see [`EncodeItem::ENCODES_IN_PULL`]); chunks come either way.
-//! Items encoded ahead ([`Encoded`]) are sent in the env they were encoded in.
+//! the next event is sent once to the calling process as `{tag, event}`, from a tokio thread,
+//! or, for an item encoded ahead ([`Encoded`]) that was ready, by the pull itself. Pages always
+//! come that way (see [`EncodeItem::ENCODES_IN_PULL`]); chunks come either way.
 
 use crate::{atoms, errors};
 use cloud_streams_core::pull::{Event, PullStream, Pulled, Waiter, Weighed};
@@ -16,8 +16,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub trait EncodeItem: Weighed + Send + 'static {
     /// True when encoding takes constant time (a finished binary), so a pull NIF may return
     /// the item itself. Other items (pages of up to thousands of entries, whose encoding takes
-    /// milliseconds) are encoded and sent from a tokio thread, which keeps every pull NIF
-    /// call short.
+    /// milliseconds) are encoded on a tokio thread, ahead ([`Encoded`]) or when sent, which
+    /// keeps every pull NIF call short.
     const ENCODES_IN_PULL: bool = false;
     fn encode<'a>(self, env: Env<'a>) -> Term<'a>;
 

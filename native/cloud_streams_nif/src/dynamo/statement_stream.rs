@@ -12,7 +12,7 @@ use cloud_streams_core::pull::{self, Bound, Weighed};
 use rustler::{Encoder, NifResult, ResourceArc};
 use std::sync::Arc;
 
-/// `{[item], request}`, as in the scans' pages (`stream.rs`), encoded as it arrives; a
+/// `{items, request}`, as in the scans' pages (`stream.rs`), encoded as it arrives; a
 /// statement is never held back by `max_read_capacity`, so its `capacity_wait_us` is 0.
 fn encode_page(page: SegmentPage, plan: &StructPlan) -> Encoded {
     Encoded::new(page.weight(), |env| {
