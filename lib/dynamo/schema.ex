@@ -193,9 +193,30 @@ defmodule Dynamo.Schema do
   end
 
   @doc false
-  # Completes a struct whose fast-form fields the native side decoded (Dynamo.Table.Stream):
-  # `pending` holds declared fields as tagged values, `extra` the undeclared attributes.
-  def finish(schema, struct, pending, extra) do
+  # What the native side needs to build the structs of `schema` (native/.../dynamo/structs.rs):
+  # each declared attribute's field and type, and the default struct (its keys and the
+  # defaults of missing fields). Made once per stream.
+  @spec native_plan(module()) :: {[{String.t(), atom(), atom()}], struct()}
+  def native_plan(schema) do
+    fields = for {name, {field, type}} <- schema.__dynamo__(:decoders), do: {name, field, type}
+    {fields, schema.__struct__()}
+  end
+
+  @doc false
+  # A page's items as the native side built them (native_plan/1): a list of complete structs,
+  # handed on as it is, or `{:unfinished, items}` when some items need finish/2.
+  @spec finish_items(module(), [struct()] | {:unfinished, list()}) :: [struct()]
+  def finish_items(_schema, structs) when is_list(structs), do: structs
+  def finish_items(schema, {:unfinished, items}), do: Enum.map(items, &finish(schema, &1))
+
+  @doc false
+  # An item as the native side built it (native_plan/1): a complete struct, or
+  # `{struct, pending, extra}` when some values have no fast form there: `pending` holds
+  # declared fields as tagged values, `extra` undeclared attributes, both finished here.
+  @spec finish(module(), struct() | {struct(), list(), list()}) :: struct()
+  def finish(_schema, %_{} = struct), do: struct
+
+  def finish(schema, {struct, pending, extra}) do
     types = schema.__dynamo__(:types)
 
     struct =
@@ -204,8 +225,12 @@ defmodule Dynamo.Schema do
       end)
 
     case extra do
-      [] -> struct
-      extra -> %{struct | __extra__: Map.new(extra, fn {n, v} -> {n, Dynamo.Codec.decode(v)} end)}
+      [] ->
+        struct
+
+      extra ->
+        decoded = Map.new(extra, fn {n, v} -> {n, Dynamo.Codec.decode(v)} end)
+        %{struct | __extra__: Map.merge(struct.__extra__, decoded)}
     end
   end
 

@@ -52,13 +52,65 @@ defmodule Dynamo.CodecRoundtripTest do
     end
   end
 
+  # Defaults that are not nil, of every type: the native side puts them in the structs it
+  # builds (native/cloud_streams_nif/src/dynamo/structs.rs) for missing attributes.
+  defmodule Defaults do
+    use Dynamo.Schema
+
+    item do
+      table_name("cloud_streams_codec_defaults_test")
+
+      field(:id, :integer, partition_key: true)
+      field(:text, :string, default: "none")
+      field(:int, :integer, default: -1)
+      field(:float, :float, default: 0.5)
+      field(:number, :number, default: 7)
+      field(:flag, :boolean, default: true)
+      field(:bytes, :binary, default: <<0, 255>>)
+      field(:strings, :string_set, default: MapSet.new(["a"]))
+      field(:numbers, :number_set, default: MapSet.new([1, 2]))
+      field(:blobs, :binary_set, default: MapSet.new([<<2>>]))
+      field(:map, :map, default: %{"k" => [1, "v", nil]})
+      field(:list, :list, default: [%{"a" => 1.5}])
+      field(:at, :datetime, default: ~U[2026-01-01 00:00:00.123Z])
+      field(:any, default: {:not, "storable"})
+    end
+  end
+
+  # The same table and attribute names, every one of another type than Defaults declares:
+  # items written through it hold values the native side leaves to Dynamo.Schema.
+  defmodule Swapped do
+    use Dynamo.Schema
+
+    item do
+      table_name("cloud_streams_codec_defaults_test")
+
+      field(:id, :integer, partition_key: true)
+      field(:text, :binary)
+      field(:int, :string_set)
+      field(:float, :string)
+      field(:number, :binary_set)
+      field(:flag, :number_set)
+      field(:bytes, :string)
+      field(:strings, :integer)
+      field(:numbers, :boolean)
+      field(:blobs, :map)
+      field(:map, :list)
+      field(:list, :map)
+      field(:at, :string)
+      field(:any, :binary)
+    end
+  end
+
+  @schemas [Sample, Lookalike, Defaults]
+
   setup_all do
-    for schema <- [Sample, Lookalike] do
+    for schema <- @schemas do
       _ = Table.delete_table(schema)
       :ok = Table.create_table(schema)
     end
 
-    on_exit(fn -> for schema <- [Sample, Lookalike], do: Table.delete_table(schema) end)
+    on_exit(fn -> for schema <- @schemas, do: Table.delete_table(schema) end)
     :ok
   end
 
@@ -93,6 +145,124 @@ defmodule Dynamo.CodecRoundtripTest do
 
     assert Enum.sort_by(streamed, & &1.id) == Enum.sort_by(samples, & &1.id)
     assert Enum.sort_by(streamed, & &1.id) == Enum.sort_by(read, & &1.id)
+  end
+
+  @mixed 240
+
+  test "structs built natively: missing fields take their defaults, mismatched types and undeclared attributes as Dynamo.Schema.from_item/2 reads them" do
+    # Each item is written through one of three schemas: Defaults with random fields nil
+    # (missing), Swapped (every attribute of another type than declared: strings where a
+    # datetime is declared among them), or undeclared attributes only (__extra__, any type).
+    # Streams build the structs natively; batch_get_item reads them through Dynamo.Schema.
+    written = for id <- 1..@mixed, do: mixed_item(id)
+
+    for {schema, items} <- Enum.group_by(written, & &1.__struct__) do
+      {:ok, count} = Table.batch_write_item(schema, items)
+      assert count == length(items)
+    end
+
+    keys = for item <- written, do: [id: item.id]
+    {:ok, expected} = Table.batch_get_item(Defaults, keys, consistent_read: true)
+    expected = Enum.sort_by(expected, & &1.id)
+    assert length(expected) == @mixed
+
+    # The Defaults-written ones read back with defaults where they were written with nil.
+    default = %Defaults{}
+
+    for %Defaults{} = item <- written do
+      filled =
+        Map.new(Map.from_struct(item), fn
+          {field, nil} -> {field, Map.fetch!(default, field)}
+          pair -> pair
+        end)
+
+      assert Enum.find(expected, &(&1.id == item.id)) == struct(Defaults, filled)
+    end
+
+    streams = [
+      {"Stream.scan", Dynamo.Table.Stream.scan(Defaults, page_size: 37)},
+      {"Stream.parallel_scan", Dynamo.Table.Stream.parallel_scan(Defaults, segments: 4)},
+      {"Stream.execute_statement",
+       Dynamo.Table.Stream.execute_statement(
+         Defaults,
+         ~s(SELECT * FROM "cloud_streams_codec_defaults_test"),
+         page_size: 41
+       )}
+    ]
+
+    for {path, stream} <- streams do
+      read = Enum.sort_by(stream, & &1.id)
+      assert length(read) == @mixed, "#{path} read #{length(read)} items"
+
+      for {want, got} <- Enum.zip(expected, read), want != got do
+        changed =
+          for {k, v} <- Map.from_struct(want), Map.get(got, k) != v, do: {k, v, Map.get(got, k)}
+
+        flunk(
+          "#{path}: item #{want.id} differs (field, Dynamo.Schema, native): #{inspect(changed)}"
+        )
+      end
+    end
+  end
+
+  defp mixed_item(id) do
+    case rem(id, 3) do
+      0 ->
+        full = %{lookalike_item("-", id) | __extra__: %{}} |> Map.from_struct() |> Map.drop([:pk])
+
+        values =
+          for {field, value} <- full, do: {field, if(:rand.uniform(3) == 1, do: nil, else: value)}
+
+        struct(
+          Defaults,
+          values ++ [id: id, any: Enum.random([nil, value(2)]), __extra__: extra()]
+        )
+
+      1 ->
+        %Swapped{
+          id: id,
+          text: :crypto.strong_rand_bytes(:rand.uniform(8)),
+          int: MapSet.new([text()]),
+          float: Enum.random(["1.5", text()]),
+          number: MapSet.new([:crypto.strong_rand_bytes(3)]),
+          flag: MapSet.new([integer()]),
+          bytes: text(),
+          strings: integer(),
+          numbers: :rand.uniform(2) == 1,
+          blobs: lookalike(2),
+          map: [value(2)],
+          list: %{"m" => value(2)},
+          at: datetime_text(),
+          any: :crypto.strong_rand_bytes(2),
+          __extra__: extra()
+        }
+
+      2 ->
+        nothing = for field <- Defaults.__dynamo__(:fields), do: {field, nil}
+        struct(Defaults, nothing ++ [id: id, __extra__: Map.put(extra(), "only", value(3))])
+    end
+  end
+
+  # Undeclared attributes of any type, sets and big integers among them.
+  defp extra do
+    for i <- 1..:rand.uniform(4), :rand.uniform(2) == 1, into: %{} do
+      {"x#{i}", Enum.random([value(2), integer(), MapSet.new([integer()]), text()])}
+    end
+  end
+
+  # ISO 8601 timestamps in the shapes the native side decodes and those it leaves to Elixir.
+  defp datetime_text do
+    at = DateTime.from_unix!(:rand.uniform(4_000_000_000) * 1_000_000, :microsecond)
+
+    Enum.random([
+      DateTime.to_iso8601(DateTime.truncate(at, :second)),
+      DateTime.to_iso8601(DateTime.truncate(at, :millisecond)),
+      DateTime.to_iso8601(at),
+      String.replace(DateTime.to_iso8601(DateTime.truncate(at, :second)), "Z", "+01:30"),
+      "2026-02-30T10:00:00Z",
+      "2026-01-01T24:00:00Z",
+      text()
+    ])
   end
 
   describe "values that look like DynamoDB JSON are stored as themselves" do

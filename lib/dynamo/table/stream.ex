@@ -324,7 +324,6 @@ defmodule Dynamo.Table.Stream do
 
     state = %{
       schema: schema,
-      default: schema.__struct__(),
       segments: segments,
       positions: positions,
       consumed: nil,
@@ -342,7 +341,6 @@ defmodule Dynamo.Table.Stream do
     opts = Options.validate!(opts, @parallel_opts, "Dynamo.Table.Stream.parallel_scan/2")
     starts = for {s, key} <- starts, do: {s, key && Codec.encode_item(key)}
     open = opener(schema, :scan, opts, segments, starts, concurrency(opts))
-    default = schema.__struct__()
     page_event = %{operation: :scan, table: schema.__dynamo__(:table)}
 
     pages = fn
@@ -350,8 +348,8 @@ defmodule Dynamo.Table.Stream do
         {[], acc}
 
       {segment, items, last_key, request}, acc ->
-        Telemetry.dynamo_page(page_event, segment, length(items), request)
-        {structs, position} = page(items, last_key, default, schema)
+        {structs, position} = page(items, last_key, schema)
+        Telemetry.dynamo_page(page_event, segment, length(structs), request)
         {[{segment, structs, position}], acc}
     end
 
@@ -374,8 +372,8 @@ defmodule Dynamo.Table.Stream do
       )
 
     {config, read} = Map.pop!(read, :config)
-    # The native side decodes items into these fields (native/.../dynamo/structs.rs).
-    fields = for {name, {field, type}} <- schema.__dynamo__(:decoders), do: {name, field, type}
+    # The native side builds the structs (native/.../dynamo/structs.rs).
+    struct_plan = Schema.native_plan(schema)
 
     fn ->
       Native.dynamo_read_stream(
@@ -387,7 +385,7 @@ defmodule Dynamo.Table.Stream do
         max_concurrency,
         opts.prefetch_pages,
         opts.max_read_capacity && opts.max_read_capacity * 1.0,
-        fields
+        struct_plan
       )
     end
   end
@@ -408,28 +406,18 @@ defmodule Dynamo.Table.Stream do
   # A page arrives: the page before it has been consumed, so its position is now safe.
   defp decode({segment, items, last_key, request}, state) do
     state = commit(state)
-    Telemetry.dynamo_page(state.page_event, segment, length(items), request)
-
-    {structs, position} = page(items, last_key, state.default, state.schema)
+    {structs, position} = page(items, last_key, state.schema)
+    Telemetry.dynamo_page(state.page_event, segment, length(structs), request)
     {structs, %{state | consumed: {segment, position}}}
   end
 
   defp decode(:done, state), do: {[], commit(state)}
 
   # A native page's structs, and the position of its segment after it.
-  defp page(items, last_key, default, schema) do
-    structs = Enum.map(items, &to_struct(&1, default, schema))
-    {structs, if(last_key, do: Codec.item_to_json(last_key), else: "done")}
+  defp page(items, last_key, schema) do
+    {Schema.finish_items(schema, items),
+     if(last_key, do: Codec.item_to_json(last_key), else: "done")}
   end
-
-  # Items come with their fields decoded; what the native side left (sets, big integers,
-  # undeclared attributes) is finished by Dynamo.Schema.
-  # Shared with Dynamo.Table.Stream.Import (read_export/3 with a schema).
-  @doc false
-  def to_struct(fields, default, _schema) when is_map(fields), do: :maps.merge(default, fields)
-
-  def to_struct({fields, pending, extra}, default, schema),
-    do: Schema.finish(schema, :maps.merge(default, fields), pending, extra)
 
   @doc false
   # The page handed out last has been consumed (the consumer asked for more): its position
@@ -536,9 +524,8 @@ defmodule Dynamo.Table.Stream do
     Dynamo.Table.schema!(schema, function)
     statement = Dynamo.Table.statement(statement, Map.put(opts, :limit, opts.page_size), function)
     config = Dynamo.Config.native(opts.config)
-    # The native side decodes items into these fields (native/.../dynamo/structs.rs).
-    fields = for {name, {field, type}} <- schema.__dynamo__(:decoders), do: {name, field, type}
-    default = schema.__struct__()
+    # The native side builds the structs (native/.../dynamo/structs.rs).
+    struct_plan = Schema.native_plan(schema)
 
     page_event = %{operation: :execute_statement, table: schema.__dynamo__(:table)}
 
@@ -547,12 +534,15 @@ defmodule Dynamo.Table.Stream do
         {[], acc}
 
       {items, request}, acc ->
-        Telemetry.dynamo_page(page_event, 0, length(items), request)
-        {Enum.map(items, &to_struct(&1, default, schema)), acc}
+        structs = Schema.finish_items(schema, items)
+        Telemetry.dynamo_page(page_event, 0, length(structs), request)
+        {structs, acc}
     end
 
     PullStream.new(
-      fn -> Native.dynamo_statement_stream(config, statement, opts.prefetch_pages, fields) end,
+      fn ->
+        Native.dynamo_statement_stream(config, statement, opts.prefetch_pages, struct_plan)
+      end,
       timeout: opts.timeout,
       error: &Dynamo.Error.from_native/1,
       reduce: {nil, pages},

@@ -1,6 +1,6 @@
 defmodule Dynamo.Table.Stream.Import do
   alias CloudStreams.{Call, Native, Options, PullStream, Telemetry}
-  alias Dynamo.Codec
+  alias Dynamo.{Codec, Schema}
   alias ObjectStoreX.Store
 
   @max_concurrency 1_000
@@ -186,24 +186,22 @@ defmodule Dynamo.Table.Stream.Import do
     prefix!(prefix, function)
     opts = Options.validate!(opts, @read_opts, function)
 
-    {fields, decode} =
+    {plan, pages} =
       case opts.schema do
         nil ->
-          {nil, &plain_item/1}
+          {nil,
+           fn
+             :done, acc -> {[], acc}
+             items, acc -> {Enum.map(items, &plain_item/1), acc}
+           end}
 
         schema ->
-          default = schema.__struct__()
-
-          fields =
-            for {name, {field, type}} <- schema.__dynamo__(:decoders), do: {name, field, type}
-
-          {fields, &Dynamo.Table.Stream.to_struct(&1, default, schema)}
+          {Schema.native_plan(schema),
+           fn
+             :done, acc -> {[], acc}
+             items, acc -> {Schema.finish_items(schema, items), acc}
+           end}
       end
-
-    pages = fn
-      :done, acc -> {[], acc}
-      items, acc -> {Enum.map(items, decode), acc}
-    end
 
     metadata =
       Map.merge(Telemetry.object_store_metadata(store, prefix, :read_export), %{
@@ -219,7 +217,7 @@ defmodule Dynamo.Table.Stream.Import do
           opts.export_id,
           @page_size,
           opts.prefetch_pages,
-          fields
+          plan
         )
       end,
       timeout: opts.timeout,

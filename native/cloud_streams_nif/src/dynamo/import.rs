@@ -19,7 +19,7 @@ use cloud_streams_core::import::job::{self, ImportRequest, Source, Totals};
 use cloud_streams_core::pull::{self, Bound, Weighed};
 use cloud_streams_core::{runtime, Error};
 use futures_util::FutureExt;
-use rustler::{Atom, Encoder, Env, NifMap, ResourceArc, Term};
+use rustler::{Encoder, Env, NifMap, ResourceArc, Term};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -118,19 +118,14 @@ impl Weighed for ExportPage {
 impl EncodeItem for ExportPage {
     fn encode<'a>(self, env: Env<'a>) -> Term<'a> {
         match &self.plan {
-            Some(plan) => self
-                .items
-                .iter()
-                .map(|item| plan.encode(env, item))
-                .collect::<Vec<Term>>()
-                .encode(env),
+            Some(plan) => plan.encode_items(env, &self.items),
             None => codec::encode_items(env, &self.items),
         }
     }
 }
 
-/// `fields`: the schema's `[{attribute, field, type}]` (see `structs`), or `nil` for plain
-/// tagged items.
+/// `plan`: the schema's struct plan (`Dynamo.Schema.native_plan/1`, see `structs`), or `nil`
+/// for plain tagged items.
 // Opening a stream spawns its task and allocates its state: rare, and now and then past
 // 1 ms on a normal scheduler (fresh pages), so it runs on a dirty CPU scheduler.
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -140,10 +135,10 @@ fn dynamo_export_stream(
     export_id: Option<String>,
     page_size: usize,
     prefetch_pages: usize,
-    fields: Option<Vec<(String, Atom, Atom)>>,
+    plan: Option<StructPlan>,
 ) -> ResourceArc<StreamResource> {
     let store = store.0.clone();
-    let plan = fields.map(|fields| Arc::new(StructPlan::new(fields)));
+    let plan = plan.map(Arc::new);
     StreamResource::new(pull::spawn(Bound::Items(prefetch_pages), |sink| {
         cloud_streams_core::import::read_pages(
             store,

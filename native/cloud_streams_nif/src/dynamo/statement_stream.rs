@@ -4,34 +4,23 @@
 
 use super::structs::StructPlan;
 use super::{ConfigTerm, StatementTerm};
-use crate::stream::{EncodeItem, StreamResource};
+use crate::stream::{Encoded, StreamResource};
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
 use cloud_streams_core::dynamo::statement;
 use cloud_streams_core::dynamo::stream::SegmentPage;
 use cloud_streams_core::pull::{self, Bound, Weighed};
-use rustler::{Atom, Encoder, Env, NifResult, ResourceArc, Term};
+use rustler::{Encoder, NifResult, ResourceArc};
 use std::sync::Arc;
 
-struct StatementPage {
-    page: SegmentPage,
-    plan: Arc<StructPlan>,
+/// `{items, request}`, as in the scans' pages (`stream.rs`), encoded as it arrives; a
+/// statement is never held back by `max_read_capacity`, so its `capacity_wait_us` is 0.
+fn encode_page(page: SegmentPage, plan: &StructPlan) -> Encoded {
+    Encoded::new(page.weight(), |env| {
+        super::stream::page_terms(env, &page, plan).encode(env)
+    })
 }
 
-impl Weighed for StatementPage {
-    fn weight(&self) -> usize {
-        self.page.weight()
-    }
-}
-
-impl EncodeItem for StatementPage {
-    /// `{[item], request}`, as in the scans' pages (`stream.rs`); a statement is never held
-    /// back by `max_read_capacity`, so its `capacity_wait_us` is 0.
-    fn encode<'a>(self, env: Env<'a>) -> Term<'a> {
-        super::stream::page_terms(env, &self.page, &self.plan).encode(env)
-    }
-}
-
-/// `fields` is the schema's `[{attribute, field, type}]` (see `structs`).
+/// `struct_plan` is the schema's (`Dynamo.Schema.native_plan/1`, see `structs`).
 // Opening a stream spawns its task and allocates its state: rare, and now and then past
 // 1 ms on a normal scheduler (fresh pages), so it runs on a dirty CPU scheduler.
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -39,18 +28,17 @@ fn dynamo_statement_stream<'a>(
     config: ConfigTerm,
     statement: StatementTerm<'a>,
     prefetch_pages: usize,
-    fields: Vec<(String, Atom, Atom)>,
+    struct_plan: StructPlan,
 ) -> NifResult<ResourceArc<StreamResource>> {
-    let plan = Arc::new(StructPlan::new(fields));
+    let plan = Arc::new(struct_plan);
     let config: ClientConfig = config.into();
     let statement = statement.decode()?;
     Ok(StreamResource::new(pull::spawn(
         Bound::Items(prefetch_pages),
         |sink| async move {
             let client = client::client(&config).await;
-            statement::run(client, statement, sink, move |page| StatementPage {
-                page,
-                plan: plan.clone(),
+            statement::run(client, statement, sink, move |page| {
+                encode_page(page, &plan)
             })
             .await
         },

@@ -1,12 +1,12 @@
 //! Scans and queries as pull streams (driven by `test/dynamo/stream_test.exs`). Each stream
-//! item is one page of one segment: `{segment, [item], last_evaluated_key | nil, request}`
-//! (`request`: `%{retries:, throttles:, consumed_capacity:, capacity_wait_us:}`), each item
-//! decoded into the schema's fields (`structs.rs`); `Dynamo.Table.Stream` makes the structs
-//! and keeps each segment's position.
+//! item is one page of one segment: `{segment, items, last_evaluated_key | nil, request}`
+//! (`request`: `%{retries:, throttles:, consumed_capacity:, capacity_wait_us:}`), `items` the
+//! page's structs of the schema (`structs.rs`), encoded as the page arrives;
+//! `Dynamo.Table.Stream` keeps each segment's position.
 
 use super::structs::StructPlan;
 use super::{codec, optional_item, ConfigTerm, ReadTerm};
-use crate::stream::{EncodeItem, StreamResource};
+use crate::stream::{Encoded, StreamResource};
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
 use cloud_streams_core::dynamo::ops::Read;
 use cloud_streams_core::dynamo::stream::{self, ReadPlan, SegmentPage, Segments};
@@ -14,44 +14,24 @@ use cloud_streams_core::pull::{self, Bound, Weighed};
 use rustler::{Atom, Encoder, Env, NifResult, ResourceArc, Term};
 use std::sync::Arc;
 
-/// A page on its way to the BEAM, with the schema its items are decoded into.
-struct SchemaPage {
-    page: SegmentPage,
-    plan: Arc<StructPlan>,
+/// A scan's or query's page, encoded on its segment's task as it arrives (see `Encoded`):
+/// `{segment, items, last_evaluated_key | nil, request}`.
+fn encode_page(page: SegmentPage, plan: &StructPlan) -> Encoded {
+    Encoded::new(page.weight(), |env| {
+        let (items, request) = page_terms(env, &page, plan);
+        let last_key = optional_item(env, &page.page.last_evaluated_key);
+        (page.segment, items, last_key, request).encode(env)
+    })
 }
 
-impl Weighed for SchemaPage {
-    fn weight(&self) -> usize {
-        self.page.weight()
-    }
-}
-
-impl EncodeItem for SchemaPage {
-    fn encode<'a>(self, env: Env<'a>) -> Term<'a> {
-        let (items, request) = page_terms(env, &self.page, &self.plan);
-        (
-            self.page.segment,
-            items,
-            optional_item(env, &self.page.page.last_evaluated_key),
-            request,
-        )
-            .encode(env)
-    }
-}
-
-/// A page's items, each as `StructPlan::encode` gives it, and its `request` map: what the
+/// A page's items as `StructPlan::encode_items` gives them, and its `request` map: what the
 /// scans' pages and the statements' pages both hand over.
 pub(crate) fn page_terms<'a>(
     env: Env<'a>,
     page: &SegmentPage,
     plan: &StructPlan,
-) -> (Vec<Term<'a>>, Term<'a>) {
-    let items = page
-        .page
-        .items
-        .iter()
-        .map(|i| plan.encode(env, i))
-        .collect();
+) -> (Term<'a>, Term<'a>) {
+    let items = plan.encode_items(env, &page.page.items);
     let request = rustler::term_map!(env, {
         Atom::from_str(env, "retries").unwrap() => page.attempts.retries,
         Atom::from_str(env, "throttles").unwrap() => page.attempts.throttles,
@@ -62,8 +42,8 @@ pub(crate) fn page_terms<'a>(
 }
 
 /// `operation` is `:scan` or `:query`; `segments` is `{:all, count, start_key | nil}` (every
-/// segment, the first after `start_key`) or `[{segment, start_key | nil}]`; `fields` is the
-/// schema's `[{attribute, field, type}]` (see `structs`).
+/// segment, the first after `start_key`) or `[{segment, start_key | nil}]`; `struct_plan` is the
+/// schema's struct plan (`Dynamo.Schema.native_plan/1`, see `structs`).
 // Opening a stream spawns its task and allocates its state: rare, and now and then past
 // 1 ms on a normal scheduler (fresh pages), so it runs on a dirty CPU scheduler.
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -78,9 +58,9 @@ fn dynamo_read_stream<'a>(
     max_concurrency: usize,
     prefetch_pages: usize,
     max_read_capacity: Option<f64>,
-    fields: Vec<(String, Atom, Atom)>,
+    struct_plan: StructPlan,
 ) -> NifResult<ResourceArc<StreamResource>> {
-    let plan_fields = Arc::new(StructPlan::new(fields));
+    let struct_plan = Arc::new(struct_plan);
     let operation = super::operation(env, operation)?;
     let config: ClientConfig = config.into();
     let segments = match segments.decode::<(Atom, i32, Term<'a>)>() {
@@ -111,9 +91,8 @@ fn dynamo_read_stream<'a>(
         Bound::Items(prefetch_pages),
         |sink| async move {
             let client = client::client(&config).await;
-            stream::run(client, plan, sink, move |page| SchemaPage {
-                page,
-                plan: plan_fields.clone(),
+            stream::run(client, plan, sink, move |page| {
+                encode_page(page, &struct_plan)
             })
             .await
         },

@@ -1,24 +1,36 @@
-//! Items decoded into a schema's fields on tokio threads, so a scan's consumer only merges
-//! each item into the schema's default struct (`Dynamo.Table.Stream`).
+//! Items decoded into complete structs of a schema on tokio threads, so a scan's consumer
+//! hands them on as they come (`Dynamo.Table.Stream`).
 //!
-//! An item becomes `%{field => value}` holding its declared attributes, already in their
-//! Elixir form, when every value has a fast form here: strings, integers that fit 64 bits,
-//! floats, booleans, binaries, `nil`, UTC datetimes as `to_iso8601` writes them, and maps and
-//! lists of those. Otherwise it becomes `{fields, [{field, tagged}], [{name, tagged}]}`: the
-//! declared values left to `Dynamo.Schema`, then the undeclared attributes (for `__extra__`),
-//! both in the codec's tagged form. Both paths give the struct `Dynamo.Schema.from_item/2`
-//! gives (`test/dynamo/codec_roundtrip_test.exs` compares them on random items).
+//! An item becomes the struct itself, `__struct__`, `__extra__` and every declared field
+//! (its default when the item lacks it), when every value has a fast form here: strings,
+//! integers that fit 64 bits, floats, booleans, binaries, `nil`, UTC datetimes as
+//! `to_iso8601` writes them, and maps and lists of those (`:map`, `:list`, `:any` fields and
+//! undeclared attributes). Otherwise it becomes `{struct, [{field, tagged}], [{name,
+//! tagged}]}`: the struct with what has a fast form, then the declared values and the
+//! undeclared attributes left to `Dynamo.Schema.finish/2`, in the codec's tagged form. Both
+//! paths give the struct `Dynamo.Schema.from_item/2` gives
+//! (`test/dynamo/codec_roundtrip_test.exs` compares them on random items).
+//!
+//! Per stream, the plan holds the struct's keys in the VM's term order, so
+//! `enif_make_map_from_arrays` finds them sorted (its insertion sort then makes one
+//! comparison per key instead of one per pair), the defaults in that order, kept in an env
+//! of their own and copied once per page, and an index from attribute name to key position.
 
 use super::codec;
 use cloud_streams_core::dynamo::{AttributeValue, Item};
-use rustler::{Atom, Encoder, Env, Term};
+use rustc_hash::FxHashMap;
+use rustler::sys::ErlNifTerm;
+use rustler::types::map::MapIterator;
+use rustler::types::tuple;
+use rustler::{Atom, Decoder, Encoder, Env, Error, NifResult, OwnedEnv, Term};
+use std::sync::{Mutex, PoisonError};
 
 mod atoms {
     rustler::atoms! {
-        string, integer, float, number, boolean, binary, map, list, datetime,
+        string, integer, float, number, boolean, binary, map, list, datetime, any,
         calendar, day, hour, microsecond, minute, month, second, std_offset, time_zone,
         utc_offset, year, zone_abbr,
-        __struct__,
+        __struct__, __extra__, unfinished,
         elixir_datetime = "Elixir.DateTime",
         elixir_calendar_iso = "Elixir.Calendar.ISO",
     }
@@ -35,68 +47,173 @@ enum FieldType {
     Map,
     List,
     Datetime,
-    /// Sets and `:any`: left to `Dynamo.Schema`, except `nil`.
+    Any,
+    /// Sets: left to `Dynamo.Schema`, except `nil`.
     Other,
 }
 
-/// The declared fields of a schema: (attribute name, field atom, type). A schema has a few
-/// fields: a scan over them beats hashing every attribute name of every item.
+/// How the items of one stream become structs of its schema (`Dynamo.Schema.native_plan/1`
+/// makes the term it is decoded from: `{[{attribute_name, field, type}], default_struct}`).
 pub struct StructPlan {
-    fields: Vec<(String, Atom, FieldType)>,
+    /// The struct's keys (`__struct__`, `__extra__` and every field) in the VM's order.
+    keys: Vec<Atom>,
+    /// Declared attribute name -> (position in `keys`, type).
+    index: FxHashMap<String, (usize, FieldType)>,
+    extra_at: usize,
+    /// The default struct's values in `keys` order, as one tuple. An env is not `Sync`: the
+    /// lock is taken once per page, to copy the tuple into the page's env.
+    defaults: Mutex<(OwnedEnv, rustler::env::SavedTerm)>,
+}
+
+impl<'a> Decoder<'a> for StructPlan {
+    fn decode(term: Term<'a>) -> NifResult<Self> {
+        let (fields, default): (Vec<(String, Atom, Atom)>, Term<'a>) = term.decode()?;
+        let mut pairs: Vec<(Term<'a>, Term<'a>)> =
+            MapIterator::new(default).ok_or(Error::BadArg)?.collect();
+        // Term order (a small map iterates in it already; a large one does not).
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let keys = pairs
+            .iter()
+            .map(|(key, _)| key.decode::<Atom>())
+            .collect::<NifResult<Vec<_>>>()?;
+        let position = |atom: Atom| keys.iter().position(|k| *k == atom).ok_or(Error::BadArg);
+        if !keys.contains(&atoms::__struct__()) {
+            return Err(Error::BadArg);
+        }
+        let extra_at = position(atoms::__extra__())?;
+        let index = fields
+            .into_iter()
+            .map(|(name, field, ty)| Ok((name, (position(field)?, type_of(ty)))))
+            .collect::<NifResult<_>>()?;
+        let values: Vec<Term<'a>> = pairs.iter().map(|(_, value)| *value).collect();
+        let owned = OwnedEnv::new();
+        let saved = owned.save(tuple::make_tuple(term.get_env(), &values));
+        Ok(StructPlan {
+            keys,
+            index,
+            extra_at,
+            defaults: Mutex::new((owned, saved)),
+        })
+    }
+}
+
+fn type_of(atom: Atom) -> FieldType {
+    [
+        (atoms::string(), FieldType::String),
+        (atoms::integer(), FieldType::Integer),
+        (atoms::float(), FieldType::Float),
+        (atoms::number(), FieldType::Number),
+        (atoms::boolean(), FieldType::Boolean),
+        (atoms::binary(), FieldType::Binary),
+        (atoms::map(), FieldType::Map),
+        (atoms::list(), FieldType::List),
+        (atoms::datetime(), FieldType::Datetime),
+        (atoms::any(), FieldType::Any),
+    ]
+    .iter()
+    .find(|(a, _)| *a == atom)
+    .map_or(FieldType::Other, |(_, t)| *t)
 }
 
 impl StructPlan {
-    /// From `[{attribute_name, field, type}]`.
-    pub fn new(fields: Vec<(String, Atom, Atom)>) -> Self {
-        let types = [
-            (atoms::string(), FieldType::String),
-            (atoms::integer(), FieldType::Integer),
-            (atoms::float(), FieldType::Float),
-            (atoms::number(), FieldType::Number),
-            (atoms::boolean(), FieldType::Boolean),
-            (atoms::binary(), FieldType::Binary),
-            (atoms::map(), FieldType::Map),
-            (atoms::list(), FieldType::List),
-            (atoms::datetime(), FieldType::Datetime),
-        ];
-        let type_of = |atom: Atom| {
-            types
-                .iter()
-                .find(|(a, _)| *a == atom)
-                .map_or(FieldType::Other, |(_, t)| *t)
-        };
-        StructPlan {
-            fields: fields
-                .into_iter()
-                .map(|(name, field, ty)| (name, field, type_of(ty)))
-                .collect(),
+    /// The items of a page (or of any batch of items): the list of their structs, or
+    /// `{:unfinished, list}` when some of them are tuples `Dynamo.Schema.finish/2` completes,
+    /// so that a page of complete structs is handed on without a pass over it.
+    pub fn encode_items<'a>(&self, env: Env<'a>, items: &[Item]) -> Term<'a> {
+        let keys: Vec<ErlNifTerm> = self.keys.iter().map(|k| k.as_c_arg()).collect();
+        let defaults = self.defaults_in(env);
+        // One buffer for every item's values: the map copies them.
+        let mut values = defaults.clone();
+        let mut complete = true;
+        let structs: Vec<Term<'a>> = items
+            .iter()
+            .map(|item| {
+                values.copy_from_slice(&defaults);
+                let (term, finished) = self.encode(env, item, &keys, &mut values);
+                complete &= finished;
+                term
+            })
+            .collect();
+        if complete {
+            structs.encode(env)
+        } else {
+            (atoms::unfinished(), structs).encode(env)
         }
     }
 
-    pub fn encode<'a>(&self, env: Env<'a>, item: &Item) -> Term<'a> {
-        let mut keys = Vec::with_capacity(item.len());
-        let mut values = Vec::with_capacity(item.len());
+    /// The defaults in `env`: one copy per page, whose items then share them.
+    fn defaults_in(&self, env: Env<'_>) -> Vec<ErlNifTerm> {
+        let defaults = self.defaults.lock().unwrap_or_else(PoisonError::into_inner);
+        let (owned, saved) = &*defaults;
+        owned.run(|owned_env| {
+            let copied = saved.load(owned_env).in_env(env);
+            tuple::get_tuple(copied)
+                .expect("saved as a tuple")
+                .iter()
+                .map(Term::as_c_arg)
+                .collect()
+        })
+    }
+
+    fn encode<'a>(
+        &self,
+        env: Env<'a>,
+        item: &Item,
+        keys: &[ErlNifTerm],
+        values: &mut [ErlNifTerm],
+    ) -> (Term<'a>, bool) {
         let mut pending = Vec::new();
-        let mut extra = Vec::new();
+        let mut extra_names = Vec::new();
+        let mut extra_values = Vec::new();
+        let mut extra_pending = Vec::new();
         for (name, value) in item {
-            match self.fields.iter().find(|(n, _, _)| n == name) {
-                Some((_, field, ty)) => match fast(env, *ty, value) {
-                    Some(term) => {
-                        keys.push(field.encode(env));
-                        values.push(term);
+            match self.index.get(name.as_str()) {
+                Some(&(at, ty)) => match fast(env, ty, value) {
+                    Some(term) => values[at] = term.as_c_arg(),
+                    None => {
+                        pending.push((self.keys[at], codec::encode_value(env, value)).encode(env))
                     }
-                    None => pending.push((*field, codec::encode_value(env, value)).encode(env)),
                 },
-                None => extra.push((name, codec::encode_value(env, value)).encode(env)),
+                None => match natural(env, value) {
+                    Some(term) => {
+                        extra_names.push(name.encode(env));
+                        extra_values.push(term);
+                    }
+                    None => extra_pending.push((name, codec::encode_value(env, value)).encode(env)),
+                },
             }
         }
-        let fields = Term::map_from_term_arrays(env, &keys, &values).expect("unique fields");
-        if pending.is_empty() && extra.is_empty() {
-            fields
+        if !extra_names.is_empty() {
+            values[self.extra_at] = Term::map_from_term_arrays(env, &extra_names, &extra_values)
+                .expect("attribute names are unique")
+                .as_c_arg();
+        }
+        let map = sorted_map(env, keys, values);
+        if pending.is_empty() && extra_pending.is_empty() {
+            (map, true)
         } else {
-            (fields, pending, extra).encode(env)
+            ((map, pending, extra_pending).encode(env), false)
         }
     }
+}
+
+/// A map from keys in term order and their values, without rustler's copies of both arrays.
+fn sorted_map<'a>(env: Env<'a>, keys: &[ErlNifTerm], values: &[ErlNifTerm]) -> Term<'a> {
+    debug_assert_eq!(keys.len(), values.len());
+    let mut map = std::mem::MaybeUninit::uninit();
+    // SAFETY: both arrays hold `keys.len()` terms of `env` (atoms are valid in every env).
+    let made = unsafe {
+        rustler::sys::enif_make_map_from_arrays(
+            env.as_c_arg(),
+            keys.as_ptr(),
+            values.as_ptr(),
+            keys.len(),
+            map.as_mut_ptr(),
+        )
+    };
+    assert!(made != 0, "the struct's keys are unique");
+    // SAFETY: made above, in `env`.
+    unsafe { Term::new(env, map.assume_init()) }
 }
 
 /// The Elixir form of a value of a declared type, when it has a fast form.
@@ -111,9 +228,9 @@ fn fast<'a>(env: Env<'a>, ty: FieldType, value: &AttributeValue) -> Option<Term<
         (FieldType::Boolean, AttributeValue::Bool(b)) => Some(b.encode(env)),
         (FieldType::Binary, AttributeValue::B(b)) => Some(crate::binary::to_term(env, b.as_ref())),
         (FieldType::Datetime, AttributeValue::S(s)) => datetime(env, s),
-        (FieldType::Map, AttributeValue::M(_)) | (FieldType::List, AttributeValue::L(_)) => {
-            natural(env, value)
-        }
+        (FieldType::Map, AttributeValue::M(_))
+        | (FieldType::List, AttributeValue::L(_))
+        | (FieldType::Any, _) => natural(env, value),
         _ => None,
     }
 }
