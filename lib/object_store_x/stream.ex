@@ -18,7 +18,7 @@ defmodule ObjectStoreX.Stream do
 
   require Logger
 
-  alias CloudStreams.{Call, Native, Options, PullStream, Redact, Telemetry}
+  alias CloudStreams.{Call, Job, Native, Options, PullStream, Redact, Telemetry}
   alias ObjectStoreX.{Error, PutOptions, Store}
   alias ObjectStoreX.Stream.Writes
 
@@ -209,8 +209,7 @@ defmodule ObjectStoreX.Stream do
     end
 
     opts = Options.validate!(opts, @download_file_schema, "ObjectStoreX.Stream.download_file/4")
-    tag = make_ref()
-    report = opts.on_progress
+    report = opts.on_progress || fn _, _ -> :ok end
 
     span =
       Telemetry.start(
@@ -218,8 +217,8 @@ defmodule ObjectStoreX.Stream do
         Telemetry.object_store_metadata(store, path, :download_file)
       )
 
-    task =
-      Native.store_download_file(
+    start =
+      &Native.store_download_file(
         store.resource,
         path,
         Path.expand(local_path),
@@ -228,68 +227,29 @@ defmodule ObjectStoreX.Stream do
         opts.resume,
         # Always reported: each part's completion is what the timeout waits for.
         true,
-        tag
+        &1
       )
 
-    # The task stops if this process dies (its handle is collected); keep it until answered.
-    result =
-      try do
-        await_download(tag, report || fn _, _ -> :ok end, span, opts.timeout)
-      catch
-        # An on_progress callback raised: the span ends with it.
-        kind, reason ->
-          stop_download(task, tag)
-          Telemetry.exception(span, kind, reason, __STACKTRACE__)
-          :erlang.raise(kind, reason, __STACKTRACE__)
-      end
-
-    case result do
+    case Job.run(
+           start,
+           fn {:progress, done, total} -> report.(done, total) end,
+           opts.timeout,
+           span
+         ) do
       :timeout ->
-        stop_download(task, tag)
         {:error, timed_out} = Call.timed_out(opts.timeout)
         error = Error.from_native(timed_out)
         Telemetry.stop(span, {:error, error})
         {:error, error}
 
-      answer ->
-        Native.task_release(task)
-        answer
-    end
-  end
-
-  # Progress reports and the answer come from one sender, in order.
-  defp await_download(tag, report, span, timeout) do
-    receive do
-      {^tag, {:progress, done, total}} ->
-        report.(done, total)
-        await_download(tag, report, span, timeout)
-
-      {^tag, {:ok, summary}} ->
+      {:answer, {:ok, summary}} ->
         Telemetry.stop(span, :done, %{bytes: summary.bytes, resumed_bytes: summary.resumed_bytes})
         :ok
 
-      {^tag, {:error, native}} ->
+      {:answer, {:error, native}} ->
         error = Error.from_native(native)
         Telemetry.stop(span, {:error, error})
         {:error, error}
-    after
-      timeout -> :timeout
-    end
-  end
-
-  # Stops the download, then takes its progress reports still on their way and its answer
-  # (an aborted task answers too), so none arrives later.
-  defp stop_download(task, tag) do
-    Native.task_release(task)
-    take_download_messages(tag)
-  end
-
-  defp take_download_messages(tag) do
-    receive do
-      {^tag, {:progress, _, _}} -> take_download_messages(tag)
-      {^tag, _answer} -> :ok
-    after
-      5_000 -> :ok
     end
   end
 

@@ -563,7 +563,7 @@ defmodule Dynamo.ImportTest do
       Stream.import(store, nil, Second)
     end
 
-    assert_raise ArgumentError, ~r/import\/4 needs a Dynamo.Schema module or a table name/, fn ->
+    assert_raise ArgumentError, ~r/import\/4 expects a Dynamo.Schema module or a table name/, fn ->
       Stream.import(store, "backups", String)
     end
 

@@ -226,3 +226,72 @@ defmodule Dynamo.TableTransferTest do
     end
   end
 end
+
+defmodule Dynamo.TableTransferArgumentsTest do
+  # export/4, import/4 and read_export/3 check their arguments with the same rules, in the
+  # caller, before any request: these need no server.
+  use ExUnit.Case, async: true
+
+  alias Dynamo.Table.Stream
+
+  setup do
+    %{store: ObjectStoreX.new!(:memory)}
+  end
+
+  test "resume and overwrite together are refused", %{store: store} do
+    error =
+      assert_raise ArgumentError, fn ->
+        Stream.export("some_table", store, "p", resume: true, overwrite: true)
+      end
+
+    assert error.message =~ "Dynamo.Table.Stream.export/4: resume and overwrite: true"
+  end
+
+  test "a prefix with an empty, . or .. segment is refused by all three", %{store: store} do
+    for prefix <- ["a//b", "a/../b", "./a"] do
+      for {function, call} <- [
+            {"export/4", fn -> Stream.export("some_table", store, prefix) end},
+            {"import/4", fn -> Stream.import(store, prefix, "some_table") end},
+            {"read_export/3", fn -> Stream.read_export(store, prefix) end}
+          ] do
+        error = assert_raise ArgumentError, call
+
+        assert error.message =~
+                 "Dynamo.Table.Stream.#{function} expects the prefix as a store path"
+      end
+    end
+  end
+
+  test "export ids follow DynamoDB's shape or ours", %{store: store} do
+    error =
+      assert_raise ArgumentError, fn ->
+        Stream.import(store, "p", "some_table", export_id: "../../x")
+      end
+
+    assert error.message =~ ":export_id"
+    assert error.message =~ "13 or 14 digits, a dash, 8 hex digits"
+
+    assert_raise ArgumentError, ~r/:resume/, fn ->
+      Stream.export("some_table", store, "p", resume: "latest")
+    end
+
+    # DynamoDB's (14 digits) and ours (13) pass the check; the store then has no such export.
+    for id <- ["01234567890123-a1b2c3d4", "1796126052724-6587b93c"] do
+      assert {:error, %ObjectStoreX.Error{kind: :not_found}} =
+               Stream.import(store, "p", "some_table", export_id: id)
+    end
+  end
+
+  test "a write capacity too low for the stall bound is refused", %{store: store} do
+    error =
+      assert_raise ArgumentError, fn ->
+        Stream.import(store, "p", "some_table", max_write_capacity: 0.1, timeout: 60_000)
+      end
+
+    assert error.message =~ "Dynamo.Table.Stream.import/4: max_write_capacity: 0.1"
+    assert error.message =~ "timeout: 60000 ms"
+
+    assert {:error, %ObjectStoreX.Error{kind: :not_found}} =
+             Stream.import(store, "p", "some_table", max_write_capacity: 1, timeout: 60_000)
+  end
+end

@@ -1,5 +1,5 @@
 defmodule Dynamo.Table.Stream.Export do
-  alias CloudStreams.{Native, Options, Telemetry}
+  alias CloudStreams.{Job, Native, Options, Telemetry}
   alias Dynamo.Codec
 
   @function "Dynamo.Table.Stream.export/4"
@@ -181,6 +181,12 @@ defmodule Dynamo.Table.Stream.Export do
     prefix = prefix!(prefix, function)
     opts = Options.validate!(opts, @opts, function)
 
+    if opts.resume != false and opts.overwrite do
+      raise ArgumentError,
+            "#{function}: resume and overwrite: true contradict each other (resume continues " <>
+              "the export under the prefix, overwrite deletes it first): pass one of them"
+    end
+
     # Reports are the stall bound's heartbeat: they must come more often than it.
     if opts.timeout != :infinity and opts.progress_interval >= opts.timeout do
       raise ArgumentError,
@@ -201,8 +207,6 @@ defmodule Dynamo.Table.Stream.Export do
   @doc false
   @spec run(map()) :: {:ok, result()} | {:error, Dynamo.Error.t() | ObjectStoreX.Error.t()}
   def run(%{opts: opts} = job) do
-    tag = make_ref()
-
     native_opts = %{
       segments: opts.segments,
       max_concurrency: opts.max_concurrency || min(opts.segments, 64),
@@ -227,24 +231,12 @@ defmodule Dynamo.Table.Stream.Export do
         path: job.prefix
       })
 
-    task = Native.dynamo_export(job.config, job.read, job.store.resource, native_opts, tag)
     report = opts.on_progress || fn _ -> :ok end
 
-    # The job stops if this process dies (its handle is collected); kept until answered.
-    result =
-      try do
-        await(tag, report, opts.timeout)
-      catch
-        kind, reason ->
-          stop(task, tag)
-          Telemetry.exception(span, kind, reason, __STACKTRACE__)
-          :erlang.raise(kind, reason, __STACKTRACE__)
-      end
+    start = &Native.dynamo_export(job.config, job.read, job.store.resource, native_opts, &1)
 
-    case result do
+    case Job.run(start, fn {:progress, progress} -> report.(progress) end, opts.timeout, span) do
       :timeout ->
-        stop(task, tag)
-
         error =
           Dynamo.Error.from_native(%{
             kind: :timeout,
@@ -260,32 +252,14 @@ defmodule Dynamo.Table.Stream.Export do
         Telemetry.stop(span, {:error, error})
         {:error, error}
 
-      {:ok, done} ->
-        Native.task_release(task)
+      {:answer, {:ok, done}} ->
         Telemetry.stop(span, :done, Map.take(done, [:items, :bytes, :files]))
         {:ok, done}
 
-      {:error, error} ->
-        Native.task_release(task)
+      {:answer, {:error, native}} ->
+        error = error_from_native(native)
         Telemetry.stop(span, {:error, error})
         {:error, error}
-    end
-  end
-
-  # Progress reports and the answer come from one sender, in order.
-  defp await(tag, report, timeout) do
-    receive do
-      {^tag, {:progress, progress}} ->
-        report.(progress)
-        await(tag, report, timeout)
-
-      {^tag, {:ok, done}} ->
-        {:ok, done}
-
-      {^tag, {:error, native}} ->
-        {:error, error_from_native(native)}
-    after
-      timeout -> :timeout
     end
   end
 
@@ -296,50 +270,48 @@ defmodule Dynamo.Table.Stream.Export do
 
   defp error_from_native(native), do: Dynamo.Error.from_native(native)
 
-  # Stops the job (its uploads are aborted), then takes its reports still on their way and
-  # its answer (an aborted task answers too), so none arrives later.
-  defp stop(task, tag) do
-    Native.task_release(task)
-    take_messages(tag)
-  end
-
-  defp take_messages(tag) do
-    receive do
-      {^tag, {:progress, _}} -> take_messages(tag)
-      {^tag, _answer} -> :ok
-    after
-      5_000 -> :ok
-    end
-  end
+  # DynamoDB's export ids (14 digits, a dash, 8 hex digits) and ours (13 digits: Unix ms).
+  @export_id ~r/\A\d{13,14}-[0-9a-f]{8}\z/
+  @export_id_doc "an export id (13 or 14 digits, a dash, 8 hex digits)"
 
   @doc false
   def cast_resume(value) when is_boolean(value), do: {:ok, value}
+  def cast_resume(value), do: cast_export_id(value, "true, false or #{@export_id_doc}")
 
-  def cast_resume(value) when is_binary(value) do
-    if value =~ ~r/\A\d{13}-[0-9a-f]{8}\z/,
-      do: {:ok, value},
-      else: {:error, "true, false or an export id (<13 digits>-<8 hex digits>)"}
+  @doc false
+  # `export_id:` of the import and read_export/3.
+  def cast_export_id(nil), do: {:ok, nil}
+  def cast_export_id(value), do: cast_export_id(value, "nil or #{@export_id_doc}")
+
+  defp cast_export_id(value, expected) do
+    if is_binary(value) and value =~ @export_id, do: {:ok, value}, else: {:error, expected}
   end
 
-  def cast_resume(_value),
-    do: {:error, "true, false or an export id (<13 digits>-<8 hex digits>)"}
-
-  defp table!(table, function) when is_binary(table) do
-    unless String.valid?(table) and byte_size(table) in 3..255 do
-      raise ArgumentError,
-            "#{function} expects a Dynamo.Schema module or a table name (3 to 255 bytes), " <>
-              "got: #{inspect(table)}"
-    end
-
-    table
+  @doc false
+  # A schema or a table name, as export/4 and import/4 take it: the table's name.
+  def table!(table, function) when is_binary(table) do
+    if String.valid?(table) and byte_size(table) in 3..255,
+      do: table,
+      else: table_error!(table, function)
   end
 
-  defp table!(schema, function) do
-    Dynamo.Table.schema!(schema, function)
-    schema.__dynamo__(:table)
+  def table!(schema, function) when is_atom(schema) do
+    if Code.ensure_loaded?(schema) and function_exported?(schema, :__dynamo__, 1),
+      do: schema.__dynamo__(:table),
+      else: table_error!(schema, function)
   end
 
-  defp prefix!(prefix, function) when is_binary(prefix) do
+  def table!(other, function), do: table_error!(other, function)
+
+  defp table_error!(other, function) do
+    raise ArgumentError,
+          "#{function} expects a Dynamo.Schema module or a table name (3 to 255 bytes), " <>
+            "got: #{CloudStreams.Redact.inspect(other)}"
+  end
+
+  @doc false
+  # A store path under which exports live: trimmed of slashes, no empty, . or .. segment.
+  def prefix!(prefix, function) when is_binary(prefix) do
     trimmed = String.trim(prefix, "/")
 
     valid =
@@ -356,7 +328,7 @@ defmodule Dynamo.Table.Stream.Export do
     trimmed
   end
 
-  defp prefix!(prefix, function) do
+  def prefix!(prefix, function) do
     raise ArgumentError,
           "#{function} expects the prefix as a string, got: #{CloudStreams.Redact.inspect(prefix)}"
   end

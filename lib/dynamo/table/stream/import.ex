@@ -1,6 +1,7 @@
 defmodule Dynamo.Table.Stream.Import do
-  alias CloudStreams.{Call, Native, Options, PullStream, Telemetry}
+  alias CloudStreams.{Call, Job, Native, Options, PullStream, Telemetry}
   alias Dynamo.{Codec, Schema}
+  alias Dynamo.Table.Stream.Export
   alias ObjectStoreX.Store
 
   @max_concurrency 1_000
@@ -28,7 +29,7 @@ defmodule Dynamo.Table.Stream.Import do
           "and rewrites the record."
     ],
     export_id: [
-      type: {:or_nil, :string},
+      type: {:custom, Export, :cast_export_id, []},
       doc: "the export to read (default: the newest complete one under the prefix)."
     ],
     on_progress: [
@@ -183,7 +184,7 @@ defmodule Dynamo.Table.Stream.Import do
   def read_export(store, prefix, opts \\ []) do
     function = "Dynamo.Table.Stream.read_export/3"
     Store.check!(store, function)
-    prefix!(prefix, function)
+    prefix = Export.prefix!(prefix, function)
     opts = Options.validate!(opts, @read_opts, function)
 
     {plan, pages} =
@@ -239,9 +240,10 @@ defmodule Dynamo.Table.Stream.Import do
 
   defp prepare!(store, prefix, schema_or_table, opts, function) do
     Store.check!(store, function)
-    prefix!(prefix, function)
-    table = table!(schema_or_table, function)
+    prefix = Export.prefix!(prefix, function)
+    table = Export.table!(schema_or_table, function)
     opts = Options.validate!(opts, @import_opts, function)
+    capacity_fits_timeout!(opts, function)
 
     %{
       store: store,
@@ -260,42 +262,19 @@ defmodule Dynamo.Table.Stream.Import do
     }
   end
 
-  defp prefix!(prefix, function) do
-    unless is_binary(prefix) and String.valid?(prefix) do
-      raise ArgumentError,
-            "#{function} expects the prefix as a string (\"\" for the store's root), got: " <>
-              CloudStreams.Redact.inspect(prefix)
-    end
-  end
-
-  defp table!(table, function) when is_binary(table) do
-    unless String.valid?(table) and byte_size(table) in 3..255 do
-      raise ArgumentError,
-            "#{function} expects a table name of 3 to 255 characters, got: #{inspect(table)}"
-    end
-
-    table
-  end
-
-  defp table!(schema, function) when is_atom(schema) and not is_nil(schema) do
-    if Code.ensure_loaded?(schema) and function_exported?(schema, :__dynamo__, 1) do
-      schema.__dynamo__(:table)
-    else
-      table_error(schema, function)
-    end
-  end
-
-  defp table!(other, function), do: table_error(other, function)
-
-  defp table_error(other, function) do
+  # A request writes 25 items, at least 25 write units: under the cap it waits 25 /
+  # max_write_capacity seconds, which must be shorter than the stall bound.
+  defp capacity_fits_timeout!(%{max_write_capacity: cap, timeout: timeout}, function)
+       when is_number(cap) and is_integer(timeout) and cap * timeout / 1000 < 25 do
     raise ArgumentError,
-          "#{function} needs a Dynamo.Schema module or a table name, got: " <>
-            CloudStreams.Redact.inspect(other)
+          "#{function}: max_write_capacity: #{cap} lets a request of 25 items wait " <>
+            "#{Float.round(25 / cap, 1)} s, longer than timeout: #{timeout} ms (the longest " <>
+            "time without progress): raise one of them"
   end
+
+  defp capacity_fits_timeout!(_opts, _function), do: :ok
 
   defp run(%{opts: opts} = request) do
-    tag = make_ref()
-
     span =
       Telemetry.start(
         [:cloud_streams, :dynamo, :import],
@@ -305,24 +284,11 @@ defmodule Dynamo.Table.Stream.Import do
         })
       )
 
-    task = Native.dynamo_import(request.config, request.store.resource, request.native, tag)
     report = opts.on_progress || fn _totals -> :ok end
+    start = &Native.dynamo_import(request.config, request.store.resource, request.native, &1)
 
-    # The native import stops if this process dies (its handle is collected): keep the handle
-    # until the answer.
-    result =
-      try do
-        await(tag, report, opts.timeout)
-      catch
-        kind, reason ->
-          stop(task, tag)
-          Telemetry.exception(span, kind, reason, __STACKTRACE__)
-          :erlang.raise(kind, reason, __STACKTRACE__)
-      end
-
-    case result do
+    case Job.run(start, fn {:progress, totals} -> report.(totals) end, opts.timeout, span) do
       :timeout ->
-        stop(task, tag)
         {:error, timed_out} = Call.timed_out(opts.timeout)
 
         error =
@@ -334,55 +300,26 @@ defmodule Dynamo.Table.Stream.Import do
         Telemetry.stop(span, {:error, error})
         {:error, error}
 
-      {:ok, totals} ->
-        Native.task_release(task)
-        Telemetry.stop(span, :done, totals)
-        {:ok, totals}
+      {:answer, answer} ->
+        case result(answer) do
+          {:ok, totals} ->
+            Telemetry.stop(span, :done, totals)
+            {:ok, totals}
 
-      {:error, error} ->
-        Native.task_release(task)
-        Telemetry.stop(span, {:error, error})
-        {:error, error}
+          {:error, error} ->
+            Telemetry.stop(span, {:error, error})
+            {:error, error}
+        end
     end
   end
 
-  # Progress reports and the answer come from one sender, in order.
-  defp await(tag, report, timeout) do
-    receive do
-      {^tag, {:progress, totals}} ->
-        report.(totals)
-        await(tag, report, timeout)
+  defp result({:ok, {:done, totals}}), do: {:ok, totals}
 
-      {^tag, {:ok, {:done, totals}}} ->
-        {:ok, totals}
+  defp result({:ok, {:failed, :object_store, native}}),
+    do: {:error, ObjectStoreX.Error.from_native(native)}
 
-      {^tag, {:ok, {:failed, :object_store, native}}} ->
-        {:error, ObjectStoreX.Error.from_native(native)}
+  defp result({:ok, {:failed, :dynamo, native}}), do: {:error, Dynamo.Error.from_native(native)}
 
-      {^tag, {:ok, {:failed, :dynamo, native}}} ->
-        {:error, Dynamo.Error.from_native(native)}
-
-      # The native side failed before it could answer (an aborted task answers this way).
-      {^tag, {:error, native}} ->
-        {:error, Dynamo.Error.from_native(native)}
-    after
-      timeout -> :timeout
-    end
-  end
-
-  # Stops the import, then takes its progress reports still on their way and its answer (an
-  # aborted task answers too), so none arrives later.
-  defp stop(task, tag) do
-    Native.task_release(task)
-    take_messages(tag)
-  end
-
-  defp take_messages(tag) do
-    receive do
-      {^tag, {:progress, _}} -> take_messages(tag)
-      {^tag, _answer} -> :ok
-    after
-      5_000 -> :ok
-    end
-  end
+  # The native side failed before it could answer (an aborted task answers this way).
+  defp result({:error, native}), do: {:error, Dynamo.Error.from_native(native)}
 end
