@@ -563,9 +563,11 @@ defmodule Dynamo.ImportTest do
       Stream.import(store, nil, Second)
     end
 
-    assert_raise ArgumentError, ~r/import\/4 expects a Dynamo.Schema module or a table name/, fn ->
-      Stream.import(store, "backups", String)
-    end
+    assert_raise ArgumentError,
+                 ~r/import\/4 expects a Dynamo.Schema module or a table name/,
+                 fn ->
+                   Stream.import(store, "backups", String)
+                 end
 
     assert_raise ArgumentError, ~r/:prefetch_pages of Dynamo.Table.Stream.read_export\/3/, fn ->
       Stream.read_export(store, "backups", prefetch_pages: -1)

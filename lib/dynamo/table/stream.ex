@@ -34,7 +34,7 @@ defmodule Dynamo.Table.Stream do
       default: 2,
       doc:
         "pages fetched ahead of the consumer, at most #{@max_prefetch_pages}. Buffered " <>
-          "memory is at most `prefetch_pages` plus one page per segment being read."
+          "memory is at most `prefetch_pages` plus one page per segment being read (two for a scan or query read one segment at a time: one arriving, one being decoded)."
     ],
     max_read_capacity: [
       type: {:or_nil, {:number, @min_read_capacity, @max_read_capacity}},
@@ -164,7 +164,7 @@ defmodule Dynamo.Table.Stream do
   A lazy stream of every item of the table, read as `:segments` segments, `:max_concurrency`
   of them at once. Items of all segments come in
   one stream, in no particular order. Each segment paginates on its own; memory stays bounded
-  by `prefetch_pages` plus one page per running segment.
+  by `prefetch_pages` plus one page per running segment (two when one segment runs at a time).
 
   Works under `Flow.from_enumerable/2`, which enumerates it inside another process.
 

@@ -266,6 +266,11 @@ impl<T: Weighed> Sink<T> {
         }
     }
 
+    /// False for `Bound::Items(0)`: the consumer asked that nothing be fetched ahead of it.
+    pub fn reads_ahead(&self) -> bool {
+        self.shared.bound != Bound::Items(0)
+    }
+
     /// True once the consumer has closed the stream.
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed

@@ -20,7 +20,7 @@ defmodule Dynamo.Table.Stream.Producer do
   DynamoDB is asked only for what consumers demanded: a page is fetched only while the
   consumers' demand is not yet covered by the items handed out (`:prefetch_pages`, default 0,
   lets it read ahead). Events past the demand (the rest of a page) wait in the stage's
-  buffer, so at most one page per segment is held beyond what consumers asked for.
+  buffer, so at most one page per segment (two for one segment at a time) is held beyond what consumers asked for.
 
   ## Ending
 

@@ -52,7 +52,7 @@ const FLUSH_BYTES: usize = 1 << 20;
 /// gzip level 1: measured (NOTES.md, issue 16) about 5x faster than the default level 6 on
 /// DynamoDB JSON lines, for files about 1.5x larger. Any level is valid gzip for every reader.
 const GZIP_LEVEL: u32 = 1;
-/// Pages buffered between the scan and the writers, besides one page in hand per segment.
+/// Pages buffered between the scan and the writers, besides one page in hand per segment (two when one segment runs at a time).
 const PREFETCH_PAGES: usize = 2;
 
 /// Which export a run continues.
