@@ -711,11 +711,13 @@ impl Writers {
 
     async fn save(&self, record: &SegmentRecord) -> Result<(), Error> {
         let path = self.record_path(record.segment);
-        let bytes = record.to_bytes().map_err(|e| in_file(e, record.segment, &path))?;
+        let bytes = record
+            .to_bytes()
+            .map_err(|e| in_file(e, record.segment, &path))?;
         ops::put(&self.store, &path, Bytes::from(bytes), Default::default())
             .await
-        .map(|_| ())
-        .map_err(|e| in_file(on_store(e, &path), record.segment, &path))
+            .map(|_| ())
+            .map_err(|e| in_file(on_store(e, &path), record.segment, &path))
     }
 }
 

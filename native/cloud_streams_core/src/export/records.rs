@@ -314,14 +314,14 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        // A record of an earlier version lacks the newer fields: it then differs from every
-        // plan, and the resume is refused as "started with other options".
         let fixed = Fixed {
-            table: text("table").unwrap_or_default(),
+            table: "users".into(),
             total_segments: 4,
             format: Format::Ndjson,
-            filter_expression: Some("a = :a".into()),
+            filter_expression: Some("#a = :a".into()),
             projection_expression: None,
+            names: json!({"#a": "a"}),
+            values: json!({":a": {"N": "1"}}),
         };
         let mut record = SegmentRecord::new(2, fixed);
         record.files.push(FileEntry {

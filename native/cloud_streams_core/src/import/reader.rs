@@ -301,6 +301,7 @@ fn memchr(bytes: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::layout::resolve_key;
     use crate::runtime;
     use crate::store::config::{self, Backend, StoreConfig};
     use flate2::write::GzEncoder;
@@ -443,23 +444,24 @@ mod tests {
         assert_eq!(error.kind, ErrorKind::NotFound, "{error}");
     }
 
+    // A DynamoDB-shaped id (14 digits): found under the prefix like ours.
     #[test]
     fn unknown_formats_and_bad_manifests_are_refused() {
         let root = temp_dir("formats");
         let store = local_store(&root);
         let rt = runtime::get();
-        write_export(&root, "p", "1-a", &[], true);
-        let summary = root.join("p/AWSDynamoDB/1-a/manifest-summary.json");
+        write_export(&root, "p", "01234567890123-a1b2c3d4", &[], true);
+        let summary = root.join("p/AWSDynamoDB/01234567890123-a1b2c3d4/manifest-summary.json");
         std::fs::write(&summary, r#"{"outputFormat":"ION"}"#).unwrap();
         let error = rt.block_on(open(&store, "p", None)).unwrap_err();
         assert_eq!(error.kind, ErrorKind::NotSupported, "{error}");
         assert!(error.message.contains("\"ION\""), "{error}");
 
         std::fs::write(&summary, r#"{"outputFormat":"DYNAMODB_JSON"}"#).unwrap();
-        let manifest = root.join("p/AWSDynamoDB/1-a/manifest-files.json");
+        let manifest = root.join("p/AWSDynamoDB/01234567890123-a1b2c3d4/manifest-files.json");
         std::fs::write(
             &manifest,
-            "{\"dataFileS3Key\":\"AWSDynamoDB/1-a/data/a\"}\n{oops\n",
+            "{\"dataFileS3Key\":\"AWSDynamoDB/01234567890123-a1b2c3d4/data/a\"}\n{oops\n",
         )
         .unwrap();
         let error = rt.block_on(open(&store, "p", None)).unwrap_err();
