@@ -68,19 +68,9 @@ pub struct UploadConfig {
 pub struct UploadHandle {
     commands: mpsc::UnboundedSender<Command>,
     cancel: Arc<Notify>,
-    started: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl UploadHandle {
-    /// The store's id of the multipart upload, once one has started (S3, GCS): what a
-    /// resumable writer records so that a later run can abort an upload a crash left behind.
-    pub fn upload_id(&self) -> Option<String> {
-        self.started
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
     /// Starts the multipart upload now, before any part is sent (otherwise the first part
     /// starts it); `reply` gets its id where the store has one. A resumable writer records
     /// the id before sending data, so no crash can leave an upload it does not know of.
@@ -133,9 +123,7 @@ pub fn start(store: Arc<Store>, path: &str, config: UploadConfig) -> Result<Uplo
     }
     let (commands, receiver) = mpsc::unbounded_channel();
     let cancel = Arc::new(Notify::new());
-    let started = Arc::new(std::sync::Mutex::new(None));
     let actor = Actor {
-        started: started.clone(),
         store,
         location,
         path: path.to_string(),
@@ -151,11 +139,7 @@ pub fn start(store: Arc<Store>, path: &str, config: UploadConfig) -> Result<Uplo
         failed: None,
     };
     crate::runtime::spawn(actor.run(receiver, cancel.clone()));
-    Ok(UploadHandle {
-        commands,
-        cancel,
-        started,
-    })
+    Ok(UploadHandle { commands, cancel })
 }
 
 struct Actor {
@@ -170,8 +154,6 @@ struct Actor {
     upload: Option<Box<dyn MultipartUpload>>,
     /// The store's id of the multipart upload, where it exposes one (S3, GCS).
     upload_id: Option<String>,
-    /// The same id, shared with the handle.
-    started: Arc<std::sync::Mutex<Option<String>>>,
     parts: usize,
     parts_completed: usize,
     in_flight: FuturesUnordered<UploadPart>,
@@ -313,7 +295,6 @@ impl Actor {
                 .await
                 .map_err(|e| self.map(e))?;
             self.upload_id = upload_id(upload.as_ref());
-            *self.started.lock().unwrap_or_else(|e| e.into_inner()) = self.upload_id.clone();
             self.upload = Some(upload);
         }
         Ok(self.upload_id.clone())
