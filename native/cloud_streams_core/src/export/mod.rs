@@ -346,10 +346,11 @@ async fn remove_export(store: &Store, dir: &str) -> Result<(), Error> {
         .map_err(|e| on_store(e, dir))?;
     let paths = listed.into_iter().map(|m| m.location.to_string()).collect();
     let (_, failed) = ops::delete_many(store, paths).await;
-    match failed.into_iter().next() {
-        Some((path, error)) => Err(on_store(error, &path)),
-        None => Ok(()),
+    if let Some((path, error)) = failed.into_iter().next() {
+        return Err(on_store(error, &path));
     }
+    // Staging files are not listed, recorded or not.
+    remove_staging_files(store, &store.location(&join(dir, "data"))?, None)
 }
 
 /// The result of an export that is already complete, from its manifests.
