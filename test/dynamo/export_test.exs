@@ -433,7 +433,9 @@ defmodule Dynamo.Table.Stream.ExportTest do
       reports = collect(:progress)
       assert reports != []
       last = List.last(reports)
-      assert %{items: @count, files: ^files, bytes: ^bytes, segments: segments} = last
+      assert %{items: @count, files: ^files, bytes: ^bytes} = last
+      # Each report holds the segments running or changed since the one before.
+      segments = Enum.reduce(reports, %{}, &Map.merge(&2, &1.segments))
       assert Map.keys(segments) == [0, 1]
       assert Enum.all?(segments, fn {_, s} -> s.done end)
       assert Enum.sum(Enum.map(segments, fn {_, s} -> s.items end)) == @count
@@ -861,6 +863,149 @@ defmodule Dynamo.Table.Stream.ExportTest do
 
       assert list_paths(store, "") == []
     end
+  end
+
+  describe "resume and progress, after review" do
+    @stopped [segments: 2, page_size: 5, max_file_bytes: 1]
+
+    test "resume refuses another table, or other expression attribute names or values", %{
+      store: store
+    } do
+      filter = [
+        filter_expression: "#f = :t",
+        expression_attribute_names: %{"#f" => "flag"},
+        expression_attribute_values: %{":t" => true}
+      ]
+
+      stopped_export(store, "mixed", filter)
+      config = Application.get_env(:cloud_streams, :dynamo, [])
+
+      for {target, opts} <- [
+            {"cloud_streams_export_test_other", [config: config] ++ filter},
+            {Thing, Keyword.put(filter, :expression_attribute_values, %{":t" => false})},
+            {Thing, Keyword.put(filter, :expression_attribute_names, %{"#f" => "s"})}
+          ] do
+        assert {:error, %ObjectStoreX.Error{kind: :invalid_argument} = error} =
+                 TableStream.export(target, store, "mixed", @stopped ++ [resume: true] ++ opts)
+
+        assert error.message =~ "table"
+      end
+
+      # The same options resume it.
+      assert {:ok, %{items: 120}} =
+               TableStream.export(Thing, store, "mixed", @stopped ++ [resume: true] ++ filter)
+    end
+
+    test "resume removes data files and local staging files that no record names", %{
+      store: store,
+      root: root
+    } do
+      dir = stopped_export(store, "stray", [])
+      # As a run that died after a file's upload completed and before its record was saved
+      # leaves it, and a local multipart staging file (`<file>#<n>`) never recorded.
+      :ok = ObjectStoreX.put(store, "#{dir}/data/000001-000999.json.gz", "not recorded")
+      File.write!(Path.join(root, "#{dir}/data/000000-000998.json.gz#1"), "staged")
+
+      assert {:ok, %{items: @count}} =
+               TableStream.export(Thing, store, "stray", @stopped ++ [resume: true])
+
+      assert ids(manifest_items(store, dir)) == all_ids()
+      listed = ExportJSON.decode_lines!(read!(store, "#{dir}/manifest-files.json"))
+
+      assert Enum.sort(Enum.map(listed, & &1["dataFileS3Key"])) ==
+               list_paths(store, "#{dir}/data")
+
+      assert root |> Path.join("#{dir}/data") |> File.ls!() |> Enum.filter(&(&1 =~ "#")) == []
+    end
+
+    test "pages a filter empties still count as progress: no false :timeout", %{store: store} do
+      me = self()
+
+      # 240 pages of one item, none kept, paced at about 10 ms a page (0.5 read units each):
+      # about 2.4 s of scanning with no item, byte or file written, under a 1 s timeout.
+      assert {:ok, %{items: 0, files: 0}} =
+               TableStream.export(Thing, store, "empty_pages",
+                 segments: 1,
+                 page_size: 1,
+                 filter_expression: "#s = :none",
+                 expression_attribute_names: %{"#s" => "s"},
+                 expression_attribute_values: %{":none" => "no such value"},
+                 max_read_capacity: 50,
+                 progress_interval: 20,
+                 timeout: 1_000,
+                 on_progress: &send(me, {:progress, &1})
+               )
+
+      pages = Enum.map(collect(:progress), & &1.pages_scanned)
+      assert List.last(pages) >= @count
+      assert pages == Enum.sort(pages)
+    end
+
+    test "progress reports hold only the segments running or changed since the last one", %{
+      store: store
+    } do
+      me = self()
+
+      assert {:ok, %{items: @count}} =
+               TableStream.export(Thing, store, "many_segments",
+                 segments: 16,
+                 max_concurrency: 2,
+                 page_size: 5,
+                 max_file_bytes: 1,
+                 progress_interval: 10,
+                 on_progress: &send(me, {:progress, &1})
+               )
+
+      reports = collect(:progress)
+      # Two segments scan at a time (their writers may lag a little behind the scan).
+      assert Enum.all?(reports, &(map_size(&1.segments) <= 8)),
+             inspect(Enum.map(reports, &map_size(&1.segments)))
+
+      segments = Enum.reduce(reports, %{}, &Map.merge(&2, &1.segments))
+      assert Map.keys(segments) == Enum.to_list(0..15)
+      assert Enum.all?(segments, fn {_, s} -> s.done end)
+      assert Enum.sum(Enum.map(segments, fn {_, s} -> s.items end)) == @count
+    end
+
+    # DynamoDB's own export ids have 14 digits (`01234567890123-a1b2c3d4`); the export is
+    # written as the import tests write one (test/support/import_fixtures.ex).
+    test "a prefix holding a DynamoDB export is refused, unless overwrite: true", %{store: store} do
+      item = CloudStreams.ImportFixtures.simple_item(1)
+
+      CloudStreams.ImportFixtures.write_export(store, "native", "01234567890123-a1b2c3d4", [
+        {"a.json.gz", CloudStreams.ImportFixtures.data_file([item]), 1}
+      ])
+
+      assert {:error, %ObjectStoreX.Error{kind: :already_exists} = error} =
+               TableStream.export(Thing, store, "native")
+
+      assert error.message =~ "01234567890123-a1b2c3d4"
+      assert {:ok, %{export_id: id}} = TableStream.export(Thing, store, "native", overwrite: true)
+      assert list_dirs(store, "native/AWSDynamoDB") == ["native/AWSDynamoDB/#{id}"]
+    end
+  end
+
+  # An unfinished export of Thing: its process killed once it has finished a file.
+  defp stopped_export(store, prefix, opts) do
+    me = self()
+
+    task =
+      TableStream.async_export(
+        Thing,
+        store,
+        prefix,
+        @stopped ++
+          [
+            max_read_capacity: 10,
+            progress_interval: 10,
+            on_progress: &send(me, {:progress, &1})
+          ] ++ opts
+      )
+
+    assert_receive {:progress, %{files: files}} when files >= 1, 20_000
+    Task.shutdown(task, :brutal_kill)
+    collect(:progress)
+    export_dir(store, prefix)
   end
 
   defp collect(tag, acc \\ []) do

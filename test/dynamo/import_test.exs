@@ -579,4 +579,32 @@ defmodule Dynamo.ImportTest do
                    Stream.read_export(store, "backups", schema: String)
                  end
   end
+
+  # A line has an upper bound (4 MiB; DynamoDB items are at most 400 KB): a corrupt file
+  # without newlines is refused once its partial line passes it, not held in memory whole.
+  test "a line longer than 4 MiB is an error naming the file and the line", %{store: store} do
+    first = ImportFixtures.dynamodb_json_line(ImportFixtures.simple_item(1))
+    endless = :zlib.gzip(first <> String.duplicate("x", 4 * 1024 * 1024 + 1))
+    ImportFixtures.write_export(store, "backups", @id, [{"a.json.gz", endless, 2}])
+
+    assert {:error, %ObjectStoreX.Error{kind: :invalid_argument} = error} =
+             Stream.import(store, "backups", Second)
+
+    assert error.path == "backups/AWSDynamoDB/#{@id}/data/a.json.gz"
+    assert error.message =~ "data/a.json.gz line 2: longer than 4194304 bytes"
+  end
+
+  # DynamoDB's export ids have 14 digits (e.g. 01234567890123-a1b2c3d4); folders that are no
+  # export id are not exports, even with a summary inside.
+  test "DynamoDB's 14-digit ids are read; other folders are ignored", %{store: store} do
+    ImportFixtures.write_export(store, "backups", "01234567890123-a1b2c3d4", [
+      {"a.json.gz", ImportFixtures.data_file([ImportFixtures.simple_item(1)]), 1}
+    ])
+
+    ImportFixtures.write_export(store, "backups", "99999999999999-zzzzzzzz", [
+      {"a.json.gz", ImportFixtures.data_file([ImportFixtures.simple_item(2)]), 1}
+    ])
+
+    assert [%{"id" => "item-1"}] = Stream.read_export(store, "backups") |> Enum.to_list()
+  end
 end

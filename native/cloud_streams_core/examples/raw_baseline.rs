@@ -284,7 +284,10 @@ fn batch_requests(items: usize) -> Vec<Requests> {
         let item = std::collections::HashMap::from([
             ("id".to_string(), V::S(format!("user-{i}"))),
             ("email".to_string(), V::S(format!("user{i}@example.com"))),
-            ("name".to_string(), V::S(format!("{:.<70}", format!("User Number {i}")))),
+            (
+                "name".to_string(),
+                V::S(format!("{:.<70}", format!("User Number {i}"))),
+            ),
             ("age".to_string(), V::N((i % 90).to_string())),
             ("active".to_string(), V::Bool(i % 3 == 0)),
             ("tenant_id".to_string(), V::S(format!("tenant-{}", i % 50))),
@@ -293,7 +296,10 @@ fn batch_requests(items: usize) -> Vec<Requests> {
                 V::S(created.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
             ),
         ]);
-        let put = PutRequest::builder().set_item(Some(item)).build().expect("put");
+        let put = PutRequest::builder()
+            .set_item(Some(item))
+            .build()
+            .expect("put");
         WriteRequest::builder().put_request(put).build()
     });
     let requests: Vec<_> = requests.collect();

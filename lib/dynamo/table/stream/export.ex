@@ -57,10 +57,13 @@ defmodule Dynamo.Table.Stream.Export do
     on_progress: [
       type: {:or_nil, {:fun, 1}},
       doc:
-        "called with `%{items:, bytes:, files:, segments: %{n => %{items:, bytes:, files:, " <>
-          "done:}}}` (totals of the whole export, files of an earlier run included) at most " <>
-          "every `progress_interval` ms, and after each finished data file. It runs in the " <>
-          "process that runs the export; a raise stops the export."
+        "called with `%{items:, bytes:, files:, pages_scanned:, segments: %{n => %{items:, " <>
+          "bytes:, files:, pages_scanned:, done:}}}` (totals of the whole export, files of an " <>
+          "earlier run included; `pages_scanned` counts this run's pages, empty ones too) at " <>
+          "most every `progress_interval` ms while anything changed, and after each finished " <>
+          "data file. `segments` holds only the segments running or changed since the " <>
+          "previous report (never all of them: merge the reports to follow every segment). " <>
+          "It runs in the process that runs the export; a raise stops the export."
     ],
     progress_interval: [
       type: {:in, 10..3_600_000},

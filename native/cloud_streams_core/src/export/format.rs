@@ -13,38 +13,9 @@
 use crate::dynamo::{AttributeValue, Item};
 use base64::Engine;
 
-/// How data files encode items.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    DynamoDbJson,
-    Ndjson,
-}
+pub use super::layout::Format;
 
 impl Format {
-    /// The summary's `outputFormat`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::DynamoDbJson => "DYNAMODB_JSON",
-            Format::Ndjson => "NDJSON",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "DYNAMODB_JSON" => Some(Format::DynamoDbJson),
-            "NDJSON" => Some(Format::Ndjson),
-            _ => None,
-        }
-    }
-
-    /// The data files' extension.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::DynamoDbJson => "json.gz",
-            Format::Ndjson => "ndjson.gz",
-        }
-    }
-
     /// Appends one line (ending in `\n`) for `item`.
     pub fn write_line(self, out: &mut Vec<u8>, item: &Item) {
         match self {

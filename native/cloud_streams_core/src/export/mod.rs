@@ -21,6 +21,7 @@
 //! progress.
 
 pub mod format;
+pub mod layout;
 pub mod records;
 
 use crate::dynamo::ops::{Operation, Read};
@@ -35,11 +36,11 @@ use base64::Engine;
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use format::Format;
+use layout::{join, on_store, Format};
 use md5::{Digest, Md5};
 use records::{FileEntry, Fixed, InProgress, Position, SegmentRecord};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,16 +93,20 @@ pub struct SegmentProgress {
     pub items: u64,
     pub bytes: u64,
     pub files: u64,
+    /// Pages scanned by this run, empty ones included: a selective filter scans many pages
+    /// that change nothing else, and each report is what tells the caller the export lives.
+    pub pages_scanned: u64,
     pub done: bool,
 }
 
-/// Totals of the whole export (files finished by an earlier run included) and per segment
-/// started.
+/// Totals of the whole export (files finished by an earlier run included), and the segments
+/// running or changed since the previous report (never all of them: there can be a million).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
     pub items: u64,
     pub bytes: u64,
     pub files: u64,
+    pub pages_scanned: u64,
     pub segments: BTreeMap<i32, SegmentProgress>,
 }
 
@@ -118,42 +123,6 @@ pub struct Exported {
 
 pub type Reporter = Arc<dyn Fn(&Progress) + Send + Sync>;
 
-/// `prefix/rest`, or `rest` under the store's root.
-fn join(prefix: &str, rest: &str) -> String {
-    match prefix.trim_matches('/') {
-        "" => rest.to_string(),
-        prefix => format!("{prefix}/{rest}"),
-    }
-}
-
-/// A store error always names a path: that is how the caller tells it from a table error.
-fn on_store(error: Error, path: &str) -> Error {
-    if error.path.is_some() {
-        error
-    } else {
-        error.with_path(path)
-    }
-}
-
-/// `<13-digit unix ms>-<8 lowercase hex>`, like DynamoDB's export ids.
-fn new_export_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let ms = chrono::Utc::now().timestamp_millis();
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_i64(ms);
-    format!("{ms:013}-{:08x}", hasher.finish() as u32)
-}
-
-fn is_export_id(id: &str) -> bool {
-    let bytes = id.as_bytes();
-    bytes.len() == 22
-        && bytes[13] == b'-'
-        && bytes[..13].iter().all(u8::is_ascii_digit)
-        && bytes[14..]
-            .iter()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
-}
-
 fn iso_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
@@ -168,14 +137,9 @@ pub async fn run(
     plan: ExportPlan,
     report: Reporter,
 ) -> Result<Exported, Error> {
-    let root = join(&plan.prefix, "AWSDynamoDB");
-    let existing = existing_exports(&store, &root).await?;
-    let fixed = Fixed {
-        total_segments: plan.segments,
-        format: plan.format,
-        filter_expression: plan.read.filter_expression.clone(),
-        projection_expression: plan.read.projection_expression.clone(),
-    };
+    let root = layout::exports_root(&plan.prefix);
+    let existing = layout::list_exports(&store, &root).await?;
+    let fixed = Fixed::new(&plan.read, plan.segments, plan.format)?;
     let (export_id, records) = match &plan.resume {
         Resume::No => {
             if let Some((id, complete)) = existing.last() {
@@ -198,7 +162,7 @@ pub async fn run(
                     remove_export(&store, &join(&root, id)).await?;
                 }
             }
-            let id = new_export_id();
+            let id = layout::new_export_id();
             let started = join(&root, &format!("{id}/_started"));
             ops::put(&store, &started, Bytes::new(), Default::default())
                 .await
@@ -228,9 +192,10 @@ pub async fn run(
             for record in records.values() {
                 if record.fixed != fixed {
                     return Err(Error::invalid_argument(format!(
-                        "export {id} was started with other options (segments, format, \
-                         filter or projection): resume it with the same ones, or start a \
-                         new export with overwrite: true"
+                        "export {id} was started with other options (table, segments, \
+                         format, filter, projection or their expression attribute names \
+                         and values): resume it with the same ones, or start a new export \
+                         with overwrite: true"
                     ))
                     .with_path(dir));
                 }
@@ -238,6 +203,7 @@ pub async fn run(
                     clean_up(&store, in_progress).await?;
                 }
             }
+            remove_unrecorded_files(&store, &dir, &records).await?;
             (id, records)
         }
     };
@@ -259,28 +225,6 @@ async fn tick(progress: Arc<ProgressState>, interval: Duration) {
         tokio::time::sleep(interval).await;
         progress.report_if_changed();
     }
-}
-
-/// The exports under `root`, oldest first, each with whether it is complete.
-async fn existing_exports(store: &Store, root: &str) -> Result<Vec<(String, bool)>, Error> {
-    let listed = ops::list_with_delimiter(store, Some(root))
-        .await
-        .map_err(|e| on_store(e, root))?;
-    let mut found = Vec::new();
-    for dir in listed.common_prefixes {
-        let Some(id) = dir.filename().filter(|id| is_export_id(id)) else {
-            continue;
-        };
-        let summary = join(root, &format!("{id}/manifest-summary.json"));
-        let complete = match ops::head(store, &summary).await {
-            Ok(_) => true,
-            Err(e) if e.kind == ErrorKind::NotFound => false,
-            Err(e) => return Err(on_store(e, &summary)),
-        };
-        found.push((id.to_string(), complete));
-    }
-    found.sort();
-    Ok(found)
 }
 
 async fn read_records(store: &Store, dir: &str) -> Result<BTreeMap<i32, SegmentRecord>, Error> {
@@ -318,27 +262,76 @@ async fn clean_up(store: &Store, in_progress: &InProgress) -> Result<(), Error> 
             }
         }
     }
-    if let Some(local) = &store.local {
-        let file = local
-            .path_to_filesystem(&store.full_path(&location))
-            .map_err(|e| crate::store::error::from_object_store(e, Some(&in_progress.path)))?;
-        let (Some(parent), Some(name)) = (file.parent(), file.file_name()) else {
-            return Ok(());
+    remove_staging_files(store, &location, Some(&in_progress.path))
+}
+
+/// Deletes the local store's staging files (`<file>#<n>`) of the file at `path`, or of every
+/// file in the folder `path` when `file` is `None`. Other stores have none.
+fn remove_staging_files(
+    store: &Store,
+    location: &object_store::path::Path,
+    file: Option<&str>,
+) -> Result<(), Error> {
+    let Some(local) = &store.local else {
+        return Ok(());
+    };
+    let shown = file.unwrap_or(location.as_ref());
+    let path = local
+        .path_to_filesystem(&store.full_path(location))
+        .map_err(|e| crate::store::error::from_object_store(e, Some(shown)))?;
+    let (folder, name) = match file {
+        Some(_) => match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => (parent.to_path_buf(), Some(name.to_string_lossy())),
+            _ => return Ok(()),
+        },
+        None => (path, None),
+    };
+    let Ok(entries) = std::fs::read_dir(&folder) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let entry_name = entry.file_name().to_string_lossy().into_owned();
+        let Some((base, suffix)) = entry_name.rsplit_once('#') else {
+            continue;
         };
-        let staging = format!("{}#", name.to_string_lossy());
-        let Ok(entries) = std::fs::read_dir(parent) else {
-            return Ok(());
-        };
-        for entry in entries.flatten() {
-            let entry_name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(suffix) = entry_name.strip_prefix(&staging) {
-                if !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()) {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
+        let staging = !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit());
+        if staging && name.as_deref().is_none_or(|name| name == base) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
     Ok(())
+}
+
+/// Before a resumed run writes, `data/` is made to hold exactly the files the records name.
+/// A file completed by a stopped run but not yet recorded (the run died between the two)
+/// would otherwise stay there when the resumed run cuts its files differently, and
+/// DynamoDB's `ImportTable` reads every object under `data/`. The local store's staging files
+/// are removed too, recorded or not: a run can die after creating one and before recording
+/// it.
+async fn remove_unrecorded_files(
+    store: &Store,
+    dir: &str,
+    records: &BTreeMap<i32, SegmentRecord>,
+) -> Result<(), Error> {
+    let data = join(dir, "data");
+    let recorded: std::collections::HashSet<&str> = records
+        .values()
+        .flat_map(|r| &r.files)
+        .map(|f| f.key.as_str())
+        .collect();
+    let listed = ops::list(store, Some(&data), None)
+        .await
+        .map_err(|e| on_store(e, &data))?;
+    let stray: Vec<String> = listed
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .filter(|path| !recorded.contains(path.as_str()))
+        .collect();
+    let (_, failed) = ops::delete_many(store, stray).await;
+    if let Some((path, error)) = failed.into_iter().next() {
+        return Err(on_store(error, &path));
+    }
+    remove_staging_files(store, &store.location(&data)?, None)
 }
 
 /// Deletes an export (`overwrite: true`), its left-behind uploads aborted first.
@@ -353,46 +346,22 @@ async fn remove_export(store: &Store, dir: &str) -> Result<(), Error> {
         .map_err(|e| on_store(e, dir))?;
     let paths = listed.into_iter().map(|m| m.location.to_string()).collect();
     let (_, failed) = ops::delete_many(store, paths).await;
-    match failed.into_iter().next() {
-        Some((path, error)) => Err(on_store(error, &path)),
-        None => Ok(()),
+    if let Some((path, error)) = failed.into_iter().next() {
+        return Err(on_store(error, &path));
     }
+    // Staging files are not listed, recorded or not.
+    remove_staging_files(store, &store.location(&join(dir, "data"))?, None)
 }
 
 /// The result of an export that is already complete, from its manifests.
 async fn completed(store: &Store, dir: &str, id: &str) -> Result<Exported, Error> {
-    let summary_path = join(dir, "manifest-summary.json");
-    let files_path = join(dir, "manifest-files.json");
-    let bad = |path: &str| {
-        Error::new(
-            ErrorKind::Internal,
-            format!("{path} is not an export manifest"),
-        )
-        .with_path(path)
-    };
-    let (summary, _) = ops::get(store, &summary_path, Default::default())
-        .await
-        .map_err(|e| on_store(e, &summary_path))?;
-    let summary: Value = serde_json::from_slice(&summary).map_err(|_| bad(&summary_path))?;
-    let (files, _) = ops::get(store, &files_path, Default::default())
-        .await
-        .map_err(|e| on_store(e, &files_path))?;
-    let mut count = 0;
-    let mut bytes = 0;
-    for line in files.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let line: Value = serde_json::from_slice(line).map_err(|_| bad(&files_path))?;
-        count += 1;
-        bytes += line.get("byteCount").and_then(Value::as_u64).unwrap_or(0);
-    }
+    let manifests = layout::read_manifests(store, dir, id).await?;
     Ok(Exported {
         export_id: id.to_string(),
-        items: summary
-            .get("itemCount")
-            .and_then(Value::as_u64)
-            .unwrap_or(0),
-        bytes,
-        files: count,
-        manifest: summary_path,
+        items: manifests.item_count.unwrap_or(0),
+        bytes: manifests.files.iter().filter_map(|f| f.byte_count).sum(),
+        files: manifests.files.len() as u64,
+        manifest: manifests.summary_path,
     })
 }
 
@@ -418,7 +387,7 @@ async fn finish(
         .map(|f| f.byte_count)
         .sum();
     let count = records.iter().map(|r| r.files.len() as u64).sum();
-    let files_path = join(dir, "manifest-files.json");
+    let files_path = layout::files_manifest_path(dir);
     put_with_checksum(store, &files_path, files).await?;
     let start_ms = export_id[..13].parse::<i64>().unwrap_or(0);
     let table_arn = format!(
@@ -445,7 +414,7 @@ async fn finish(
         "outputFormat": plan.format.name(),
         "exportType": "FULL_EXPORT",
     });
-    let summary_path = join(dir, "manifest-summary.json");
+    let summary_path = layout::summary_path(dir);
     put_with_checksum(
         store,
         &summary_path,
@@ -510,53 +479,88 @@ impl EncodedPage {
 }
 
 struct ProgressState {
-    progress: Mutex<Progress>,
+    tally: Mutex<Tally>,
     changed: AtomicBool,
     report: Reporter,
 }
 
+#[derive(Default)]
+struct Tally {
+    /// The totals; its `segments` stay empty (see `all`).
+    totals: Progress,
+    /// Every segment started, by this run or an earlier one.
+    all: BTreeMap<i32, SegmentProgress>,
+    /// Started and not done.
+    running: BTreeSet<i32>,
+    /// Changed since the last report.
+    changed: BTreeSet<i32>,
+}
+
 impl ProgressState {
     fn new(records: &BTreeMap<i32, SegmentRecord>, report: Reporter) -> Self {
-        let mut progress = Progress::default();
+        let mut tally = Tally::default();
         for (segment, record) in records {
-            let entry = progress.segments.entry(*segment).or_default();
+            let entry = tally.all.entry(*segment).or_default();
             for file in &record.files {
                 entry.items += file.item_count;
                 entry.bytes += file.byte_count;
                 entry.files += 1;
             }
             entry.done = record.position == Position::Done;
-            progress.items += entry.items;
-            progress.bytes += entry.bytes;
-            progress.files += entry.files;
+            tally.totals.items += entry.items;
+            tally.totals.bytes += entry.bytes;
+            tally.totals.files += entry.files;
         }
         ProgressState {
-            progress: Mutex::new(progress),
+            tally: Mutex::new(tally),
             changed: AtomicBool::new(true),
             report,
         }
     }
 
-    fn add(&self, segment: i32, items: u64, bytes: u64, files: u64, done: bool) {
-        let mut progress = self.progress.lock().unwrap_or_else(|e| e.into_inner());
-        progress.items += items;
-        progress.bytes += bytes;
-        progress.files += files;
-        let entry = progress.segments.entry(segment).or_default();
-        entry.items += items;
-        entry.bytes += bytes;
-        entry.files += files;
-        entry.done |= done;
+    fn add(&self, segment: i32, change: SegmentProgress) {
+        let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        let Tally {
+            totals,
+            all,
+            running,
+            changed,
+        } = &mut *tally;
+        totals.items += change.items;
+        totals.bytes += change.bytes;
+        totals.files += change.files;
+        totals.pages_scanned += change.pages_scanned;
+        let entry = all.entry(segment).or_default();
+        entry.items += change.items;
+        entry.bytes += change.bytes;
+        entry.files += change.files;
+        entry.pages_scanned += change.pages_scanned;
+        entry.done |= change.done;
+        if entry.done {
+            running.remove(&segment);
+        } else {
+            running.insert(segment);
+        }
+        changed.insert(segment);
         self.changed.store(true, Ordering::Release);
     }
 
     fn report_if_changed(&self) {
         if self.changed.swap(false, Ordering::AcqRel) {
-            let snapshot = self
-                .progress
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
+            let snapshot = {
+                let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+                let changed = std::mem::take(&mut tally.changed);
+                let segments = tally
+                    .running
+                    .iter()
+                    .chain(&changed)
+                    .filter_map(|s| Some((*s, tally.all.get(s)?.clone())))
+                    .collect();
+                Progress {
+                    segments,
+                    ..tally.totals.clone()
+                }
+            };
             (self.report)(&snapshot);
         }
     }
@@ -708,15 +712,13 @@ impl Writers {
 
     async fn save(&self, record: &SegmentRecord) -> Result<(), Error> {
         let path = self.record_path(record.segment);
-        ops::put(
-            &self.store,
-            &path,
-            Bytes::from(record.to_bytes()),
-            Default::default(),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| in_file(on_store(e, &path), record.segment, &path))
+        let bytes = record
+            .to_bytes()
+            .map_err(|e| in_file(e, record.segment, &path))?;
+        ops::put(&self.store, &path, Bytes::from(bytes), Default::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| in_file(on_store(e, &path), record.segment, &path))
     }
 }
 
@@ -791,25 +793,35 @@ impl OpenFile {
         if data.is_empty() {
             return Ok(());
         }
-        self.md5.update(&data);
         let len = data.len() as u64;
-        self.sent += len;
-        let bytes = Bytes::from(data);
-        let upload = &self.upload;
-        let accepted = answer(|reply| upload.write(bytes, reply))
-            .await
-            .map_err(|e| in_file(e, record.segment, &self.path))?;
-        shared.progress.add(record.segment, 0, len, 0, false);
-        if !self.recorded && accepted.bytes >= shared.part_size as u64 {
-            // The multipart upload has started: record it, so that a run stopped before it
-            // ends can abort it on resume.
+        if !self.recorded && self.sent + len >= shared.part_size as u64 {
+            // This write sends the first part, which would start the multipart upload: start
+            // it empty and record its id first, so that a run stopped from here on leaves no
+            // upload a resume does not know of (the local store's staging file, which has no
+            // id, is found by its name).
             self.recorded = true;
+            let upload = &self.upload;
+            let upload_id = answer(|reply| upload.begin(reply))
+                .await
+                .map_err(|e| in_file(e, record.segment, &self.path))?;
             record.in_progress = Some(InProgress {
                 path: self.path.clone(),
-                upload_id: self.upload.upload_id(),
+                upload_id,
             });
             shared.save(record).await?;
         }
+        self.md5.update(&data);
+        self.sent += len;
+        let bytes = Bytes::from(data);
+        let upload = &self.upload;
+        answer(|reply| upload.write(bytes, reply))
+            .await
+            .map_err(|e| in_file(e, record.segment, &self.path))?;
+        let sent = SegmentProgress {
+            bytes: len,
+            ..Default::default()
+        };
+        shared.progress.add(record.segment, sent);
         Ok(())
     }
 
@@ -921,8 +933,13 @@ async fn write_pages(
             }
             let open = file.as_mut().expect("opened above");
             open.add(&page, shared, record).await?;
-            shared.progress.add(segment, page.items, 0, 0, false);
         }
+        let scanned = SegmentProgress {
+            items: page.items,
+            pages_scanned: 1,
+            ..Default::default()
+        };
+        shared.progress.add(segment, scanned);
         let full = file
             .as_ref()
             .is_some_and(|f| f.compressed() >= shared.max_file_bytes);
@@ -940,7 +957,12 @@ async fn write_pages(
             record.in_progress = None;
             shared.save(record).await?;
             let done = record.position == Position::Done;
-            shared.progress.add(segment, 0, 0, files, done);
+            let ended = SegmentProgress {
+                files,
+                done,
+                ..Default::default()
+            };
+            shared.progress.add(segment, ended);
             shared.progress.report_if_changed();
             if done {
                 return Ok(());
@@ -954,14 +976,6 @@ async fn write_pages(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn export_ids_look_like_dynamodbs() {
-        let id = new_export_id();
-        assert!(is_export_id(&id), "{id}");
-        assert!(!is_export_id("1234567890123-ABCDEF12"));
-        assert!(!is_export_id("data"));
-    }
 
     use crate::dynamo::AttributeValue;
     use crate::store::config::{self, Backend, StoreConfig};
@@ -1013,10 +1027,13 @@ mod tests {
     fn a_segment_writer_cuts_files_on_page_boundaries() {
         let store = memory_store();
         let fixed = Fixed {
+            table: "T".into(),
             total_segments: 2,
             format: Format::DynamoDbJson,
             filter_expression: None,
             projection_expression: None,
+            names: json!({}),
+            values: json!({}),
         };
         let shared = Arc::new(Writers {
             store: store.clone(),
@@ -1087,12 +1104,5 @@ mod tests {
             ))
             .unwrap();
         assert_eq!(SegmentRecord::from_bytes(&saved, "r").unwrap(), record);
-    }
-
-    #[test]
-    fn paths_join_under_the_prefix() {
-        assert_eq!(join("", "AWSDynamoDB"), "AWSDynamoDB");
-        assert_eq!(join("backups/", "AWSDynamoDB"), "backups/AWSDynamoDB");
-        assert_eq!(join("/a/b", "x"), "a/b/x");
     }
 }

@@ -64,10 +64,40 @@ pub struct InProgress {
 /// What must not change between an export and its resumption.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fixed {
+    /// The table scanned: resuming another table's export would mix two tables' items.
+    pub table: String,
     pub total_segments: i32,
     pub format: Format,
     pub filter_expression: Option<String>,
     pub projection_expression: Option<String>,
+    /// `expression_attribute_names` and `expression_attribute_values` (DynamoDB JSON), as
+    /// canonical JSON objects (keys sorted): they give the filter and projection their
+    /// meaning.
+    pub names: Value,
+    pub values: Value,
+}
+
+impl Fixed {
+    pub fn new(
+        read: &crate::dynamo::ops::Read,
+        total_segments: i32,
+        format: Format,
+    ) -> Result<Self, Error> {
+        let names: Map<String, Value> = read
+            .names
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        Ok(Fixed {
+            table: read.table.clone(),
+            total_segments,
+            format,
+            filter_expression: read.filter_expression.clone(),
+            projection_expression: read.projection_expression.clone(),
+            names: Value::Object(names),
+            values: item_to_json(&read.values)?,
+        })
+    }
 }
 
 /// `_progress/segment-<n>.json`: rewritten (one plain put) after each finished data file,
@@ -92,11 +122,11 @@ impl SegmentRecord {
         }
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
         let position = match &self.position {
             Position::Start => Value::Null,
             Position::Done => json!("done"),
-            Position::After(key) => item_to_json(key),
+            Position::After(key) => item_to_json(key)?,
         };
         let in_progress = self
             .in_progress
@@ -104,15 +134,23 @@ impl SegmentRecord {
             .map(|p| json!({"path": p.path, "uploadId": p.upload_id}));
         let value = json!({
             "segment": self.segment,
+            "table": self.fixed.table,
             "totalSegments": self.fixed.total_segments,
             "outputFormat": self.fixed.format.name(),
             "filterExpression": self.fixed.filter_expression,
             "projectionExpression": self.fixed.projection_expression,
+            "expressionAttributeNames": self.fixed.names,
+            "expressionAttributeValues": self.fixed.values,
             "files": self.files.iter().map(FileEntry::to_json).collect::<Vec<_>>(),
             "lastEvaluatedKey": position,
             "inProgress": in_progress,
         });
-        serde_json::to_vec(&value).unwrap_or_default()
+        serde_json::to_vec(&value).map_err(|e| {
+            Error::new(
+                crate::ErrorKind::Internal,
+                format!("segment {}: its progress record: {e}", self.segment),
+            )
+        })
     }
 
     pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Self, Error> {
@@ -125,7 +163,10 @@ impl SegmentRecord {
         };
         let value: Value = serde_json::from_slice(bytes).map_err(|_| bad())?;
         let text = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_string);
+        // A record of an earlier version lacks the newer fields: it then differs from every
+        // plan, and the resume is refused as "started with other options".
         let fixed = Fixed {
+            table: text("table").unwrap_or_default(),
             total_segments: value
                 .get("totalSegments")
                 .and_then(Value::as_i64)
@@ -136,8 +177,16 @@ impl SegmentRecord {
                 .ok_or_else(bad)?,
             filter_expression: text("filterExpression"),
             projection_expression: text("projectionExpression"),
+            names: value
+                .get("expressionAttributeNames")
+                .cloned()
+                .unwrap_or(Value::Null),
+            values: value
+                .get("expressionAttributeValues")
+                .cloned()
+                .unwrap_or(Value::Null),
         };
-        let files = value
+        let files: Vec<FileEntry> = value
             .get("files")
             .and_then(Value::as_array)
             .ok_or_else(bad)?
@@ -163,6 +212,11 @@ impl SegmentRecord {
             }),
             _ => None,
         };
+        // Files are recorded with the position after them: files at the start position
+        // would make the segment restart while keeping them (every item twice).
+        if position == Position::Start && !files.is_empty() {
+            return Err(bad());
+        }
         Ok(SegmentRecord {
             segment: value
                 .get("segment")
@@ -176,8 +230,9 @@ impl SegmentRecord {
     }
 }
 
-/// An item (a key) as DynamoDB JSON.
-pub fn item_to_json(item: &Item) -> Value {
+/// An item (a key) as DynamoDB JSON (a `Value`: its maps are sorted by key, so it is also the
+/// canonical form the fixed options are compared in).
+pub fn item_to_json(item: &Item) -> Result<Value, Error> {
     let mut out = Vec::new();
     out.push(b'{');
     for (i, (name, value)) in item.iter().enumerate() {
@@ -189,7 +244,14 @@ pub fn item_to_json(item: &Item) -> Value {
         format::write_ddb(&mut out, value);
     }
     out.push(b'}');
-    serde_json::from_slice(&out).unwrap_or(Value::Null)
+    // The writer only writes valid JSON; were it not so, an error here is what keeps a
+    // position from being saved as "from the start".
+    serde_json::from_slice(&out).map_err(|e| {
+        Error::new(
+            crate::ErrorKind::Internal,
+            format!("a key could not be written as DynamoDB JSON: {e}"),
+        )
+    })
 }
 
 pub fn item_from_json(value: &Value) -> Option<Item> {
@@ -253,10 +315,13 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let fixed = Fixed {
+            table: "users".into(),
             total_segments: 4,
             format: Format::Ndjson,
-            filter_expression: Some("a = :a".into()),
+            filter_expression: Some("#a = :a".into()),
             projection_expression: None,
+            names: json!({"#a": "a"}),
+            values: json!({":a": {"N": "1"}}),
         };
         let mut record = SegmentRecord::new(2, fixed);
         record.files.push(FileEntry {
@@ -278,12 +343,16 @@ mod tests {
             path: "p/x".into(),
             upload_id: Some("id-1".into()),
         });
-        let bytes = record.to_bytes();
+        let bytes = record.to_bytes().unwrap();
         assert_eq!(SegmentRecord::from_bytes(&bytes, "r").unwrap(), record);
         record.position = Position::Done;
         record.in_progress = None;
-        let bytes = record.to_bytes();
+        let bytes = record.to_bytes().unwrap();
         assert_eq!(SegmentRecord::from_bytes(&bytes, "r").unwrap(), record);
         assert!(SegmentRecord::from_bytes(b"{}", "r").is_err());
+        // Files at the start position would restart the segment while keeping them.
+        record.position = Position::Start;
+        let bytes = record.to_bytes().unwrap();
+        assert!(SegmentRecord::from_bytes(&bytes, "r").is_err());
     }
 }

@@ -16,23 +16,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-/// The line format of an export's data files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    DynamoDbJson,
-    Ndjson,
-}
-
-impl Format {
-    /// From the summary's `outputFormat`.
-    pub fn from_output_format(name: &str) -> Option<Format> {
-        match name {
-            "DYNAMODB_JSON" => Some(Format::DynamoDbJson),
-            "NDJSON" => Some(Format::Ndjson),
-            _ => None,
-        }
-    }
-}
+pub use crate::export::layout::Format;
 
 /// Decodes one line (without its newline). The error says what is wrong, not where: the
 /// reader adds the file and the line number.

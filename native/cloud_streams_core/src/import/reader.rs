@@ -8,7 +8,8 @@
 
 use crate::dynamo::Item;
 use crate::error::{Error, ErrorKind};
-use crate::import::decode::{decode_line, Format};
+use crate::export::layout::{self, DataFile, Format};
+use crate::import::decode::decode_line;
 use crate::store::ops::{self, mapper};
 use crate::store::Store;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -19,44 +20,19 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use md5::{Digest, Md5};
 use object_store::GetOptions;
-use serde_json::Value;
 use std::io::Write;
 
 /// Compressed bytes fed to the decoder at a time: bounds its output (a gzip bomb of one
 /// frame cannot fill memory) and the work between two checks for a full batch.
 const FEED: usize = 16 * 1024;
 
-/// One data file, as `manifest-files.json` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DataFile {
-    /// `dataFileS3Key` as written in the manifest: what the import's progress record names.
-    pub key: String,
-    /// Its path in the store.
-    pub path: String,
-    pub item_count: Option<u64>,
-    /// Base64 MD5 of the file's bytes.
-    pub md5: Option<String>,
-}
+/// The longest line accepted. DynamoDB items are at most 400 KB; in DynamoDB JSON (base64
+/// binaries, type tags, escapes) a line can be a few times that. Without a bound a corrupt
+/// file with no newline would be held whole, decompressed, in memory.
+pub const MAX_LINE_BYTES: usize = 4 << 20;
 
-/// A complete export.
-#[derive(Debug, Clone)]
-pub struct Export {
-    pub id: String,
-    /// `<prefix>/AWSDynamoDB/<id>`, in the store.
-    pub dir: String,
-    pub format: Format,
-    pub item_count: Option<u64>,
-    pub files: Vec<DataFile>,
-}
-
-fn join(prefix: &str, rest: &str) -> String {
-    let prefix = prefix.trim_end_matches('/');
-    if prefix.is_empty() {
-        rest.to_string()
-    } else {
-        format!("{prefix}/{rest}")
-    }
-}
+/// A complete export (its manifests, read by the one layout module shared with the export).
+pub type Export = layout::Manifests;
 
 fn invalid(path: &str, message: String) -> Error {
     Error::invalid_argument(message).with_path(path)
@@ -65,70 +41,21 @@ fn invalid(path: &str, message: String) -> Error {
 /// Finds the export under `prefix`: `export_id`, or the newest complete one, and reads its
 /// manifests. An export without its summary is in progress (or was stopped) and is refused.
 pub async fn open(store: &Store, prefix: &str, export_id: Option<&str>) -> Result<Export, Error> {
-    let root = join(prefix, "AWSDynamoDB");
+    let root = layout::exports_root(prefix);
     let id = match export_id {
         Some(id) => {
-            if !complete(store, &root, id).await? {
+            if !layout::is_complete(store, &layout::join(&root, id)).await? {
                 return Err(missing_or_incomplete(store, &root, id).await?);
             }
             id.to_string()
         }
         None => newest_complete(store, &root).await?,
     };
-    let dir = format!("{root}/{id}");
-    let summary_path = format!("{dir}/manifest-summary.json");
-    let summary = json_object(store, &summary_path).await?;
-    let format_name = summary
-        .get("outputFormat")
-        .and_then(Value::as_str)
-        .unwrap_or("DYNAMODB_JSON");
-    let format = Format::from_output_format(format_name).ok_or_else(|| {
-        Error::new(
-            ErrorKind::NotSupported,
-            format!("{summary_path}: outputFormat {format_name:?} cannot be imported (DYNAMODB_JSON or NDJSON)"),
-        )
-        .with_path(&summary_path)
-    })?;
-    let manifest_path = match summary.get("manifestFilesS3Key").and_then(Value::as_str) {
-        Some(key) => resolve_key(&dir, &id, key).map_err(|e| invalid(&summary_path, e))?,
-        None => format!("{dir}/manifest-files.json"),
-    };
-    let (text, _) = ops::get(store, &manifest_path, GetOptions::default()).await?;
-    let text = std::str::from_utf8(&text)
-        .map_err(|_| invalid(&manifest_path, format!("{manifest_path} is not UTF-8")))?;
-    let files = text
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(n, line)| {
-            data_file(&dir, &id, line).map_err(|e| {
-                invalid(
-                    &manifest_path,
-                    format!("{manifest_path} line {}: {e}", n + 1),
-                )
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(Export {
-        item_count: summary.get("itemCount").and_then(Value::as_u64),
-        id,
-        dir,
-        format,
-        files,
-    })
-}
-
-async fn complete(store: &Store, root: &str, id: &str) -> Result<bool, Error> {
-    let summary = format!("{root}/{id}/manifest-summary.json");
-    match ops::head(store, &summary).await {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
+    layout::read_manifests(store, &layout::join(&root, &id), &id).await
 }
 
 async fn missing_or_incomplete(store: &Store, root: &str, id: &str) -> Result<Error, Error> {
-    let dir = format!("{root}/{id}");
+    let dir = layout::join(root, id);
     let listed = ops::list_with_delimiter(store, Some(&dir)).await?;
     Ok(
         if listed.objects.is_empty() && listed.common_prefixes.is_empty() {
@@ -150,66 +77,15 @@ fn incomplete(dir: &str) -> Error {
     .with_path(dir)
 }
 
-/// Export ids start with their creation time in ms (13 digits ours, 14 DynamoDB's): the
-/// newest is the one with the largest number.
+/// The newest complete export (ids ordered as [`layout::list_exports`] orders them).
 async fn newest_complete(store: &Store, root: &str) -> Result<String, Error> {
-    let listed = ops::list_with_delimiter(store, Some(root)).await?;
-    let mut ids: Vec<String> = listed
-        .common_prefixes
-        .iter()
-        .filter_map(|dir| dir.filename().map(str::to_string))
-        .collect();
-    ids.sort_by_key(|id| {
-        let millis = id.split('-').next().and_then(|t| t.parse::<u128>().ok());
-        std::cmp::Reverse((millis, id.clone()))
-    });
-    for id in &ids {
-        if complete(store, root, id).await? {
-            return Ok(id.clone());
-        }
+    let exports = layout::list_exports(store, root).await?;
+    if let Some((id, _)) = exports.iter().rfind(|(_, complete)| *complete) {
+        return Ok(id.clone());
     }
-    Err(match ids.first() {
-        Some(id) => incomplete(&format!("{root}/{id}")),
+    Err(match exports.last() {
+        Some((id, _)) => incomplete(&layout::join(root, id)),
         None => Error::new(ErrorKind::NotFound, format!("no export under {root}")).with_path(root),
-    })
-}
-
-async fn json_object(store: &Store, path: &str) -> Result<serde_json::Map<String, Value>, Error> {
-    let (bytes, _) = ops::get(store, path, GetOptions::default()).await?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(invalid(path, format!("{path} is not a JSON object"))),
-        Err(e) => Err(invalid(path, format!("{path} is not valid JSON: {e}"))),
-    }
-}
-
-/// A key of the manifests, relative to the bucket with the export's prefix (DynamoDB's) or
-/// without it, into a path of this store: whatever precedes `AWSDynamoDB/<id>/` is the
-/// bucket's layout, not ours, so the store may be rooted anywhere above the export.
-fn resolve_key(dir: &str, id: &str, key: &str) -> Result<String, String> {
-    let marker = format!("AWSDynamoDB/{id}/");
-    let at = key
-        .match_indices(&marker)
-        .map(|(at, _)| at)
-        .find(|&at| at == 0 || key.as_bytes()[at - 1] == b'/')
-        .ok_or_else(|| format!("the key {key:?} is not inside the export {marker:?}"))?;
-    Ok(format!("{dir}/{}", &key[at + marker.len()..]))
-}
-
-fn data_file(dir: &str, id: &str, line: &str) -> Result<DataFile, String> {
-    let entry: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
-    let key = entry
-        .get("dataFileS3Key")
-        .and_then(Value::as_str)
-        .ok_or("no dataFileS3Key")?;
-    Ok(DataFile {
-        path: resolve_key(dir, id, key)?,
-        key: key.to_string(),
-        item_count: entry.get("itemCount").and_then(Value::as_u64),
-        md5: entry
-            .get("md5Checksum")
-            .and_then(Value::as_str)
-            .map(str::to_string),
     })
 }
 
@@ -358,6 +234,11 @@ impl FileReader {
             None => {
                 if at_end {
                     self.check_count()?;
+                } else if length - self.start > MAX_LINE_BYTES {
+                    // Checked before the line is complete: memory holds at most this much
+                    // of it (and one feed's output).
+                    self.lines += 1;
+                    return Err(self.too_long());
                 }
                 // Keep only the partial line.
                 let start = std::mem::take(&mut self.start);
@@ -367,6 +248,9 @@ impl FileReader {
         };
         let text_start = std::mem::replace(&mut self.start, next);
         self.lines += 1;
+        if text_end - text_start > MAX_LINE_BYTES {
+            return Err(self.too_long());
+        }
         let text = &self.gunzip.get_ref()[text_start..text_end];
         let text = std::str::from_utf8(text).map_err(|_| self.corrupt_line("not UTF-8".into()))?;
         let text = text.trim();
@@ -395,6 +279,13 @@ impl FileReader {
         invalid(&self.file.path, format!("{}: {message}", self.file.path))
     }
 
+    fn too_long(&self) -> Error {
+        self.corrupt_line(format!(
+            "longer than {MAX_LINE_BYTES} bytes (DynamoDB items are at most 400 KB): not a \
+             line of an export"
+        ))
+    }
+
     fn corrupt_line(&self, message: String) -> Error {
         invalid(
             &self.file.path,
@@ -410,6 +301,7 @@ fn memchr(bytes: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::layout::resolve_key;
     use crate::runtime;
     use crate::store::config::{self, Backend, StoreConfig};
     use flate2::write::GzEncoder;
@@ -552,23 +444,24 @@ mod tests {
         assert_eq!(error.kind, ErrorKind::NotFound, "{error}");
     }
 
+    // A DynamoDB-shaped id (14 digits): found under the prefix like ours.
     #[test]
     fn unknown_formats_and_bad_manifests_are_refused() {
         let root = temp_dir("formats");
         let store = local_store(&root);
         let rt = runtime::get();
-        write_export(&root, "p", "1-a", &[], true);
-        let summary = root.join("p/AWSDynamoDB/1-a/manifest-summary.json");
+        write_export(&root, "p", "01234567890123-a1b2c3d4", &[], true);
+        let summary = root.join("p/AWSDynamoDB/01234567890123-a1b2c3d4/manifest-summary.json");
         std::fs::write(&summary, r#"{"outputFormat":"ION"}"#).unwrap();
         let error = rt.block_on(open(&store, "p", None)).unwrap_err();
         assert_eq!(error.kind, ErrorKind::NotSupported, "{error}");
         assert!(error.message.contains("\"ION\""), "{error}");
 
         std::fs::write(&summary, r#"{"outputFormat":"DYNAMODB_JSON"}"#).unwrap();
-        let manifest = root.join("p/AWSDynamoDB/1-a/manifest-files.json");
+        let manifest = root.join("p/AWSDynamoDB/01234567890123-a1b2c3d4/manifest-files.json");
         std::fs::write(
             &manifest,
-            "{\"dataFileS3Key\":\"AWSDynamoDB/1-a/data/a\"}\n{oops\n",
+            "{\"dataFileS3Key\":\"AWSDynamoDB/01234567890123-a1b2c3d4/data/a\"}\n{oops\n",
         )
         .unwrap();
         let error = rt.block_on(open(&store, "p", None)).unwrap_err();
@@ -646,6 +539,22 @@ mod tests {
                 "line 2: invalid JSON",
             ),
             ("count", gzip(&line(1)), None, 2, "itemCount is 2"),
+            // No newline at all: refused once the partial line passes the bound, not read
+            // whole into memory.
+            (
+                "endless",
+                gzip(&"x".repeat(MAX_LINE_BYTES + 1)),
+                None,
+                1,
+                "line 1: longer than 4194304 bytes",
+            ),
+            (
+                "long",
+                gzip(&format!("{}{}\n", line(1), "y".repeat(MAX_LINE_BYTES + 1))),
+                None,
+                2,
+                "line 2: longer than 4194304 bytes",
+            ),
         ];
         for (name, bytes, md5, count, expected) in cases {
             let root = temp_dir(&format!("corrupt_{name}"));
@@ -656,10 +565,12 @@ mod tests {
                 path: "f.json.gz".into(),
                 item_count: Some(count),
                 md5,
+                byte_count: None,
             };
             let export = Export {
                 id: "x".into(),
                 dir: String::new(),
+                summary_path: String::new(),
                 format: Format::DynamoDbJson,
                 item_count: None,
                 files: vec![file],
@@ -684,6 +595,7 @@ mod tests {
             path: "f.json.gz".into(),
             item_count: Some(5),
             md5: None,
+            byte_count: None,
         };
         let rt = runtime::get();
         let lines = rt.block_on(async {

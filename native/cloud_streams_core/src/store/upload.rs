@@ -51,6 +51,7 @@ pub struct Accepted {
 }
 
 enum Command {
+    Begin(Reply<Option<String>>),
     Write(Bytes, Reply<Accepted>),
     Finish(Reply<Uploaded>),
     Abort(Reply<()>),
@@ -67,17 +68,14 @@ pub struct UploadConfig {
 pub struct UploadHandle {
     commands: mpsc::UnboundedSender<Command>,
     cancel: Arc<Notify>,
-    started: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl UploadHandle {
-    /// The store's id of the multipart upload, once one has started (S3, GCS): what a
-    /// resumable writer records so that a later run can abort an upload a crash left behind.
-    pub fn upload_id(&self) -> Option<String> {
-        self.started
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// Starts the multipart upload now, before any part is sent (otherwise the first part
+    /// starts it); `reply` gets its id where the store has one. A resumable writer records
+    /// the id before sending data, so no crash can leave an upload it does not know of.
+    pub fn begin(&self, reply: Reply<Option<String>>) {
+        self.send(Command::Begin(reply));
     }
 
     /// Appends data; `reply` gets the total accepted so far once there is room for it.
@@ -107,6 +105,7 @@ impl UploadHandle {
         if let Err(mpsc::error::SendError(command)) = self.commands.send(command) {
             let closed = || Error::new(crate::ErrorKind::Cancelled, "the upload has ended");
             match command {
+                Command::Begin(reply) => reply(Err(closed())),
                 Command::Write(_, reply) => reply(Err(closed())),
                 Command::Finish(reply) => reply(Err(closed())),
                 Command::Abort(reply) => reply(Ok(())),
@@ -124,9 +123,7 @@ pub fn start(store: Arc<Store>, path: &str, config: UploadConfig) -> Result<Uplo
     }
     let (commands, receiver) = mpsc::unbounded_channel();
     let cancel = Arc::new(Notify::new());
-    let started = Arc::new(std::sync::Mutex::new(None));
     let actor = Actor {
-        started: started.clone(),
         store,
         location,
         path: path.to_string(),
@@ -142,11 +139,7 @@ pub fn start(store: Arc<Store>, path: &str, config: UploadConfig) -> Result<Uplo
         failed: None,
     };
     crate::runtime::spawn(actor.run(receiver, cancel.clone()));
-    Ok(UploadHandle {
-        commands,
-        cancel,
-        started,
-    })
+    Ok(UploadHandle { commands, cancel })
 }
 
 struct Actor {
@@ -161,8 +154,6 @@ struct Actor {
     upload: Option<Box<dyn MultipartUpload>>,
     /// The store's id of the multipart upload, where it exposes one (S3, GCS).
     upload_id: Option<String>,
-    /// The same id, shared with the handle.
-    started: Arc<std::sync::Mutex<Option<String>>>,
     parts: usize,
     parts_completed: usize,
     in_flight: FuturesUnordered<UploadPart>,
@@ -188,6 +179,16 @@ impl Actor {
                 None => {
                     let _ = self.abort().await;
                     return;
+                }
+                Some(Command::Begin(reply)) => {
+                    let begun = tokio::select! {
+                        result = self.begin() => Some(result),
+                        () = cancel.notified() => None,
+                    };
+                    match begun {
+                        Some(result) => reply(result),
+                        None => return reply(Err(self.cancel().await)),
+                    }
                 }
                 Some(Command::Write(data, reply)) => {
                     let written = tokio::select! {
@@ -281,26 +282,29 @@ impl Actor {
         part.into_iter().collect()
     }
 
-    /// Sends a part once a slot is free, starting the multipart upload on the first part.
-    async fn dispatch(&mut self, part: PutPayload) {
+    /// Starts the multipart upload, unless it has started.
+    async fn begin(&mut self) -> Result<Option<String>, Error> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
         if self.upload.is_none() {
-            let started = self
+            let upload = self
                 .store
                 .inner
                 .put_multipart_opts(&self.location, self.config.options.clone())
-                .await;
-            match started {
-                Ok(upload) => {
-                    self.upload_id = upload_id(upload.as_ref());
-                    *self.started.lock().unwrap_or_else(|e| e.into_inner()) =
-                        self.upload_id.clone();
-                    self.upload = Some(upload);
-                }
-                Err(e) => {
-                    self.failed = Some(self.map(e));
-                    return;
-                }
-            }
+                .await
+                .map_err(|e| self.map(e))?;
+            self.upload_id = upload_id(upload.as_ref());
+            self.upload = Some(upload);
+        }
+        Ok(self.upload_id.clone())
+    }
+
+    /// Sends a part once a slot is free, starting the multipart upload on the first part.
+    async fn dispatch(&mut self, part: PutPayload) {
+        if let Err(error) = self.begin().await {
+            self.failed = Some(error);
+            return;
         }
         while self.in_flight.len() >= self.config.max_concurrency {
             if let Some(result) = self.in_flight.next().await {

@@ -1,7 +1,8 @@
 //! The table export NIF (driven by `test/dynamo/export_test.exs`): spawns the job
 //! (`cloud_streams_core::export`) and returns its task handle. The caller receives
-//! `{tag, {:progress, progress}}` (at most every `progress_interval_ms`, and after each
-//! finished data file), then `{tag, {:ok, %{export_id:, items:, bytes:, files:, manifest:}}}`
+//! `{tag, {:progress, progress}}` (at most every `progress_interval_ms` while anything changed,
+//! a scanned page included, and after each finished data file; per-segment entries only for
+//! the segments running or changed since the previous report), then `{tag, {:ok, %{export_id:, items:, bytes:, files:, manifest:}}}`
 //! or `{tag, {:error, error}}`. When the handle is collected (the caller died) or released,
 //! the job stops and its uploads in progress are aborted.
 
@@ -10,7 +11,7 @@ use crate::reply::Notifier;
 use crate::store::StoreResource;
 use crate::task::TaskResource;
 use cloud_streams_core::dynamo::client::{self, ClientConfig};
-use cloud_streams_core::export::format::Format;
+use cloud_streams_core::export::layout::Format;
 use cloud_streams_core::export::{self, ExportPlan, Progress, Resume};
 use futures_util::FutureExt;
 use rustler::{Atom, Encoder, Env, NifMap, NifResult, ResourceArc, Term};
@@ -47,6 +48,7 @@ fn progress_term<'a>(env: Env<'a>, progress: &Progress) -> Term<'a> {
                 atom("items") => s.items,
                 atom("bytes") => s.bytes,
                 atom("files") => s.files,
+                atom("pages_scanned") => s.pages_scanned,
                 atom("done") => s.done,
             });
             (segment.encode(env), entry)
@@ -57,6 +59,7 @@ fn progress_term<'a>(env: Env<'a>, progress: &Progress) -> Term<'a> {
         atom("items") => progress.items,
         atom("bytes") => progress.bytes,
         atom("files") => progress.files,
+        atom("pages_scanned") => progress.pages_scanned,
         atom("segments") => segments,
     })
 }
