@@ -1422,7 +1422,10 @@ defmodule Dynamo.Table do
 
   defp names(opts), do: opts[:expression_attribute_names] || %{}
 
-  defp values(opts) do
+  @doc false
+  # `expression_attribute_values` as tagged values (DynamoDB JSON or plain); shared with
+  # Dynamo.Table.Stream.Export.
+  def values(opts) do
     case opts[:expression_attribute_values] do
       nil ->
         %{}

@@ -13,7 +13,7 @@ defmodule Dynamo.Table.Stream.ExportTest do
   use ExUnit.Case, async: false
   @moduletag :dynamodb
 
-  alias CloudStreams.{Cluster, CountingProxy, ExportJSON, S3Uploads, TestBed}
+  alias CloudStreams.{Cluster, CountingProxy, S3Uploads, TestBed, TestJSON}
   alias Dynamo.Table
   alias Dynamo.Table.Stream, as: TableStream
 
@@ -178,14 +178,14 @@ defmodule Dynamo.Table.Stream.ExportTest do
   def manifest_items(store, dir) do
     store
     |> read!("#{dir}/manifest-files.json")
-    |> ExportJSON.decode_lines!()
+    |> TestJSON.decode_lines!(raw_numbers: true)
     |> Enum.flat_map(fn line ->
       %{"itemCount" => {:number, count}, "md5Checksum" => md5, "dataFileS3Key" => key} = line
       assert Map.has_key?(line, "etag")
       data = read!(store, key)
       assert md5 == :crypto.hash(:md5, data) |> Base.encode64()
       assert line["byteCount"] == {:number, Integer.to_string(byte_size(data))}
-      lines = data |> :zlib.gunzip() |> ExportJSON.decode_lines!()
+      lines = data |> :zlib.gunzip() |> TestJSON.decode_lines!(raw_numbers: true)
       assert length(lines) == String.to_integer(count)
       lines
     end)
@@ -260,7 +260,7 @@ defmodule Dynamo.Table.Stream.ExportTest do
       assert special["null"] == %{"NULL" => true}
       assert Enum.sort(special["ns"]["NS"]) == Enum.sort(@special[":ns"]["NS"])
 
-      summary = ExportJSON.decode!(read!(store, manifest))
+      summary = TestJSON.decode!(read!(store, manifest), raw_numbers: true)
       assert summary["version"] == "2020-06-30"
       assert summary["itemCount"] == {:number, "#{@count}"}
       assert summary["outputFormat"] == "DYNAMODB_JSON"
@@ -285,7 +285,7 @@ defmodule Dynamo.Table.Stream.ExportTest do
 
       dir = "AWSDynamoDB/#{id}"
       assert ids(manifest_items(store, dir)) == all_ids()
-      summary = ExportJSON.decode!(read!(store, "#{dir}/manifest-summary.json"))
+      summary = TestJSON.decode!(read!(store, "#{dir}/manifest-summary.json"), raw_numbers: true)
       assert summary["s3Prefix"] == nil
     end
 
@@ -316,7 +316,10 @@ defmodule Dynamo.Table.Stream.ExportTest do
                )
 
       dir = "small/AWSDynamoDB/#{id}"
-      lines = ExportJSON.decode_lines!(read!(store, "#{dir}/manifest-files.json"))
+
+      lines =
+        TestJSON.decode_lines!(read!(store, "#{dir}/manifest-files.json"), raw_numbers: true)
+
       assert length(lines) == files
 
       per_segment =
@@ -341,15 +344,16 @@ defmodule Dynamo.Table.Stream.ExportTest do
                TableStream.export(Thing, store, "nd", format: :ndjson, segments: 2)
 
       dir = "nd/AWSDynamoDB/#{id}"
-      summary = ExportJSON.decode!(read!(store, "#{dir}/manifest-summary.json"))
+      summary = TestJSON.decode!(read!(store, "#{dir}/manifest-summary.json"), raw_numbers: true)
       assert summary["outputFormat"] == "NDJSON"
 
-      lines = ExportJSON.decode_lines!(read!(store, "#{dir}/manifest-files.json"))
+      lines =
+        TestJSON.decode_lines!(read!(store, "#{dir}/manifest-files.json"), raw_numbers: true)
 
       items =
         Enum.flat_map(lines, fn %{"dataFileS3Key" => key} ->
           assert String.ends_with?(key, ".ndjson.gz")
-          store |> read!(key) |> :zlib.gunzip() |> ExportJSON.decode_lines!()
+          store |> read!(key) |> :zlib.gunzip() |> TestJSON.decode_lines!(raw_numbers: true)
         end)
 
       assert length(items) == @count
@@ -525,7 +529,8 @@ defmodule Dynamo.Table.Stream.ExportTest do
       items = manifest_items(store, dir)
       assert ids(items) == all_ids()
       # No file but the manifest's is left in data/, and the resume state is gone.
-      listed = ExportJSON.decode_lines!(read!(store, "#{dir}/manifest-files.json"))
+      listed =
+        TestJSON.decode_lines!(read!(store, "#{dir}/manifest-files.json"), raw_numbers: true)
 
       assert Enum.sort(Enum.map(listed, & &1["dataFileS3Key"])) ==
                list_paths(store, "#{dir}/data")
@@ -910,7 +915,9 @@ defmodule Dynamo.Table.Stream.ExportTest do
                TableStream.export(Thing, store, "stray", @stopped ++ [resume: true])
 
       assert ids(manifest_items(store, dir)) == all_ids()
-      listed = ExportJSON.decode_lines!(read!(store, "#{dir}/manifest-files.json"))
+
+      listed =
+        TestJSON.decode_lines!(read!(store, "#{dir}/manifest-files.json"), raw_numbers: true)
 
       assert Enum.sort(Enum.map(listed, & &1["dataFileS3Key"])) ==
                list_paths(store, "#{dir}/data")

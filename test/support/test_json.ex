@@ -4,7 +4,10 @@ defmodule CloudStreams.TestJSON do
   # JSON protocol: Elixir 1.14 has no JSON module and hex (Jason) is unreachable here. Strict
   # enough to fail on malformed input: it parses RFC 8259 JSON, nothing looser.
 
-  @doc "Decodes one JSON text. Numbers keep their text in `{:number, text}` when `raw: true`."
+  @doc """
+  Decodes one JSON text. With `raw_numbers: true` numbers come as `{:number, text}` with their
+  exact text, so a test can check digits were written exactly.
+  """
   def decode!(text, opts \\ []) do
     raw? = Keyword.get(opts, :raw_numbers, false)
 
@@ -13,6 +16,11 @@ defmodule CloudStreams.TestJSON do
         if skip(rest) != "", do: raise(ArgumentError, "trailing data: #{inspect(rest)}")
         value
     end
+  end
+
+  @doc "Decodes newline-delimited JSON: one value per non-empty line."
+  def decode_lines!(text, opts \\ []) do
+    text |> String.split("\n") |> Enum.reject(&(&1 == "")) |> Enum.map(&decode!(&1, opts))
   end
 
   defp skip(<<c, rest::binary>>) when c in [?\s, ?\t, ?\n, ?\r], do: skip(rest)

@@ -1,6 +1,5 @@
 defmodule Dynamo.Table.Stream.Export do
   alias CloudStreams.{Job, Native, Options, Telemetry}
-  alias Dynamo.Codec
 
   @function "Dynamo.Table.Stream.export/4"
   @mib 1024 * 1024
@@ -339,23 +338,7 @@ defmodule Dynamo.Table.Stream.Export do
   # The scan request, as Dynamo.Table builds it for a schema (the table name is all a schema
   # adds here: nothing is decoded).
   defp read!(table, opts, function) do
-    values =
-      Dynamo.Table.encoding!(function, fn ->
-        case opts.expression_attribute_values do
-          nil ->
-            %{}
-
-          values ->
-            try do
-              Codec.encode_item(values)
-            rescue
-              e in ArgumentError ->
-                reraise ArgumentError,
-                        "expression_attribute_values: #{Exception.message(e)}",
-                        __STACKTRACE__
-            end
-        end
-      end)
+    values = Dynamo.Table.encoding!(function, fn -> Dynamo.Table.values(opts) end)
 
     %{
       table: table,

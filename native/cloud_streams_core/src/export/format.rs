@@ -62,7 +62,8 @@ fn write_list<T>(out: &mut Vec<u8>, list: &[T], mut each: impl FnMut(&mut Vec<u8
     out.push(b']');
 }
 
-fn write_ddb_map(out: &mut Vec<u8>, map: &Item) {
+/// `{"name":<value>,...}`, each value written by `each` (DynamoDB JSON or plain).
+fn write_map(out: &mut Vec<u8>, map: &Item, each: fn(&mut Vec<u8>, &AttributeValue)) {
     out.push(b'{');
     for (i, (name, value)) in map.iter().enumerate() {
         if i > 0 {
@@ -70,9 +71,13 @@ fn write_ddb_map(out: &mut Vec<u8>, map: &Item) {
         }
         write_str(out, name);
         out.push(b':');
-        write_ddb(out, value);
+        each(out, value);
     }
     out.push(b'}');
+}
+
+fn write_ddb_map(out: &mut Vec<u8>, map: &Item) {
+    write_map(out, map, write_ddb)
 }
 
 /// `value` in DynamoDB JSON: `{"S":"x"}`, `{"N":"12.5"}` (digits as a string, as DynamoDB).
@@ -133,16 +138,7 @@ pub fn write_ddb(out: &mut Vec<u8>, value: &AttributeValue) {
 }
 
 fn write_plain_map(out: &mut Vec<u8>, map: &Item) {
-    out.push(b'{');
-    for (i, (name, value)) in map.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(out, name);
-        out.push(b':');
-        write_plain(out, value);
-    }
-    out.push(b'}');
+    write_map(out, map, write_plain)
 }
 
 fn tagged(out: &mut Vec<u8>, tag: &str, value: impl FnOnce(&mut Vec<u8>)) {
