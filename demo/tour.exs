@@ -9,6 +9,7 @@ defmodule Tour do
   @gib 1024 * @mib
   @items 100_000
 
+  @restored Tour.RestoredUsers
   @user Tour.User
 
   def run do
@@ -181,7 +182,47 @@ defmodule Tour do
           @items = consume(producer)
         end
       )
+
+      table_transfer()
     end
+  end
+
+  # The whole table to the local disk in DynamoDB's export format, and back into another
+  # table: natively end to end, the items never enter the BEAM.
+  defp table_transfer do
+    root = Path.join(System.tmp_dir!(), "cloud_streams_tour_exports")
+    File.rm_rf!(root)
+    store = ObjectStoreX.new!(:local, root: root, create_root: true)
+    SampleUsers.define(@restored, "cloud_streams_tour_users_restored")
+    _ = Dynamo.Table.delete_table(@restored)
+    :ok = Dynamo.Table.create_table(@restored)
+
+    step(
+      "Dynamo.Table.Stream.export: DynamoDB's export format, 4 segments",
+      {@items, :items},
+      fn ->
+        {:ok, %{items: @items, files: files, bytes: bytes, manifest: manifest}} =
+          Dynamo.Table.Stream.export(@user, store, "users", segments: 4, page_size: 500)
+
+        IO.puts("  #{files} gzipped files, #{Float.round(bytes / @mib, 1)} MiB: #{manifest}")
+      end
+    )
+
+    step(
+      "Dynamo.Table.Stream.import: into a second table, 25 items per request",
+      {@items, :items},
+      fn ->
+        {:ok, %{items: @items}} =
+          Dynamo.Table.Stream.import(store, "users", @restored,
+            on_progress: &progress(&1.items, &1.total_items || @items, "items")
+          )
+
+        IO.write("\n")
+      end
+    )
+
+    Dynamo.Table.delete_table(@restored)
+    File.rm_rf!(root)
   end
 
   defp receive_batches(count) do
