@@ -607,4 +607,36 @@ defmodule Dynamo.ImportTest do
 
     assert [%{"id" => "item-1"}] = Stream.read_export(store, "backups") |> Enum.to_list()
   end
+
+  test "progress_record: false imports from a store it never writes to", %{store: store} do
+    files =
+      for f <- 1..2 do
+        items = Enum.map((f * 1000)..(f * 1000 + 99), &ImportFixtures.simple_item/1)
+        {"part-#{f}.json.gz", ImportFixtures.data_file(items), 100}
+      end
+
+    ImportFixtures.write_export(store, "backups", @id, files)
+
+    before =
+      store |> ObjectStoreX.Stream.list_stream(prefix: "backups") |> Enum.map(& &1.location)
+
+    test = self()
+
+    assert {:ok, %{items: 200, files: 2}} =
+             Stream.import(store, "backups", Second,
+               progress_record: false,
+               on_progress: &send(test, {:progress, &1})
+             )
+
+    assert_received {:progress, %{files: 2, total_items: 200}}
+
+    after_import =
+      store |> ObjectStoreX.Stream.list_stream(prefix: "backups") |> Enum.map(& &1.location)
+
+    assert Enum.sort(after_import) == Enum.sort(before)
+
+    assert_raise ArgumentError, ~r/resume: true needs the progress record/, fn ->
+      Stream.import(store, "backups", Second, resume: true, progress_record: false)
+    end
+  end
 end

@@ -28,6 +28,14 @@ defmodule Dynamo.Table.Stream.Import do
         "continue from the import's progress record (see \"Import\"); false starts afresh " <>
           "and rewrites the record."
     ],
+    progress_record: [
+      type: :boolean,
+      default: true,
+      doc:
+        "write the progress record into the export's store. `false` for a store the import " <>
+          "may only read (another account's bucket): nothing is written there, and the " <>
+          "import cannot be resumed."
+    ],
     export_id: [
       type: {:custom, Export, :cast_export_id, []},
       doc: "the export to read (default: the newest complete one under the prefix)."
@@ -37,7 +45,8 @@ defmodule Dynamo.Table.Stream.Import do
       doc:
         "called with `%{items:, files:, bytes:, total_items:, total_files:}` (the totals so " <>
           "far, and the export's own item count, `nil` when its manifests give none, and " <>
-          "number of data files) each time the progress record is written. If it raises, " <>
+          "number of data files) each time the progress record is written (with " <>
+          "`progress_record: false`, at the same moments). If it raises, " <>
           "the import stops (it can be resumed) and the exception propagates."
     ],
     timeout: [
@@ -119,7 +128,9 @@ defmodule Dynamo.Table.Stream.Import do
   `resume: true` skips the done files and the acknowledged lines. What it writes again, the
   requests that were in flight, are puts of the same items: DynamoDB replaces an item by its
   key, so the table ends with exactly one copy of every item. Items are written as they are in
-  the export: an item already in the table with the same key is replaced.
+  the export: an item already in the table with the same key is replaced. An export in a
+  store the import may only read is imported with `progress_record: false`: nothing is
+  written to the store, and the import cannot be resumed.
 
   The result's `items`, `files` and `bytes` (compressed bytes of the data files done) count
   the whole import, what was done before a resume included. Failures are
@@ -245,6 +256,12 @@ defmodule Dynamo.Table.Stream.Import do
     opts = Options.validate!(opts, @import_opts, function)
     capacity_fits_timeout!(opts, function)
 
+    if opts.resume and not opts.progress_record do
+      raise ArgumentError,
+            "#{function}: resume: true needs the progress record, which progress_record: " <>
+              "false does not write"
+    end
+
     %{
       store: store,
       prefix: prefix,
@@ -257,7 +274,8 @@ defmodule Dynamo.Table.Stream.Import do
         table: table,
         max_concurrency: opts.max_concurrency,
         max_write_capacity: opts.max_write_capacity && opts.max_write_capacity * 1.0,
-        resume: opts.resume
+        resume: opts.resume,
+        progress_record: opts.progress_record
       }
     }
   end

@@ -48,6 +48,9 @@ pub struct ImportRequest {
     pub max_write_capacity: Option<f64>,
     /// Continue from the progress record, when there is one.
     pub resume: bool,
+    /// Write the progress record into the export's store (false: a store the import may
+    /// only read; the import then cannot be resumed).
+    pub keep_record: bool,
 }
 
 /// Items written, files done and their compressed bytes, since the import began (a resumed
@@ -111,6 +114,7 @@ struct Job {
     store: Arc<Store>,
     export: Export,
     record_path: String,
+    keep_record: bool,
     table: String,
     files: Vec<FileState>,
     running: JoinSet<Written>,
@@ -143,6 +147,7 @@ pub async fn run(
         store,
         export,
         record_path,
+        keep_record: request.keep_record,
         table: request.table.clone(),
         files,
         running: JoinSet::new(),
@@ -273,10 +278,12 @@ impl Job {
             "table": self.table,
             "files": files,
         });
-        let body = Bytes::from(record.to_string());
-        ops::put(&self.store, &self.record_path, body, PutOptions::default())
-            .await
-            .map_err(store_failure)?;
+        if self.keep_record {
+            let body = Bytes::from(record.to_string());
+            ops::put(&self.store, &self.record_path, body, PutOptions::default())
+                .await
+                .map_err(store_failure)?;
+        }
         self.saved_at = Instant::now();
         self.unsaved = false;
         progress(self.totals());

@@ -36,6 +36,7 @@ pub struct ImportTerm {
     max_concurrency: usize,
     max_write_capacity: Option<f64>,
     resume: bool,
+    progress_record: bool,
 }
 
 fn totals(env: Env<'_>, totals: Totals) -> Term<'_> {
@@ -63,6 +64,7 @@ fn dynamo_import<'a>(
         max_concurrency: request.max_concurrency,
         max_write_capacity: request.max_write_capacity,
         resume: request.resume,
+        keep_record: request.progress_record,
     };
     let notifier = Arc::new(Notifier::new(env, tag));
     let reporter = notifier.clone();
