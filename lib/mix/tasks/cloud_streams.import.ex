@@ -26,6 +26,8 @@ defmodule Mix.Tasks.CloudStreams.Import do
       complete one).
     * `--max-concurrency N`, `--max-write-capacity UNITS`, `--resume` - as in
       `Dynamo.Table.Stream.import/4`.
+    * `--no-progress-record` - write nothing to the store (one you may only read); the
+      import then cannot be resumed.
     * `--endpoint URL`, `--region R`, `--profile P` - DynamoDB's connection (`Dynamo.Config`).
     * `--store-endpoint URL`, `--store-region R`, `--allow-http` - for S3-compatible stores.
   """
@@ -39,7 +41,8 @@ defmodule Mix.Tasks.CloudStreams.Import do
     export_id: :string,
     max_concurrency: :integer,
     max_write_capacity: :float,
-    resume: :boolean
+    resume: :boolean,
+    progress_record: :boolean
   ]
 
   @impl true
