@@ -105,8 +105,11 @@ defmodule CloudStreams.CLI do
   @spec start!() :: :ok
   def start! do
     Mix.Task.run("app.config")
-    {:ok, _} = Application.ensure_all_started(:cloud_streams)
-    :ok
+
+    case Application.ensure_all_started(:cloud_streams) do
+      {:ok, _} -> :ok
+      {:error, reason} -> Mix.raise("cannot start :cloud_streams: #{inspect(reason)}")
+    end
   end
 
   @doc """
@@ -116,7 +119,8 @@ defmodule CloudStreams.CLI do
   @spec progress(String.t(), (map() -> non_neg_integer() | nil)) :: (map() -> :ok)
   def progress(verb, total_of) do
     started = System.monotonic_time(:millisecond)
-    tty? = match?({:ok, _}, :io.columns())
+    # The line goes to stderr: redrawn in place only when stderr is a terminal.
+    tty? = match?({:ok, _}, :io.columns(:standard_error))
     # When the last line was printed: the first report prints at once.
     last = :counters.new(1, [])
     :counters.put(last, 1, started - 5_000)
@@ -137,7 +141,7 @@ defmodule CloudStreams.CLI do
   @doc "Ends the progress line and prints the result."
   @spec finish(String.t(), map()) :: :ok
   def finish(verb, result) do
-    if match?({:ok, _}, :io.columns()), do: IO.write(:stderr, "\n")
+    if match?({:ok, _}, :io.columns(:standard_error)), do: IO.write(:stderr, "\n")
 
     Mix.shell().info(
       "#{verb} #{format_int(result.items)} items in #{format_int(result.files)} files " <>
@@ -179,7 +183,7 @@ defmodule CloudStreams.CLI do
   @doc "Raises `Mix.Error` for a failed export or import of `table`."
   @spec fail!(String.t(), String.t(), Exception.t()) :: no_return()
   def fail!(task, table, error) do
-    if match?({:ok, _}, :io.columns()), do: IO.write(:stderr, "\n")
+    if match?({:ok, _}, :io.columns(:standard_error)), do: IO.write(:stderr, "\n")
     Mix.raise("mix #{task} failed (table #{table}): #{Exception.message(error)}")
   end
 end

@@ -21,7 +21,15 @@ defmodule CloudStreams.Job do
           {:answer, term()} | :timeout
   def run(start, report, timeout, span) do
     tag = make_ref()
-    task = start.(tag)
+
+    task =
+      try do
+        start.(tag)
+      catch
+        kind, reason ->
+          Telemetry.exception(span, kind, reason, __STACKTRACE__)
+          :erlang.raise(kind, reason, __STACKTRACE__)
+      end
 
     result =
       try do

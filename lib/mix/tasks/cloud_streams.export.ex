@@ -29,7 +29,7 @@ defmodule Mix.Tasks.CloudStreams.Export do
       scan, as in `Dynamo.Table.Stream.parallel_scan/2` (expressions that need placeholder
       values are for the Elixir API).
     * `--format dynamodb_json|ndjson`, `--max-file-bytes N`, `--part-size N`, `--resume`,
-      `--overwrite` - as in `Dynamo.Table.Stream.export/4`.
+      `--overwrite`, `--timeout MS` - as in `Dynamo.Table.Stream.export/4`.
     * `--endpoint URL`, `--region R`, `--profile P` - DynamoDB's connection (`Dynamo.Config`).
     * `--store-endpoint URL`, `--store-region R`, `--allow-http` - for S3-compatible stores.
 
@@ -54,7 +54,8 @@ defmodule Mix.Tasks.CloudStreams.Export do
     max_file_bytes: :integer,
     part_size: :integer,
     resume: :boolean,
-    overwrite: :boolean
+    overwrite: :boolean,
+    timeout: :integer
   ]
 
   @impl true

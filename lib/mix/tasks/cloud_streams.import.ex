@@ -24,8 +24,8 @@ defmodule Mix.Tasks.CloudStreams.Import do
     * `--prefix P` - where the export is inside the store (default: its root).
     * `--export-id ID` - which export, when the prefix holds several (default: the newest
       complete one).
-    * `--max-concurrency N`, `--max-write-capacity UNITS`, `--resume` - as in
-      `Dynamo.Table.Stream.import/4`.
+    * `--max-concurrency N`, `--max-write-capacity UNITS`, `--resume`, `--timeout MS` - as
+      in `Dynamo.Table.Stream.import/4`.
     * `--no-progress-record` - write nothing to the store (one you may only read); the
       import then cannot be resumed.
     * `--endpoint URL`, `--region R`, `--profile P` - DynamoDB's connection (`Dynamo.Config`).
@@ -42,7 +42,8 @@ defmodule Mix.Tasks.CloudStreams.Import do
     max_concurrency: :integer,
     max_write_capacity: :float,
     resume: :boolean,
-    progress_record: :boolean
+    progress_record: :boolean,
+    timeout: :integer
   ]
 
   @impl true

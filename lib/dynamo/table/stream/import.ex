@@ -19,7 +19,10 @@ defmodule Dynamo.Table.Stream.Import do
       type: {:or_nil, {:number, 0.001, 1.0e9}},
       doc:
         "write capacity units per second the import may consume, from the " <>
-          "`ConsumedCapacity` of each answer (from 0.001 to 10^9). Default: no cap."
+          "`ConsumedCapacity` of each answer (from 0.001 to 10^9). Default: no cap. A " <>
+          "request of 25 items costs 25 units, more for items over 1 KB, and waits for " <>
+          "them under the cap: `:timeout` must be longer than that wait (a cap too low for " <>
+          "25 units is refused)."
     ],
     resume: [
       type: :boolean,
@@ -280,10 +283,11 @@ defmodule Dynamo.Table.Stream.Import do
     }
   end
 
-  # A request writes 25 items, at least 25 write units: under the cap it waits 25 /
-  # max_write_capacity seconds, which must be shorter than the stall bound.
+  # A request writes 25 items, at least 25 write units: under the cap it waits at least 25 /
+  # max_write_capacity seconds, which must be shorter than the stall bound. Items over 1 KB
+  # cost more units (the option's doc says so): this catches only what is sure to fail.
   defp capacity_fits_timeout!(%{max_write_capacity: cap, timeout: timeout}, function)
-       when is_number(cap) and is_integer(timeout) and cap * timeout / 1000 < 25 do
+       when is_number(cap) and is_integer(timeout) and cap * timeout / 1000 <= 25 do
     raise ArgumentError,
           "#{function}: max_write_capacity: #{cap} lets a request of 25 items wait " <>
             "#{Float.round(25 / cap, 1)} s, longer than timeout: #{timeout} ms (the longest " <>

@@ -217,7 +217,16 @@ where
         }
         let capacity_wait = waited.elapsed();
         let (page, attempts) = counted(ops::read_page(client, plan.operation, &read)).await;
-        let page = page.map_err(|e| in_segment(e, segment, plan.total_segments))?;
+        let page = match page {
+            Ok(page) => page,
+            Err(error) => {
+                // The page before the failed request still reaches the consumer first.
+                if let Some(previous) = handing.take() {
+                    previous.finish().await?;
+                }
+                return Err(in_segment(error, segment, plan.total_segments));
+            }
+        };
         if let (Some(limiter), Some(units)) = (limiter, page.consumed_capacity) {
             limiter.consumed(units);
         }
@@ -231,11 +240,10 @@ where
         if let Some(previous) = handing.take() {
             previous.finish().await?;
         }
-        let hand = Handing::spawn(sink.clone(), wrap.clone(), page);
         let hand = if overlap {
-            Some(hand)
+            Some(Handing::spawn(sink.clone(), wrap.clone(), page))
         } else {
-            hand.finish().await?;
+            sink.send(wrap(page)).await?;
             None
         };
         match next {

@@ -205,6 +205,10 @@ pub async fn run(
     }
     while let Some(joined) = job.running.join_next().await {
         job.finished(joined, &progress).await?;
+        // Reports go on while the last requests finish: paced ones can take long.
+        if job.unsaved && job.saved_at.elapsed() >= SAVE_EVERY {
+            job.save(&progress).await?;
+        }
     }
     job.save(&progress).await?;
     Ok(job.totals())
