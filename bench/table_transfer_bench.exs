@@ -169,9 +169,12 @@ defmodule Bench.TableTransfer do
   @needs_escape ~r/["\\\x00-\x1f]/
 
   defp escape(s) do
-    if Regex.match?(@needs_escape, s),
-      do: s |> inspect() |> binary_part(1, byte_size(inspect(s)) - 2),
-      else: s
+    if Regex.match?(@needs_escape, s) do
+      quoted = inspect(s)
+      binary_part(quoted, 1, byte_size(quoted) - 2)
+    else
+      s
+    end
   end
 
   # Peak BEAM memory while exporting a table, for two table sizes: it must not grow with it.

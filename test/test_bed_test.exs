@@ -43,21 +43,14 @@ defmodule CloudStreams.TestBedTest do
 
   @tag :dynamodb
   test "DynamoDB Local answers ListTables" do
-    {status, body} =
-      request(
-        :post,
-        env!("CLOUD_STREAMS_DYNAMODB_ENDPOINT"),
-        [
-          {"x-amz-target", "DynamoDB_20120810.ListTables"},
-          {"authorization",
-           "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, " <>
-             "SignedHeaders=host, Signature=0"}
-        ],
-        "{}"
-      )
+    assert {:ok, %{"TableNames" => names}} =
+             CloudStreams.DynamoDBWire.request(
+               env!("CLOUD_STREAMS_DYNAMODB_ENDPOINT"),
+               "ListTables",
+               %{}
+             )
 
-    assert status == 200
-    assert body =~ ~s("TableNames")
+    assert is_list(names)
   end
 
   @tag :s3

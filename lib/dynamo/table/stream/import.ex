@@ -207,7 +207,7 @@ defmodule Dynamo.Table.Stream.Import do
           {nil,
            fn
              :done, acc -> {[], acc}
-             items, acc -> {Enum.map(items, &plain_item/1), acc}
+             items, acc -> {Enum.map(items, &Codec.decode({:m, &1})), acc}
            end}
 
         schema ->
@@ -249,8 +249,6 @@ defmodule Dynamo.Table.Stream.Import do
        do: {:ok, schema},
        else: {:error, "a Dynamo.Schema module"}
   end
-
-  defp plain_item(item), do: Map.new(item, fn {name, value} -> {name, Codec.decode(value)} end)
 
   defp prepare!(store, prefix, schema_or_table, opts, function) do
     Store.check!(store, function)

@@ -14,15 +14,13 @@
 //! skips done files and the acknowledged lines; what it writes again (the requests in flight
 //! when it stopped) are puts of the same items, idempotent by key.
 
-use crate::dynamo::error::from_sdk;
-use crate::dynamo::ops::{backoff, unprocessed_error, UNPROCESSED_ATTEMPTS};
+use crate::dynamo::ops::{put_requests, write_batch};
 use crate::dynamo::stream::CapacityLimiter;
 use crate::dynamo::Item;
 use crate::error::{Error, ErrorKind};
 use crate::import::reader::{self, Export, FileReader};
 use crate::store::ops;
 use crate::store::Store;
-use aws_sdk_dynamodb::types::{PutRequest, ReturnConsumedCapacity, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use bytes::Bytes;
 use object_store::PutOptions;
@@ -189,7 +187,11 @@ pub async fn run(
             let live = crate::stats::Counted::live_task();
             job.running.spawn(async move {
                 let _live = live;
-                let result = write_batch(&client, &table, items, limiter.as_deref()).await;
+                let result = async {
+                    let requests = put_requests(items)?;
+                    write_batch(&client, &table, requests, limiter.as_deref(), &mut 0).await
+                }
+                .await;
                 (index, from, to, count, result)
             });
             last = to;
@@ -330,63 +332,6 @@ async fn load(store: &Store, path: &str, export: &Export) -> Result<Vec<FileStat
         }
     }
     Ok(files)
-}
-
-/// Puts the items with one `BatchWriteItem`, retrying what DynamoDB leaves unprocessed.
-async fn write_batch(
-    client: &Client,
-    table: &str,
-    items: Vec<Item>,
-    limiter: Option<&CapacityLimiter>,
-) -> Result<(), Error> {
-    let mut pending: Vec<WriteRequest> = items
-        .into_iter()
-        .map(|item| {
-            PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .map(|put| WriteRequest::builder().put_request(put).build())
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|e| Error::invalid_argument(e.to_string()))?;
-    let mut attempt = 0;
-    loop {
-        // A put consumes at least one write unit per item: held before sending, so the
-        // requests in flight at once are paced too.
-        let expected = pending.len() as f64;
-        if let Some(limiter) = limiter {
-            limiter.wait_reserving(expected).await;
-        }
-        let output = client
-            .batch_write_item()
-            .request_items(table, pending)
-            // Asked for only when paced: on DynamoDB Local, asking for it cut the import's
-            // rate by about a fifth (`make bench`, table transfer rows).
-            .set_return_consumed_capacity(limiter.map(|_| ReturnConsumedCapacity::Total))
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        if let Some(limiter) = limiter {
-            let units = output
-                .consumed_capacity()
-                .iter()
-                .filter_map(|c| c.capacity_units)
-                .sum::<f64>();
-            limiter.consumed(units - expected);
-        }
-        pending = output
-            .unprocessed_items
-            .and_then(|mut unprocessed| unprocessed.remove(table))
-            .unwrap_or_default();
-        if pending.is_empty() {
-            return Ok(());
-        }
-        if attempt == UNPROCESSED_ATTEMPTS {
-            return Err(unprocessed_error(pending.len()));
-        }
-        tokio::time::sleep(backoff(attempt)).await;
-        attempt += 1;
-    }
 }
 
 #[cfg(test)]
